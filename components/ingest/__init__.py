@@ -1,0 +1,1 @@
+"""Ingest stage: CSV/Parquet (local or URI) -> normalised Parquet Dataset with a content fingerprint."""

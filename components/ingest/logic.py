@@ -1,0 +1,359 @@
+"""Ingest: read a CSV or Parquet file (local or any pyarrow-filesystem URI), normalise types, fingerprint it.
+
+Plain functions on Arrow tables and paths; no kfp import. The KFP shell is ``component.py``, the command line
+``cli.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mlkeel.errors import DataError, ParameterError
+from mlkeel.storage import display_uri, require_readable_file, write_parquet_atomic
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# Text that means "no value" in a CSV export (pandas' defaults, minus "NA"/"N/A" lookalikes kept as null too).
+NULL_TOKENS = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "#N/A", "-NaN", "-nan"]
+SUPPORTED_TYPES = ("integer", "float", "string", "boolean", "timestamp")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+PANDAS_INDEX_COLUMN = re.compile(r"__index_level_\d+__")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What ingest produced.
+
+    Attributes:
+        source: The source, printable (credentials and query removed).
+        source_format: ``csv`` or ``parquet``.
+        num_rows: Rows written.
+        column_types: Column name -> logical type (``integer``, ``float``, ``string``, ``boolean``, ``timestamp``).
+        fingerprint: Content fingerprint (``sha256:...``): same for the same rows and columns whatever the file
+            format or row order; it is the data version that lineage records.
+    """
+
+    source: str
+    source_format: str
+    num_rows: int
+    column_types: dict[str, str] = field(default_factory=dict)
+    fingerprint: str = ""
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """KFP artifact metadata (flat, JSON-serialisable)."""
+        return {
+            "source": self.source,
+            "source_format": self.source_format,
+            "num_rows": self.num_rows,
+            "num_columns": len(self.column_types),
+            "column_types": self.column_types,
+            "fingerprint": self.fingerprint,
+        }
+
+
+def detect_format(path: str, file_format: str = "auto") -> str:
+    """Decide whether ``path`` is CSV or Parquet.
+
+    Args:
+        path: File path or URI.
+        file_format: ``auto`` (by file suffix), ``csv`` or ``parquet``.
+
+    Returns:
+        ``csv`` or ``parquet``.
+
+    Raises:
+        ParameterError: ``file_format`` is unknown, or ``auto`` cannot tell from the suffix.
+    """
+    if file_format in ("csv", "parquet"):
+        return file_format
+    if file_format != "auto":
+        raise ParameterError(f"file_format={file_format!r}: expected 'auto', 'csv' or 'parquet'")
+    lowered = path.lower()
+    if lowered.endswith(CSV_SUFFIXES):
+        return "csv"
+    if lowered.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    raise ParameterError(
+        f"{display_uri(path)}: cannot tell the file format from its name; pass file_format='csv' or 'parquet'"
+    )
+
+
+def read_source(source_uri: str, file_format: str = "auto") -> tuple[pa.Table, str]:
+    """Read a CSV or Parquet file into an Arrow table, with errors that name the file.
+
+    Args:
+        source_uri: Local path or pyarrow-filesystem URI.
+        file_format: ``auto``, ``csv`` or ``parquet``.
+
+    Returns:
+        ``(table, format)`` with the table as read (types not yet normalised).
+
+    Raises:
+        DataError: missing, empty, unreadable or corrupted file; a file with a header but no rows.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    shown = display_uri(source_uri)
+    resolved_format = detect_format(source_uri, file_format)
+    filesystem, path, _ = require_readable_file(source_uri)
+    try:
+        if resolved_format == "csv":
+            delimiter = "\t" if path.lower().endswith(".tsv") else ","
+            with filesystem.open_input_stream(path, compression="detect") as stream:
+                table = pacsv.read_csv(
+                    stream,
+                    parse_options=pacsv.ParseOptions(delimiter=delimiter),
+                    convert_options=pacsv.ConvertOptions(
+                        null_values=NULL_TOKENS, strings_can_be_null=True, quoted_strings_can_be_null=True
+                    ),
+                )
+        else:
+            table = pq.read_table(path, filesystem=filesystem)
+            # A pandas index saved by DataFrame.to_parquet() is bookkeeping, not data.
+            pandas_index = [name for name in table.column_names if PANDAS_INDEX_COLUMN.fullmatch(str(name))]
+            table = table.drop_columns(pandas_index)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError) as error:
+        hint = " (corrupted or truncated, or not Parquet?)" if resolved_format == "parquet" else ""
+        raise DataError(f"{shown}: not a readable {resolved_format.upper()} file{hint}: {error}") from error
+    if table.num_columns == 0:
+        raise DataError(f"{shown}: no columns found")
+    if table.num_rows == 0:
+        raise DataError(f"{shown}: has a header ({table.num_columns} columns) but no data rows")
+    return table, resolved_format
+
+
+def logical_type(arrow_type: pa.DataType) -> str:
+    """Map an Arrow type to mlkeel's logical type name.
+
+    Args:
+        arrow_type: Any Arrow data type.
+
+    Returns:
+        One of ``integer``, ``float``, ``string``, ``boolean``, ``timestamp``, or ``null`` (no value at all).
+    """
+    import pyarrow.types as pat
+
+    if pat.is_dictionary(arrow_type):
+        return logical_type(arrow_type.value_type)
+    if pat.is_boolean(arrow_type):
+        return "boolean"
+    if pat.is_integer(arrow_type):
+        return "integer"
+    if pat.is_floating(arrow_type) or pat.is_decimal(arrow_type):
+        return "float"
+    if pat.is_timestamp(arrow_type) or pat.is_date(arrow_type):
+        return "timestamp"
+    if pat.is_null(arrow_type):
+        return "null"
+    return "string"
+
+
+def arrow_type_for(name: str) -> pa.DataType:
+    """Return the Arrow type that stores the logical type ``name``.
+
+    Args:
+        name: A logical type from ``SUPPORTED_TYPES``.
+
+    Returns:
+        The Arrow storage type.
+
+    Raises:
+        ParameterError: unknown type name.
+    """
+    import pyarrow as pa
+
+    types = {
+        "integer": pa.int64(),
+        "float": pa.float64(),
+        "string": pa.string(),
+        "boolean": pa.bool_(),
+        "timestamp": pa.timestamp("us"),
+    }
+    if name not in types:
+        raise ParameterError(f"unknown column type {name!r}: expected one of {', '.join(SUPPORTED_TYPES)}")
+    return types[name]
+
+
+def first_failed_cast(column: pa.ChunkedArray, target: pa.DataType) -> tuple[int, str] | None:
+    """Find the first value of ``column`` that cannot be cast to ``target``.
+
+    Args:
+        column: A string (or any) column.
+        target: The Arrow type to cast to.
+
+    Returns:
+        ``(row_index, value)`` of the first failure, or None when every value casts.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        pc.cast(column, target)
+        return None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    # Rare path (an error is about to be raised): bisect the chunks, then the rows, for the first bad value.
+    offset = 0
+    for chunk in column.chunks:
+        low, high = 0, len(chunk)
+        while high - low > 1:
+            middle = (low + high) // 2
+            try:
+                pc.cast(chunk.slice(low, middle - low), target)
+                low = middle
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                high = middle
+        try:
+            pc.cast(chunk.slice(low, 1), target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return offset + low, str(chunk[low].as_py())
+        offset += len(chunk)
+    return None
+
+
+def _normalise_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Decode dictionaries, trim text (blank -> null), store numbers as int64/float64, re-infer numeric text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.types as pat
+
+    if pat.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    kind = logical_type(column.type)
+    if kind == "integer":
+        return column.cast(pa.int64())
+    if kind == "float":
+        return column.cast(pa.float64())
+    if kind == "timestamp":
+        return column.cast(pa.timestamp("us", tz=getattr(column.type, "tz", None)))
+    if kind != "string":
+        return column
+    trimmed = pc.utf8_trim_whitespace(column.cast(pa.string()))
+    trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    # Text columns that are entirely numbers (e.g. a Parquet written from pandas with " " for missing) become
+    # numbers, so the same content gets the same types whatever the file format.
+    if trimmed.null_count < len(trimmed):
+        for numeric in (pa.int64(), pa.float64()):
+            try:
+                return pc.cast(trimmed, numeric)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+    return trimmed
+
+
+def normalise_table(table: pa.Table, source: str, column_types: dict[str, str] | None = None) -> pa.Table:
+    """Normalise column names and types so that the same content always yields the same table.
+
+    Args:
+        table: Table as read.
+        source: Printable name of the source, for error messages.
+        column_types: Optional overrides, column name -> logical type (``integer``, ``float``, ``string``,
+            ``boolean``, ``timestamp``); applied after inference.
+
+    Returns:
+        The normalised table.
+
+    Raises:
+        DataError: duplicate or blank column names, an all-null column, or a value that cannot be cast to an
+            override type (the message names the column, the row and the value).
+        ParameterError: an override names a column that does not exist or an unknown type.
+    """
+    import pyarrow as pa
+
+    names = [str(name).strip() for name in table.column_names]
+    blank = [index for index, name in enumerate(names) if not name]
+    if blank:
+        raise DataError(f"{source}: column #{blank[0] + 1} has no name")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise DataError(f"{source}: duplicate column names: {', '.join(duplicates)}")
+    columns = {name: _normalise_column(column) for name, column in zip(names, table.columns, strict=True)}
+
+    for name, type_name in (column_types or {}).items():
+        if name not in columns:
+            raise ParameterError(
+                f"column_types names column {name!r}, which {source} does not have; columns: {', '.join(names)}"
+            )
+        target = arrow_type_for(type_name)
+        column = columns[name]
+        if type_name in ("integer", "float", "boolean", "timestamp") and logical_type(column.type) != type_name:
+            failure = first_failed_cast(column, target)
+            if failure is not None:
+                row, value = failure
+                raise DataError(
+                    f"{source}: column {name!r}, row {row} (0-based data row): cannot parse {value!r} as {type_name}"
+                )
+        columns[name] = column.cast(target)
+
+    all_null = [name for name, column in columns.items() if column.null_count == len(column)]
+    if all_null:
+        raise DataError(
+            f"{source}: column(s) {', '.join(repr(name) for name in all_null)} have no value in any of the "
+            f"{table.num_rows} rows; drop them or fix the export"
+        )
+    return pa.table(columns)
+
+
+def fingerprint_table(table: pa.Table) -> str:
+    """Content fingerprint of a normalised table: column names and types plus the multiset of rows.
+
+    Row order does not change it (rows are hashed one by one and the hashes sorted); the file format does not
+    either, because both readers end in ``normalise_table``.
+
+    Args:
+        table: A table returned by ``normalise_table``.
+
+    Returns:
+        ``sha256:`` followed by 64 hex digits.
+    """
+    import numpy as np
+    import pandas as pd
+
+    header = json.dumps([[name, logical_type(table.schema.field(name).type)] for name in table.column_names])
+    row_hashes = pd.util.hash_pandas_object(table.to_pandas(), index=False).to_numpy(dtype=np.uint64)
+    digest = hashlib.sha256(header.encode("utf-8"))
+    digest.update(np.sort(row_hashes).tobytes())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def ingest(
+    source_uri: str,
+    output_path: str,
+    file_format: str = "auto",
+    column_types: dict[str, str] | None = None,
+) -> IngestResult:
+    """Read ``source_uri``, normalise it, fingerprint it and write it as Parquet to ``output_path``.
+
+    Args:
+        source_uri: CSV or Parquet file: a local path or a pyarrow-filesystem URI (``s3://``, ``gs://``, ...).
+        output_path: Where to write the normalised Parquet file (atomically).
+        file_format: ``auto`` (by suffix), ``csv`` or ``parquet``.
+        column_types: Optional type overrides, column -> ``integer|float|string|boolean|timestamp``.
+
+    Returns:
+        An ``IngestResult`` with the fingerprint and the column types.
+
+    Raises:
+        DataError: unreadable, empty or unusable input (see ``read_source`` and ``normalise_table``).
+        ParameterError: bad ``file_format`` or ``column_types``.
+    """
+    source = display_uri(source_uri)
+    raw, resolved_format = read_source(source_uri, file_format)
+    table = normalise_table(raw, source, column_types)
+    write_parquet_atomic(table, output_path)
+    return IngestResult(
+        source=source,
+        source_format=resolved_format,
+        num_rows=table.num_rows,
+        column_types={name: logical_type(table.schema.field(name).type) for name in table.column_names},
+        fingerprint=fingerprint_table(table),
+    )

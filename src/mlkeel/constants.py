@@ -1,0 +1,55 @@
+"""Names shared by several stages: artifact files, registry aliases, tags, columns.
+
+One place for every string two stages must agree on, so a rename cannot leave a reader behind.
+"""
+
+from typing import Final
+
+# Registry aliases (MLflow model registry).
+CHAMPION_ALIAS: Final = "champion"
+PREVIOUS_CHAMPION_ALIAS: Final = "previous_champion"
+
+# Columns added to quarantined rows.
+QUARANTINE_REASON_COLUMN: Final = "_mlkeel_reason"
+SOURCE_ROW_COLUMN: Final = "_mlkeel_source_row"
+
+# Format version of the schema JSON written by the validate stage.
+SCHEMA_FORMAT_VERSION: Final = 1
+
+# Files inside directory artifacts / MLflow runs.
+SCHEMA_ARTIFACT_FILE: Final = "schema.json"
+MLFLOW_MODEL_ARTIFACT: Final = "model"
+
+# Environment variables.
+ENV_TRACKING_URI: Final = "MLFLOW_TRACKING_URI"
+ENV_GIT_COMMIT: Final = "MLKEEL_GIT_COMMIT"
+ENV_IMAGE_REGISTRY: Final = "MLKEEL_IMAGE_REGISTRY"
+ENV_IMAGE_TAG: Final = "MLKEEL_IMAGE_TAG"
+
+
+class ArtifactMetadata:
+    """Keys of KFP artifact metadata that a downstream stage reads."""
+
+    FINGERPRINT: Final = "fingerprint"
+    NUM_ROWS: Final = "num_rows"
+    MLFLOW_RUN_ID: Final = "mlflow_run_id"
+    MLFLOW_MODEL_URI: Final = "mlflow_model_uri"
+    SCHEMA_HASH: Final = "schema_hash"
+
+
+class LineageTag:
+    """Tags set on MLflow runs and registered model versions."""
+
+    DATA_FINGERPRINT: Final = "mlkeel.data_fingerprint"
+    SCHEMA_HASH: Final = "mlkeel.schema_hash"
+    GIT_COMMIT: Final = "mlkeel.git_commit"
+    MLKEEL_VERSION: Final = "mlkeel.version"
+    LIBRARY_VERSIONS: Final = "mlkeel.library_versions"
+    PIPELINE_NAME: Final = "mlkeel.pipeline_name"
+    PIPELINE_RUN: Final = "mlkeel.pipeline_run"
+    TARGET_COLUMN: Final = "mlkeel.target_column"
+    POSITIVE_LABEL: Final = "mlkeel.positive_label"
+    BLESSING_REASON: Final = "mlkeel.blessing_reason"
+    GATE_METRIC: Final = "mlkeel.gate_metric"
+    GATE_SCORE: Final = "mlkeel.gate_score"
+    REPLACED_VERSION: Final = "mlkeel.replaced_version"

@@ -1,0 +1,104 @@
+"""Binary-classification metrics, computed one way for every stage (evaluate, gate, monitoring)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlkeel.errors import DataError, ParameterError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# Metric name -> True when higher is better. The gate reads the direction from here.
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "accuracy": True,
+    "precision": True,
+    "recall": True,
+    "f1": True,
+    "roc_auc": True,
+    "log_loss": False,
+}
+DECISION_THRESHOLD = 0.5
+
+
+def require_metric(name: str) -> str:
+    """Return ``name`` if it is a known metric.
+
+    Args:
+        name: Metric name.
+
+    Returns:
+        The same name.
+
+    Raises:
+        ParameterError: unknown metric; the message lists the known ones.
+    """
+    if name not in HIGHER_IS_BETTER:
+        raise ParameterError(f"unknown metric {name!r}: expected one of {', '.join(HIGHER_IS_BETTER)}")
+    return name
+
+
+def classification_metrics(y_true: np.ndarray, positive_scores: np.ndarray) -> dict[str, float]:
+    """Holdout metrics of a binary classifier.
+
+    Args:
+        y_true: 0/1 labels.
+        positive_scores: Predicted probability of the positive class, same length.
+
+    Returns:
+        accuracy, precision, recall, f1 (at a 0.5 threshold), roc_auc and log_loss, as floats.
+
+    Raises:
+        DataError: fewer than two classes in ``y_true`` (ROC AUC is undefined) or lengths differ.
+    """
+    import numpy as np
+    from sklearn import metrics
+
+    y_true = np.asarray(y_true).astype(int)
+    scores = np.asarray(positive_scores, dtype=float)
+    if len(y_true) != len(scores):
+        raise DataError(f"{len(y_true)} labels but {len(scores)} predictions")
+    if len(np.unique(y_true)) < 2:
+        raise DataError(f"the evaluation rows hold one class only ({len(y_true)} rows): metrics need both")
+    predicted = (scores >= DECISION_THRESHOLD).astype(int)
+    return {
+        "accuracy": float(metrics.accuracy_score(y_true, predicted)),
+        "precision": float(metrics.precision_score(y_true, predicted, zero_division=0)),
+        "recall": float(metrics.recall_score(y_true, predicted, zero_division=0)),
+        "f1": float(metrics.f1_score(y_true, predicted, zero_division=0)),
+        "roc_auc": float(metrics.roc_auc_score(y_true, scores)),
+        "log_loss": float(metrics.log_loss(y_true, np.clip(scores, 1e-15, 1 - 1e-15), labels=[0, 1])),
+    }
+
+
+def is_improvement(metric: str, challenger: float, champion: float, margin: float) -> bool:
+    """Whether ``challenger`` beats ``champion`` on ``metric`` by at least ``margin``, in the metric's direction.
+
+    Args:
+        metric: A name from ``HIGHER_IS_BETTER``.
+        challenger: The challenger's score.
+        champion: The champion's score on the same rows.
+        margin: Required improvement (>= 0).
+
+    Returns:
+        True when the challenger is better by ``margin`` or more.
+    """
+    if HIGHER_IS_BETTER[require_metric(metric)]:
+        return challenger >= champion + margin
+    return challenger <= champion - margin
+
+
+def passes_threshold(metric: str, value: float, threshold: float) -> bool:
+    """Whether ``value`` is on the good side of ``threshold`` (>= for higher-is-better, <= otherwise).
+
+    Args:
+        metric: A name from ``HIGHER_IS_BETTER``.
+        value: The score.
+        threshold: The bound.
+
+    Returns:
+        True when the bound is met.
+    """
+    if HIGHER_IS_BETTER[require_metric(metric)]:
+        return value >= threshold
+    return value <= threshold

@@ -1,0 +1,114 @@
+"""The model contract shared by train, evaluate, gate and (later) batch predict and serving.
+
+A model is a scikit-learn ``Pipeline`` (preprocessing + estimator) saved in MLflow's sklearn format. It takes
+the raw feature columns as a DataFrame and is fitted on 0/1 labels, 1 meaning the positive label.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mlkeel.errors import DataError, SchemaMismatchError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+
+def binary_labels(labels: pd.Series, positive_label: str, source: str = "data") -> np.ndarray:
+    """Turn a target column into 0/1 with 1 for ``positive_label``.
+
+    Labels are compared as text, so ``positive_label="1"`` matches an integer 1 and ``"True"`` a boolean.
+
+    Args:
+        labels: The target column.
+        positive_label: The value that means "positive" (e.g. "Yes").
+        source: Printable name of where the labels come from, for messages.
+
+    Returns:
+        An int array of 0 and 1.
+
+    Raises:
+        DataError: the positive label does not occur, or there are not exactly two classes, or nulls.
+    """
+    import numpy as np
+
+    if labels.isna().any():
+        first = int(np.flatnonzero(labels.isna().to_numpy())[0])
+        raise DataError(f"{source}: target column {labels.name!r} is null in row {first}")
+    as_text = labels.astype(str)
+    classes = sorted(as_text.unique())
+    if len(classes) != 2:
+        raise DataError(
+            f"{source}: target column {labels.name!r} has {len(classes)} class(es) {classes[:5]}; "
+            "a binary classifier needs exactly 2"
+        )
+    if positive_label not in classes:
+        raise DataError(
+            f"{source}: positive_label {positive_label!r} does not occur in target column {labels.name!r} "
+            f"(classes: {classes})"
+        )
+    return (as_text == positive_label).to_numpy().astype(int)
+
+
+def feature_frame(frame: pd.DataFrame, feature_columns: list[str], source: str = "data") -> pd.DataFrame:
+    """Select the model's feature columns, with an error naming every missing one.
+
+    Args:
+        frame: Rows to score.
+        feature_columns: The columns the model was trained on.
+        source: Printable name of the rows, for messages.
+
+    Returns:
+        ``frame[feature_columns]``.
+
+    Raises:
+        SchemaMismatchError: a feature column is missing.
+    """
+    missing = [column for column in feature_columns if column not in frame.columns]
+    if missing:
+        raise SchemaMismatchError(f"{source}: missing feature column(s) the model needs: {', '.join(missing)}")
+    return frame[feature_columns]
+
+
+def positive_scores(model: Any, features: pd.DataFrame) -> np.ndarray:
+    """Probability of the positive class (label 1) for each row.
+
+    Args:
+        model: A fitted classifier with ``predict_proba`` and ``classes_`` containing 1.
+        features: Feature columns.
+
+    Returns:
+        A float array, one score per row.
+    """
+    import numpy as np
+
+    probabilities = model.predict_proba(features)
+    positive_column = list(model.classes_).index(1)
+    return np.asarray(probabilities[:, positive_column], dtype=float)
+
+
+def model_feature_columns(model: Any) -> list[str]:
+    """The raw input columns a fitted scikit-learn model expects (``feature_names_in_``).
+
+    Args:
+        model: A fitted scikit-learn estimator or Pipeline fitted on a DataFrame.
+
+    Returns:
+        The column names, in order.
+    """
+    return [str(name) for name in model.feature_names_in_]
+
+
+def load_sklearn_model(uri: str) -> Any:
+    """Load a model saved in MLflow's sklearn format from a local path or any MLflow URI.
+
+    Args:
+        uri: A directory, ``runs:/...``, ``models:/NAME@alias`` or ``models:/NAME/VERSION``.
+
+    Returns:
+        The scikit-learn model.
+    """
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(uri)

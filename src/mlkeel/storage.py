@@ -1,0 +1,177 @@
+"""Reading and writing files for every stage: local paths or pyarrow-filesystem URIs, written atomically.
+
+Atomic writes (a temporary sibling, then ``os.replace``) mean a step killed mid-write leaves either the old
+file or no file, never a truncated one that a rerun or a downstream step would trust.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from mlkeel.errors import DataError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+
+def display_uri(uri: str) -> str:
+    """Return ``uri`` safe to print or record: no user, password or query string (they may hold secrets).
+
+    Args:
+        uri: A local path or a URI such as ``s3://key:secret@bucket/file.csv?session_token=...``.
+
+    Returns:
+        The path, or the URI without its user-info and query, e.g. ``s3://bucket/file.csv``.
+    """
+    parts = urlsplit(uri)
+    if not parts.scheme or len(parts.scheme) == 1:  # a plain path (or a Windows drive letter)
+        return uri
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def resolve_filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """Return the pyarrow filesystem for ``uri`` and the path inside it.
+
+    Args:
+        uri: A local path (relative or absolute) or any URI pyarrow understands (file://, s3://, gs://, hdfs://).
+
+    Returns:
+        ``(filesystem, path)``.
+
+    Raises:
+        DataError: the URI scheme is unknown to pyarrow or its filesystem cannot be created.
+    """
+    import pyarrow.fs as pafs
+
+    if "://" not in uri:
+        return pafs.LocalFileSystem(), str(Path(uri).expanduser().resolve())
+    try:
+        return pafs.FileSystem.from_uri(uri)
+    except Exception as error:  # pyarrow raises ArrowInvalid / ValueError / OSError by scheme
+        raise DataError(f"{display_uri(uri)}: cannot open this URI with pyarrow: {error}") from error
+
+
+def require_readable_file(uri: str) -> tuple[pafs.FileSystem, str, int]:
+    """Check that ``uri`` names an existing, non-empty file.
+
+    Args:
+        uri: Path or URI of the file.
+
+    Returns:
+        ``(filesystem, path, size_in_bytes)``.
+
+    Raises:
+        DataError: the file does not exist, is a directory, or is empty.
+    """
+    import pyarrow.fs as pafs
+
+    filesystem, path = resolve_filesystem(uri)
+    info = filesystem.get_file_info(path)
+    if info.type == pafs.FileType.NotFound:
+        raise DataError(f"{display_uri(uri)}: file not found")
+    if info.type == pafs.FileType.Directory:
+        raise DataError(f"{display_uri(uri)}: is a directory, expected a CSV or Parquet file")
+    if info.size == 0:
+        raise DataError(f"{display_uri(uri)}: file is empty (0 bytes)")
+    return filesystem, path, int(info.size or 0)
+
+
+def _temporary_sibling(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    return Path(name)
+
+
+def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str]) -> None:
+    """Write ``table`` as Parquet to the local ``path`` atomically.
+
+    Args:
+        table: The Arrow table to write.
+        path: Destination file (a KFP artifact's ``.path``).
+    """
+    import pyarrow.parquet as pq
+
+    destination = Path(path)
+    temporary = _temporary_sibling(destination)
+    try:
+        pq.write_table(table, temporary, compression="zstd")
+        os.replace(temporary, destination)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_text_atomic(text: str, path: str | os.PathLike[str]) -> None:
+    """Write ``text`` (UTF-8) to the local ``path`` atomically.
+
+    Args:
+        text: The content.
+        path: Destination file.
+    """
+    destination = Path(path)
+    temporary = _temporary_sibling(destination)
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, destination)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_json_atomic(document: Any, path: str | os.PathLike[str]) -> None:
+    """Write ``document`` as indented, key-sorted JSON (stable bytes for the same content) atomically.
+
+    Args:
+        document: Anything ``json.dumps`` accepts.
+        path: Destination file.
+    """
+    write_text_atomic(json.dumps(document, indent=2, sort_keys=True) + "\n", path)
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file, with an error naming the file when it is missing or not JSON.
+
+    Args:
+        path: The file.
+
+    Returns:
+        The parsed document.
+
+    Raises:
+        DataError: the file is missing or is not valid JSON.
+    """
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise DataError(f"{path}: file not found") from error
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}: not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}") from error
+
+
+def replace_directory_atomic(build: Any, path: str | os.PathLike[str]) -> None:
+    """Create the directory ``path`` by calling ``build(temporary_dir)`` and renaming the result into place.
+
+    Args:
+        build: A callable that fills the (not yet existing) directory it is given.
+        path: Final directory; replaced whole if it exists.
+    """
+    destination = Path(path)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging_root = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    staged = staging_root / "content"
+    try:
+        build(str(staged))
+        if destination.exists():
+            shutil.rmtree(destination)
+        os.replace(staged, destination)
+    finally:
+        shutil.rmtree(staging_root, ignore_errors=True)

@@ -1,0 +1,108 @@
+"""MLflow connection and lineage facts shared by train, gate and register."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlkeel import __version__
+from mlkeel.constants import ENV_GIT_COMMIT, ENV_TRACKING_URI
+from mlkeel.errors import ParameterError
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+# Libraries whose versions are recorded on every registered model version.
+LINEAGE_LIBRARIES = ("mlkeel", "scikit-learn", "pandas", "numpy", "pyarrow", "mlflow-skinny", "mlflow", "kfp")
+
+
+def resolve_tracking_uri(tracking_uri: str = "") -> str:
+    """Return the MLflow tracking URI to use: the argument, else ``$MLFLOW_TRACKING_URI``.
+
+    Keeping the URI out of pipeline parameters on a cluster (set it from a Secret as an environment variable)
+    keeps credentials out of compiled YAML.
+
+    Args:
+        tracking_uri: Explicit URI, or "" to read the environment.
+
+    Returns:
+        The URI.
+
+    Raises:
+        ParameterError: neither is set.
+    """
+    resolved = tracking_uri.strip() or os.environ.get(ENV_TRACKING_URI, "").strip()
+    if not resolved:
+        raise ParameterError(
+            "no MLflow tracking URI: pass mlflow_tracking_uri or set the MLFLOW_TRACKING_URI environment variable"
+        )
+    return resolved
+
+
+def connect(tracking_uri: str = "") -> MlflowClient:
+    """Point mlflow (tracking and registry) at ``tracking_uri`` and return a client for it.
+
+    Args:
+        tracking_uri: See ``resolve_tracking_uri``.
+
+    Returns:
+        An ``MlflowClient`` bound to that URI.
+    """
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    resolved = resolve_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(resolved)
+    mlflow.set_registry_uri(resolved)
+    return MlflowClient(tracking_uri=resolved, registry_uri=resolved)
+
+
+def git_commit() -> str:
+    """The git commit of the mlkeel code that runs: ``$MLKEEL_GIT_COMMIT`` (set in images) or ``git rev-parse``.
+
+    Returns:
+        A commit SHA, or "unknown" outside a git checkout without the variable.
+    """
+    from_environment = os.environ.get(ENV_GIT_COMMIT, "").strip()
+    if from_environment:
+        return from_environment
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        return completed.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def library_versions() -> str:
+    """Installed versions of the libraries that shape a model, as compact JSON (fits an MLflow tag).
+
+    Returns:
+        For example ``{"kfp": "2.17.0", "mlkeel": "0.1.0", ...}``.
+    """
+    versions = {}
+    for library in LINEAGE_LIBRARIES:
+        try:
+            versions[library] = metadata.version(library)
+        except metadata.PackageNotFoundError:
+            continue
+    versions["mlkeel"] = __version__
+    return json.dumps(versions, sort_keys=True, separators=(",", ":"))
