@@ -1,0 +1,1 @@
+"""Split stage: a deterministic train/test split, stratified on the target or by hashing a key column."""

@@ -35,6 +35,10 @@ class ArtifactMetadata:
     MLFLOW_RUN_ID: Final = "mlflow_run_id"
     MLFLOW_MODEL_URI: Final = "mlflow_model_uri"
     SCHEMA_HASH: Final = "schema_hash"
+    # The register stage's output artifact.
+    REGISTERED_MODEL_NAME: Final = "model_name"
+    REGISTERED_MODEL_VERSION: Final = "model_version"
+    REGISTERED_MODEL_ALIASES: Final = "aliases"
 
 
 class LineageTag:
@@ -53,3 +57,11 @@ class LineageTag:
     GATE_METRIC: Final = "mlkeel.gate_metric"
     GATE_SCORE: Final = "mlkeel.gate_score"
     REPLACED_VERSION: Final = "mlkeel.replaced_version"
+
+
+class GateRunMetric:
+    """Metrics the gate logs on the challenger's MLflow run (the prefixes take the gate metric's name)."""
+
+    BLESSED: Final = "gate_blessed"
+    CHAMPION_PREFIX: Final = "gate_champion_"
+    CHALLENGER_PREFIX: Final = "gate_challenger_"

@@ -33,6 +33,8 @@ def display_uri(uri: str) -> str:
     parts = urlsplit(uri)
     if not parts.scheme or len(parts.scheme) == 1:  # a plain path (or a Windows drive letter)
         return uri
+    if "@" not in parts.netloc and not parts.query:
+        return uri  # nothing secret to drop (and sqlite:////abs/path must keep its slashes)
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"

@@ -1,0 +1,60 @@
+# The verbs a user says. `make demo` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.mlkeel-installed
+
+.PHONY: help setup demo test test-fast lint format compile check-compiled images images-offline benchmarks clean
+
+help:
+	@echo "make demo            set up .venv and run the training pipeline locally on the bundled data"
+	@echo "make test            run every test (Docker tests need a running Docker engine)"
+	@echo "make test-fast       unit tests only"
+	@echo "make lint            ruff + mypy"
+	@echo "make compile         recompile component/pipeline YAML and READMEs"
+	@echo "make check-compiled  fail when committed YAML is stale"
+	@echo "make images-offline  build every stage image from Debian packages (no registry needed)"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[all,dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/mlkeel run training --local
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest tests/unit tests/test_layout.py
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy src components pipelines
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+compile: setup
+	$(BIN)/mlkeel compile
+
+check-compiled: setup
+	$(BIN)/mlkeel compile --check
+
+images: setup
+	$(BIN)/mlkeel images build
+
+images-offline: setup
+	$(BIN)/mlkeel images build --offline
+
+benchmarks: setup
+	$(BIN)/python benchmarks/images.py
+
+clean:
+	rm -rf .mlkeel build dist *.egg-info

@@ -1,0 +1,5 @@
+"""``python -m mlkeel.components.evaluate``."""
+
+from mlkeel.components.evaluate.cli import main
+
+main()

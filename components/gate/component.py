@@ -1,0 +1,74 @@
+"""KFP component for the gate stage: a thin shell around ``mlkeel.components.gate.logic.gate``."""
+
+from typing import NamedTuple, Optional
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
+
+from mlkeel.images import stage_image
+
+
+@dsl.component(base_image=stage_image("gate"), install_kfp_package=False)
+def gate(
+    model: Input[Model],
+    test_data: Input[Dataset],
+    metrics: Input[Metrics],
+    blessing: Output[Artifact],
+    model_name: str,
+    target_column: str,
+    positive_label: str,
+    mlflow_tracking_uri: str = "",
+    metric: str = "roc_auc",
+    margin: float = 0.01,
+    thresholds: Optional[dict] = None,
+) -> NamedTuple("GateOutputs", [("blessed", bool), ("reason", str)]):
+    """Bless the challenger when it meets every threshold and beats the registry's champion on the same rows.
+
+    The champion is the version under the ``champion`` alias of ``model_name``; both models score every
+    holdout row, each with its own feature columns. Without a champion, or when the champion cannot score
+    these rows (the schema changed), the thresholds alone decide and the reason says so. An unreachable
+    registry fails the step. The decision is also logged on the challenger's MLflow run (``gate_blessed``,
+    ``gate_champion_<metric>``).
+
+    Args:
+        model: Input Model (MLflow sklearn directory), the challenger from the train stage. Metadata read:
+            mlflow_run_id.
+        test_data: Input Dataset (Parquet): the holdout rows the evaluate stage scored.
+        metrics: Input Metrics: the challenger's holdout metrics from the evaluate stage (accuracy, precision,
+            recall, f1, roc_auc, log_loss), checked against ``thresholds``.
+        blessing: Output Artifact (JSON): the decision. Metadata: blessed, reason, metric, margin,
+            challenger_score, champion_score, champion_version, thresholds, threshold_results, decided_at.
+        model_name: Registered model whose champion the challenger must beat.
+        target_column: The label column of ``test_data``.
+        positive_label: The label value meaning positive.
+        mlflow_tracking_uri: MLflow tracking/registry URI; "" reads $MLFLOW_TRACKING_URI.
+        metric: Metric compared with the champion (accuracy, precision, recall, f1, roc_auc, log_loss).
+        margin: Required improvement over the champion (>= 0), in the metric's direction.
+        thresholds: Absolute bounds every challenger must meet, metric -> bound (>= for scores, <= for
+            log_loss), e.g. {"roc_auc": 0.75, "log_loss": 0.5}.
+
+    Returns:
+        blessed: Whether the challenger may be registered.
+        reason: One sentence, with the numbers, saying why.
+    """
+    from mlkeel.components.gate.logic import gate as run_gate
+
+    from mlkeel.constants import ArtifactMetadata
+
+    result = run_gate(
+        model.path,
+        test_data.path,
+        dict(metrics.metadata),
+        model_name,
+        target_column,
+        positive_label,
+        blessing.path,
+        tracking_uri=mlflow_tracking_uri,
+        metric=metric,
+        margin=margin,
+        thresholds=thresholds,
+        mlflow_run_id=model.metadata.get(ArtifactMetadata.MLFLOW_RUN_ID, ""),
+    )
+    blessing.metadata.update(result.to_dict())
+    outputs = NamedTuple("GateOutputs", [("blessed", bool), ("reason", str)])  # noqa: UP014 (self-contained)
+    return outputs(result.blessed, result.reason)

@@ -1,0 +1,538 @@
+"""Gate: decide whether a trained model (the challenger) is good enough to register, TFX Evaluator-style.
+
+Two rules, in order:
+    1. every absolute threshold passes (``{"roc_auc": 0.75, "log_loss": 0.5}``; the direction of each metric
+       comes from ``mlkeel.metrics.HIGHER_IS_BETTER``);
+    2. when the registry holds a champion (the ``champion`` alias of the registered model), the challenger
+       beats it by ``margin`` on ``metric``, both scored on the same holdout rows.
+
+Without a champion, or when the champion cannot score the holdout rows (its feature columns are missing: the
+schema changed), the thresholds alone decide and the reason says so. An unreachable registry is an error,
+never a blessing. The decision is a ``Blessing``: data first (a JSON artifact), with a one-sentence reason.
+
+``decide`` is a pure function on numbers; ``gate`` does the I/O (holdout file, registry, models) around it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from mlkeel.constants import CHAMPION_ALIAS, GateRunMetric, LineageTag
+from mlkeel.errors import DataError, ParameterError, RegistryError, SchemaMismatchError
+from mlkeel.metrics import HIGHER_IS_BETTER, is_improvement, passes_threshold, require_metric
+from mlkeel.storage import display_uri, read_json, write_json_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# MLflow's error code for "no such registered model / version / alias / run".
+MLFLOW_NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
+# Registry errors quoted in messages are cut to this many characters (MLflow's retry errors run to pages).
+MAX_QUOTED_ERROR = 400
+
+
+@dataclass(frozen=True)
+class Blessing:
+    """The gate's decision about one challenger.
+
+    Attributes:
+        blessed: True when the challenger may be registered (and become the champion).
+        reason: One sentence, with the numbers, saying why.
+        metric: The metric compared with the champion.
+        margin: Required improvement over the champion, in the metric's direction.
+        challenger_score: The challenger's ``metric`` (on the same rows as the champion when there is one).
+        champion_score: The champion's ``metric`` on those rows; None without a champion or when it could not
+            score them.
+        champion_version: The champion's registered version; None when there is no champion.
+        thresholds: The absolute bounds checked, metric -> bound.
+        threshold_results: Metric -> ``{"value", "threshold", "passed"}``.
+        decided_at: When the decision was made (UTC, ISO 8601).
+    """
+
+    blessed: bool
+    reason: str
+    metric: str
+    margin: float
+    challenger_score: float
+    champion_score: float | None = None
+    champion_version: str | None = None
+    thresholds: dict[str, float] = field(default_factory=dict)
+    threshold_results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    decided_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the blessing as a JSON-serialisable dict (also the KFP artifact metadata)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any], source: str = "blessing") -> Blessing:
+        """Rebuild a blessing from ``to_dict`` output.
+
+        Args:
+            document: The dict.
+            source: Printable name of where it comes from, for messages.
+
+        Returns:
+            The ``Blessing``.
+
+        Raises:
+            DataError: not a dict, a field is missing, or ``blessed`` is not a boolean.
+        """
+        if not isinstance(document, Mapping):
+            raise DataError(f"{source}: expected a JSON object, got {type(document).__name__}")
+        required = ("blessed", "reason", "metric", "margin", "challenger_score")
+        missing = [name for name in required if name not in document]
+        if missing:
+            raise DataError(f"{source}: not a gate blessing, missing field(s): {', '.join(missing)}")
+        if not isinstance(document["blessed"], bool):
+            raise DataError(f"{source}: 'blessed' must be true or false, got {document['blessed']!r}")
+        champion_version = document.get("champion_version")
+        champion_score = document.get("champion_score")
+        return cls(
+            blessed=document["blessed"],
+            reason=str(document["reason"]),
+            metric=str(document["metric"]),
+            margin=float(document["margin"]),
+            challenger_score=float(document["challenger_score"]),
+            champion_score=None if champion_score is None else float(champion_score),
+            champion_version=None if champion_version is None else str(champion_version),
+            thresholds={name: float(value) for name, value in (document.get("thresholds") or {}).items()},
+            threshold_results=dict(document.get("threshold_results") or {}),
+            decided_at=str(document.get("decided_at", "")),
+        )
+
+    def save(self, path: str) -> None:
+        """Write the blessing as JSON to ``path`` (atomically).
+
+        Args:
+            path: Destination file (a KFP artifact's ``.path``).
+        """
+        write_json_atomic(self.to_dict(), path)
+
+    @classmethod
+    def load(cls, path: str) -> Blessing:
+        """Read a blessing written by ``save``.
+
+        Args:
+            path: The JSON file.
+
+        Returns:
+            The ``Blessing``.
+
+        Raises:
+            DataError: the file is missing, not JSON, or not a blessing.
+        """
+        return cls.from_dict(read_json(path), source=str(path))
+
+
+def check_parameters(metric: str, margin: float, thresholds: Mapping[str, Any] | None) -> dict[str, float]:
+    """Validate the gate's parameters.
+
+    Args:
+        metric: Metric compared with the champion.
+        margin: Required improvement, >= 0.
+        thresholds: Absolute bounds, metric -> number, or None.
+
+    Returns:
+        The thresholds as ``{metric: float}`` (empty when None).
+
+    Raises:
+        ParameterError: unknown metric, negative or non-finite margin, unknown threshold metric or a bound
+            that is not a number.
+    """
+    require_metric(metric)
+    if (
+        not isinstance(margin, int | float)
+        or isinstance(margin, bool)
+        or not math.isfinite(margin)
+        or margin < 0
+    ):
+        raise ParameterError(
+            f"margin={margin!r}: must be a number >= 0 (the required improvement over the champion)"
+        )
+    checked: dict[str, float] = {}
+    for name, bound in (thresholds or {}).items():
+        if name not in HIGHER_IS_BETTER:
+            raise ParameterError(
+                f"thresholds names unknown metric {name!r}: expected one of {', '.join(HIGHER_IS_BETTER)}"
+            )
+        if not isinstance(bound, int | float) or isinstance(bound, bool) or not math.isfinite(bound):
+            raise ParameterError(f"thresholds[{name!r}]={bound!r}: must be a finite number")
+        checked[name] = float(bound)
+    return checked
+
+
+def _metric_value(metrics: Mapping[str, Any], name: str) -> float:
+    if name not in metrics:
+        raise DataError(
+            f"the challenger's metrics hold no {name!r} "
+            f"(they hold: {', '.join(sorted(metrics)) or 'nothing'}); did the evaluate stage compute them?"
+        )
+    try:
+        return float(metrics[name])
+    except (TypeError, ValueError) as error:
+        raise DataError(f"the challenger's {name!r} is not a number: {metrics[name]!r}") from error
+
+
+def _direction(metric: str) -> str:
+    return "higher" if HIGHER_IS_BETTER[metric] else "lower"
+
+
+def _threshold_summary(results: Mapping[str, Mapping[str, Any]]) -> str:
+    if not results:
+        return "no absolute thresholds were set"
+    checks = ", ".join(
+        f"{name} {result['value']:.4f} {'>=' if HIGHER_IS_BETTER[name] else '<='} {result['threshold']:.4f}"
+        for name, result in results.items()
+    )
+    return f"all {len(results)} threshold(s) pass ({checks})"
+
+
+def decide(
+    challenger_metrics: Mapping[str, Any],
+    challenger_score: float | None = None,
+    champion_score: float | None = None,
+    champion_version: str | None = None,
+    metric: str = "roc_auc",
+    margin: float = 0.01,
+    thresholds: Mapping[str, Any] | None = None,
+    no_comparison_reason: str = "there is no champion yet",
+    decided_at: str = "",
+) -> Blessing:
+    """Decide whether to bless the challenger, from numbers only (no I/O).
+
+    Args:
+        challenger_metrics: The challenger's holdout metrics (the evaluate stage's Metrics), checked against
+            ``thresholds``.
+        challenger_score: The challenger's ``metric`` on the rows the champion was scored on; None means
+            ``challenger_metrics[metric]``.
+        champion_score: The champion's ``metric`` on the same rows; None when there is no champion or it could
+            not score them (then the thresholds alone decide).
+        champion_version: The champion's registered version, for the record and the reason.
+        metric: The metric compared with the champion.
+        margin: Required improvement over the champion (>= 0), in the metric's direction.
+        thresholds: Absolute bounds every challenger must meet, metric -> bound (``>=`` for higher-is-better
+            metrics, ``<=`` for ``log_loss``).
+        no_comparison_reason: Why there is no champion score, a clause for the reason (e.g. "no model named
+            'churn' is registered yet").
+        decided_at: Timestamp to record; "" means now (UTC).
+
+    Returns:
+        The ``Blessing``.
+
+    Raises:
+        ParameterError: see ``check_parameters``.
+        DataError: ``challenger_metrics`` lacks ``metric`` or a threshold's metric.
+    """
+    bounds = check_parameters(metric, margin, thresholds)
+    results = {}
+    for name, bound in bounds.items():
+        value = _metric_value(challenger_metrics, name)
+        results[name] = {"value": value, "threshold": bound, "passed": passes_threshold(name, value, bound)}
+    score = _metric_value(challenger_metrics, metric) if challenger_score is None else float(challenger_score)
+
+    failures = [
+        f"{name} {result['value']:.4f} is {'below' if HIGHER_IS_BETTER[name] else 'above'} the threshold "
+        f"{result['threshold']:.4f} ({_direction(name)} is better)"
+        for name, result in results.items()
+        if not result["passed"]
+    ]
+    if failures:
+        blessed, reason = False, f"Not blessed: {'; '.join(failures)}."
+    elif champion_score is None:
+        blessed = True
+        reason = f"Blessed on thresholds only: {no_comparison_reason}, and {_threshold_summary(results)}."
+    else:
+        blessed = is_improvement(metric, score, champion_score, margin)
+        gain = score - champion_score if HIGHER_IS_BETTER[metric] else champion_score - score
+        versus = (
+            f"challenger {metric} {score:.4f} vs champion version {champion_version} {champion_score:.4f}"
+        )
+        if blessed:
+            reason = (
+                f"Blessed: {versus}, an improvement of {gain:.4f} that meets the margin {margin:.4f} "
+                f"({_direction(metric)} is better), and {_threshold_summary(results)}."
+            )
+        else:
+            reason = (
+                f"Not blessed: {versus}, an improvement of {gain:+.4f} that misses the margin {margin:.4f} "
+                f"({_direction(metric)} is better); the champion stays."
+            )
+    return Blessing(
+        blessed=blessed,
+        reason=reason,
+        metric=metric,
+        margin=float(margin),
+        challenger_score=score,
+        champion_score=None if champion_score is None else float(champion_score),
+        champion_version=champion_version,
+        thresholds=bounds,
+        threshold_results=results,
+        decided_at=decided_at or datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def registry_call(tracking_uri: str, action: str, call: Callable[[], T]) -> T:
+    """Run one registry call; turn any failure into a ``RegistryError`` naming the (credential-free) URI.
+
+    Args:
+        tracking_uri: The resolved tracking URI, shown without user-info or query.
+        action: What was attempted, e.g. "read registered model 'churn'".
+        call: The call.
+
+    Returns:
+        What ``call`` returns.
+
+    Raises:
+        RegistryError: ``call`` raised.
+    """
+    try:
+        return call()
+    except Exception as error:  # MlflowException, requests/SQLAlchemy errors: all mean "registry failed"
+        shown = display_uri(tracking_uri)
+        detail = str(error).replace(tracking_uri, shown)
+        if len(detail) > MAX_QUOTED_ERROR:
+            detail = detail[:MAX_QUOTED_ERROR] + "..."
+        raise RegistryError(
+            f"MLflow registry at {shown}: could not {action}: {type(error).__name__}: {detail}"
+        ) from error
+
+
+def is_not_found(error: BaseException) -> bool:
+    """Whether ``error`` (or the error it wraps) is MLflow's RESOURCE_DOES_NOT_EXIST.
+
+    Args:
+        error: An exception, possibly a ``RegistryError`` raised from an ``MlflowException``.
+
+    Returns:
+        True for "no such registered model / version / alias / run".
+    """
+    cause = error.__cause__ if isinstance(error, RegistryError) else error
+    return getattr(cause, "error_code", None) == MLFLOW_NOT_FOUND
+
+
+def champion_version(client: MlflowClient, model_name: str, tracking_uri: str) -> tuple[str | None, str]:
+    """Find the version under the ``champion`` alias of ``model_name``.
+
+    Args:
+        client: A client bound to the registry.
+        model_name: Registered model name.
+        tracking_uri: The resolved URI, for messages.
+
+    Returns:
+        ``(version, "")``, or ``(None, why)`` with ``why`` a clause such as "no model named 'x' is registered
+        yet".
+
+    Raises:
+        RegistryError: the registry cannot be reached or answers with an error other than "not found".
+    """
+    try:
+        registered = registry_call(
+            tracking_uri,
+            f"read registered model {model_name!r}",
+            lambda: client.get_registered_model(model_name),
+        )
+    except RegistryError as error:
+        if is_not_found(error):
+            return None, f"no model named {model_name!r} is registered yet"
+        raise
+    version = (registered.aliases or {}).get(CHAMPION_ALIAS)
+    if not version:
+        return None, f"registered model {model_name!r} has no {CHAMPION_ALIAS!r} alias yet"
+    return str(version), ""
+
+
+def score_on(model: Any, frame: pd.DataFrame, labels: Any, metric: str, source: str) -> float:
+    """``metric`` of ``model`` on the rows of ``frame``, using the model's own ``feature_names_in_`` columns.
+
+    Args:
+        model: A fitted scikit-learn model (fitted on a DataFrame).
+        frame: The holdout rows (all columns).
+        labels: 0/1 labels of those rows.
+        metric: Metric name.
+        source: Printable name of the model and rows, for messages.
+
+    Returns:
+        The metric value.
+
+    Raises:
+        SchemaMismatchError: the rows lack a column the model needs.
+        DataError: the model does not record its input columns.
+    """
+    from mlkeel.metrics import classification_metrics
+    from mlkeel.modeling import feature_frame, model_feature_columns, positive_scores
+
+    try:
+        columns = model_feature_columns(model)
+    except AttributeError as error:
+        raise DataError(
+            f"{source}: the model has no feature_names_in_ (not fitted on a DataFrame)"
+        ) from error
+    features = feature_frame(frame, columns, source)
+    return classification_metrics(labels, positive_scores(model, features))[metric]
+
+
+def gate(
+    model_path: str,
+    test_path: str,
+    metrics: Mapping[str, Any],
+    model_name: str,
+    target_column: str,
+    positive_label: str,
+    blessing_path: str,
+    tracking_uri: str = "",
+    metric: str = "roc_auc",
+    margin: float = 0.01,
+    thresholds: Mapping[str, Any] | None = None,
+    mlflow_run_id: str = "",
+) -> Blessing:
+    """Compare the challenger at ``model_path`` with the registry's champion on the same rows, and decide.
+
+    The champion is the version under the ``champion`` alias of ``model_name``, resolved to a version first
+    so that the version recorded is the one scored. Both models score every row of ``test_path``, each with
+    its own feature columns.
+
+    Args:
+        model_path: The challenger, an MLflow sklearn model directory (the KFP Model artifact).
+        test_path: Holdout rows (Parquet), the same the evaluate stage scored.
+        metrics: The challenger's holdout metrics (the evaluate stage's Metrics metadata).
+        model_name: Registered model name whose champion the challenger must beat.
+        target_column: The label column of ``test_path``.
+        positive_label: The label value meaning positive.
+        blessing_path: Where to write the blessing JSON.
+        tracking_uri: MLflow tracking/registry URI ("" = ``$MLFLOW_TRACKING_URI``).
+        metric: Metric compared with the champion.
+        margin: Required improvement over the champion (>= 0).
+        thresholds: Absolute bounds every challenger must meet, metric -> bound.
+        mlflow_run_id: The challenger's MLflow run; when set, the decision is logged on it (best effort).
+
+    Returns:
+        The ``Blessing`` (also written to ``blessing_path``).
+
+    Raises:
+        ParameterError: bad metric, margin, thresholds or an empty model name; no tracking URI.
+        DataError: missing metrics, unreadable holdout, labels that are not binary.
+        SchemaMismatchError: the holdout lacks the target or a column the challenger needs.
+        RegistryError: the registry cannot be reached or the champion cannot be loaded.
+    """
+    from mlkeel.tracking import connect, resolve_tracking_uri
+
+    bounds = check_parameters(metric, margin, thresholds)
+    if not model_name.strip():
+        raise ParameterError("model_name is empty: name the registered model the challenger competes with")
+    for name in {metric, *bounds}:
+        _metric_value(metrics, name)
+    resolved_uri = resolve_tracking_uri(tracking_uri)
+    client = connect(resolved_uri)
+
+    version, no_comparison_reason = champion_version(client, model_name, resolved_uri)
+    challenger_score = champion_score = None
+    if version is not None:
+        frame, labels = _holdout(test_path, target_column, positive_label)
+        champion = _load_champion(model_name, version, resolved_uri)
+        try:
+            champion_score = score_on(champion, frame, labels, metric, f"champion version {version}")
+        except SchemaMismatchError as error:
+            no_comparison_reason = f"the champion cannot score these rows ({error}; the schema changed)"
+            logger.warning("gate: %s", no_comparison_reason)
+        else:
+            from mlkeel.modeling import load_sklearn_model
+
+            challenger_score = score_on(load_sklearn_model(model_path), frame, labels, metric, "challenger")
+            _warn_if_other_rows(metrics, metric, challenger_score)
+
+    blessing = decide(
+        metrics,
+        challenger_score=challenger_score,
+        champion_score=champion_score,
+        champion_version=version,
+        metric=metric,
+        margin=margin,
+        thresholds=bounds,
+        no_comparison_reason=no_comparison_reason,
+    )
+    blessing.save(blessing_path)
+    logger.info("gate: %s", blessing.reason)
+    if mlflow_run_id:
+        log_decision_on_run(client, mlflow_run_id, blessing, resolved_uri)
+    return blessing
+
+
+def _holdout(test_path: str, target_column: str, positive_label: str) -> tuple[pd.DataFrame, Any]:
+    import pyarrow.parquet as pq
+
+    from mlkeel.modeling import binary_labels
+    from mlkeel.storage import require_readable_file
+
+    require_readable_file(test_path)
+    frame = pq.read_table(test_path).to_pandas()
+    if target_column not in frame.columns:
+        raise SchemaMismatchError(
+            f"{test_path}: target column {target_column!r} not found; columns: {', '.join(frame.columns)}"
+        )
+    return frame, binary_labels(frame[target_column], positive_label, test_path)
+
+
+def _load_champion(model_name: str, version: str, tracking_uri: str) -> Any:
+    from mlkeel.modeling import load_sklearn_model
+
+    uri = f"models:/{model_name}/{version}"
+    return registry_call(tracking_uri, f"load the champion {uri}", lambda: load_sklearn_model(uri))
+
+
+def _warn_if_other_rows(metrics: Mapping[str, Any], metric: str, recomputed: float) -> None:
+    reported = float(metrics[metric])
+    if not math.isclose(reported, recomputed, rel_tol=1e-6, abs_tol=1e-9):
+        logger.warning(
+            "gate: the challenger's %s on these rows is %.6f but its metrics say %.6f: "
+            "were the metrics computed on other rows?",
+            metric,
+            recomputed,
+            reported,
+        )
+
+
+def log_decision_on_run(client: MlflowClient, run_id: str, blessing: Blessing, tracking_uri: str) -> None:
+    """Log the decision on the challenger's MLflow run: ``gate_blessed``, both scores, the reason tag.
+
+    Best effort: the blessing artifact is the record that counts, so a failure here is logged, not raised.
+
+    Args:
+        client: A client bound to the tracking server.
+        run_id: The challenger's run.
+        blessing: The decision.
+        tracking_uri: The resolved URI, for messages.
+    """
+    import time
+
+    from mlflow.entities import Metric, RunTag
+
+    now = int(time.time() * 1000)
+    values = {
+        GateRunMetric.BLESSED: 1.0 if blessing.blessed else 0.0,
+        f"{GateRunMetric.CHALLENGER_PREFIX}{blessing.metric}": blessing.challenger_score,
+    }
+    if blessing.champion_score is not None:
+        values[f"{GateRunMetric.CHAMPION_PREFIX}{blessing.metric}"] = blessing.champion_score
+    try:
+        registry_call(
+            tracking_uri,
+            f"log the gate decision on run {run_id}",
+            lambda: client.log_batch(
+                run_id,
+                metrics=[Metric(name, value, now, 0) for name, value in values.items()],
+                tags=[RunTag(LineageTag.BLESSING_REASON, blessing.reason)],
+            ),
+        )
+    except RegistryError as error:
+        logger.warning("gate: decision not logged on the challenger's run: %s", error)

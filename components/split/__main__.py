@@ -1,0 +1,5 @@
+"""``python -m mlkeel.components.split``."""
+
+from mlkeel.components.split.cli import main
+
+main()

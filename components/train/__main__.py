@@ -1,0 +1,5 @@
+"""``python -m mlkeel.components.train``."""
+
+from mlkeel.components.train.cli import main
+
+main()

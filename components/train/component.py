@@ -1,0 +1,59 @@
+"""KFP component for the train stage: a thin shell around ``mlkeel.components.train.logic.train``."""
+
+from typing import Optional
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+from mlkeel.images import stage_image
+
+
+@dsl.component(base_image=stage_image("train"), install_kfp_package=False)
+def train(
+    train_data: Input[Dataset],
+    schema: Input[Artifact],
+    model: Output[Model],
+    target_column: str,
+    positive_label: str,
+    key_columns: Optional[list] = None,
+    estimator: str = "hist_gradient_boosting",
+    hyperparameters: Optional[dict] = None,
+    seed: int = 42,
+    mlflow_tracking_uri: str = "",
+    experiment_name: str = "mlkeel",
+    data_fingerprint: str = "",
+):
+    """Fit one scikit-learn Pipeline (preprocessing fitted on the train split only + estimator); log to MLflow.
+
+    Args:
+        train_data: Input Dataset (Parquet): the train split.
+        schema: Input Artifact (JSON): the validated schema; logged to the MLflow run, its hash tagged.
+        model: Output Model: an MLflow sklearn model directory. Metadata: mlflow_run_id, mlflow_model_uri,
+            feature_columns, target_column, positive_label, estimator, train_<metric>.
+        target_column: The label column.
+        positive_label: The label value meaning positive (compared as text).
+        key_columns: Identifier columns, never features.
+        estimator: logistic_regression | random_forest | hist_gradient_boosting.
+        hyperparameters: Estimator parameter overrides, e.g. {"max_iter": 300}.
+        seed: Random seed: same data + seed -> same model.
+        mlflow_tracking_uri: MLflow tracking URI; "" reads $MLFLOW_TRACKING_URI (set it from a Secret).
+        experiment_name: MLflow experiment, created when missing.
+        data_fingerprint: Fingerprint of the ingested data (lineage tag).
+    """
+    from mlkeel.components.train.logic import train as run_train
+
+    result = run_train(
+        train_data.path,
+        model.path,
+        target_column,
+        positive_label,
+        key_columns,
+        estimator,
+        hyperparameters,
+        seed,
+        mlflow_tracking_uri,
+        experiment_name,
+        data_fingerprint,
+        schema.path,
+    )
+    model.metadata.update(result.metadata)

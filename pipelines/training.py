@@ -1,0 +1,178 @@
+"""The training pipeline: ingest -> validate -> split -> train -> evaluate -> gate -> (if blessed) register."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Metrics, Model
+
+from mlkeel.components.evaluate.component import evaluate
+from mlkeel.components.gate.component import gate
+from mlkeel.components.ingest.component import ingest
+from mlkeel.components.register.component import register
+from mlkeel.components.split.component import split
+from mlkeel.components.train.component import train
+from mlkeel.components.validate.component import validate
+from mlkeel.pipelines.task_settings import configure
+
+# What a run returns (the KFP UI shows them as the run's outputs; mlkeel.local prints them).
+TrainingOutputs = NamedTuple(
+    "TrainingOutputs",
+    [
+        ("fingerprint", str),
+        ("rows_in", int),
+        ("rows_valid", int),
+        ("rows_quarantined", int),
+        ("blessed", bool),
+        ("reason", str),
+        ("holdout_metrics", Metrics),
+        ("model", Model),
+    ],
+)
+
+
+@dsl.pipeline(
+    name="mlkeel-training",
+    description="Ingest, validate, split, train, evaluate, gate (thresholds + champion/challenger) and register "
+    "a tabular binary classifier.",
+)
+def training_pipeline(
+    data_uri: str = "",
+    file_format: str = "auto",
+    column_types: dict = {},
+    target_column: str = "Churn",
+    positive_label: str = "Yes",
+    key_columns: list = ["customerID"],
+    schema_uri: str = "",
+    max_invalid_fraction: float = 0.05,
+    test_fraction: float = 0.2,
+    split_key_column: str = "",
+    seed: int = 42,
+    estimator: str = "hist_gradient_boosting",
+    hyperparameters: dict = {},
+    model_name: str = "mlkeel-churn",
+    experiment_name: str = "mlkeel-churn",
+    mlflow_tracking_uri: str = "",
+    gate_metric: str = "roc_auc",
+    gate_margin: float = 0.01,
+    gate_thresholds: dict = {"roc_auc": 0.7},
+) -> TrainingOutputs:
+    """Train, evaluate, gate and register a binary classifier on one tabular dataset.
+
+    Args:
+        data_uri: CSV or Parquet file (path or pyarrow URI); "" = the bundled IBM Telco churn data.
+        file_format: "auto", "csv" or "parquet".
+        column_types: Type overrides for ingest, column -> integer | float | string | boolean | timestamp.
+        target_column: The label column.
+        positive_label: The label value meaning positive.
+        key_columns: Identifier columns: checked for duplicates, never features.
+        schema_uri: A schema JSON to validate against; "" infers it from this data.
+        max_invalid_fraction: Fail when more than this share of rows is quarantined.
+        test_fraction: Share of rows held out for evaluation and the gate.
+        split_key_column: Split by hashing this key column instead of a stratified random split.
+        seed: Random seed for the split and the estimator.
+        estimator: logistic_regression | random_forest | hist_gradient_boosting.
+        hyperparameters: Estimator parameter overrides.
+        model_name: Registered model name in MLflow.
+        experiment_name: MLflow experiment for the training runs.
+        mlflow_tracking_uri: MLflow tracking URI; "" reads $MLFLOW_TRACKING_URI in each task.
+        gate_metric: Metric the challenger must improve on the champion.
+        gate_margin: Required improvement over the champion.
+        gate_thresholds: Absolute bounds every model must meet, metric -> bound.
+
+    Returns:
+        fingerprint: Content fingerprint of the ingested data (the data version).
+        rows_in: Rows ingested.
+        rows_valid: Rows that passed validation.
+        rows_quarantined: Rows quarantined, each with its reason.
+        blessed: Whether the gate blessed the model (and register ran).
+        reason: The gate's reason, with the scores.
+        holdout_metrics: Holdout metrics of the trained model.
+        model: The trained model (MLflow sklearn directory).
+    """
+    ingested = configure(ingest(source_uri=data_uri, file_format=file_format, column_types=column_types), "ingest")
+    validated = configure(
+        validate(
+            dataset=ingested.outputs["dataset"],
+            schema_uri=schema_uri,
+            key_columns=key_columns,
+            target_column=target_column,
+            positive_label=positive_label,
+            max_invalid_fraction=max_invalid_fraction,
+        ),
+        "validate",
+    )
+    parts = configure(
+        split(
+            dataset=validated.outputs["valid"],
+            target_column=target_column,
+            positive_label=positive_label,
+            test_fraction=test_fraction,
+            seed=seed,
+            hash_key_column=split_key_column,
+        ),
+        "split",
+    )
+    trained = configure(
+        train(
+            train_data=parts.outputs["train_data"],
+            schema=validated.outputs["schema"],
+            target_column=target_column,
+            positive_label=positive_label,
+            key_columns=key_columns,
+            estimator=estimator,
+            hyperparameters=hyperparameters,
+            seed=seed,
+            mlflow_tracking_uri=mlflow_tracking_uri,
+            experiment_name=experiment_name,
+            data_fingerprint=ingested.outputs["fingerprint"],
+        ),
+        "train",
+    )
+    evaluated = configure(
+        evaluate(
+            model=trained.outputs["model"],
+            test_data=parts.outputs["test_data"],
+            target_column=target_column,
+            positive_label=positive_label,
+            mlflow_tracking_uri=mlflow_tracking_uri,
+        ),
+        "evaluate",
+    )
+    decision = configure(
+        gate(
+            model=trained.outputs["model"],
+            test_data=parts.outputs["test_data"],
+            metrics=evaluated.outputs["metrics"],
+            model_name=model_name,
+            target_column=target_column,
+            positive_label=positive_label,
+            mlflow_tracking_uri=mlflow_tracking_uri,
+            metric=gate_metric,
+            margin=gate_margin,
+            thresholds=gate_thresholds,
+        ),
+        "gate",
+    )
+    with dsl.If(decision.outputs["blessed"] == True, name="blessed"):  # noqa: E712 (KFP builds a condition)
+        configure(
+            register(
+                model=trained.outputs["model"],
+                blessing=decision.outputs["blessing"],
+                model_name=model_name,
+                mlflow_tracking_uri=mlflow_tracking_uri,
+                data_fingerprint=ingested.outputs["fingerprint"],
+                pipeline_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                pipeline_run=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            ),
+            "register",
+        )
+    return TrainingOutputs(
+        ingested.outputs["fingerprint"],
+        ingested.outputs["num_rows"],
+        validated.outputs["rows_valid"],
+        validated.outputs["rows_quarantined"],
+        decision.outputs["blessed"],
+        decision.outputs["reason"],
+        evaluated.outputs["metrics"],
+        trained.outputs["model"],
+    )

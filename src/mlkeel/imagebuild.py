@@ -1,0 +1,1028 @@
+"""Build one container image per stage with the ``docker`` CLI (plain ``docker build``, no BuildKit needed).
+
+What lives where:
+    images/<name>/Dockerfile           one per image, all rendered from ``DOCKERFILE_TEMPLATE`` below
+    images/requirements/<profile>.txt  exact pins derived from pyproject.toml + requirements/constraints.txt
+    images/base/build-offline.sh       the offline base image (debootstrap + ``docker import`` + a venv)
+
+``mlkeel images generate`` rewrites the generated files; ``build_all`` refuses to build from stale ones.
+
+Offline builds (``build_all(offline=True)``) never let pip inside ``docker build`` reach the internet: the
+host fills a wheelhouse (``pip wheel``, with the host's own pip configuration and CA bundle), serves it on
+127.0.0.1 for the duration of the build, and the Dockerfile's install steps read it through ``--network
+host`` with ``PIP_NO_INDEX=1``. No CA bundle, pip configuration or credential ever enters a build step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import http.server
+import io
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import tomllib
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlkeel import __version__
+from mlkeel.components import STAGES
+from mlkeel.errors import MlkeelError
+from mlkeel.images import stage_image
+
+Log = Callable[[str], None]
+
+DEFAULT_BASE_IMAGE = "python:3.11-slim"
+OFFLINE_BASE_IMAGE = "mlkeel/python-base:3.11-bookworm"
+DEFAULT_SOURCE_URL = "https://github.com/mlkeel/mlkeel"
+# The offline build's wheelhouse is served on this loopback port. It is part of a build argument, and build
+# arguments are part of docker's layer cache key: a fixed port keeps the dependency layers cached.
+DEFAULT_WHEELHOUSE_PORT = 38417
+ENV_WHEELHOUSE = "MLKEEL_WHEELHOUSE"
+ENV_WHEELHOUSE_PORT = "MLKEEL_WHEELHOUSE_PORT"
+CONTEXT_DIGEST_LABEL = "io.mlkeel.context-digest"
+REVISION_LABEL = "org.opencontainers.image.revision"
+RUNTIME_UID = 1000
+
+# What `pip install --no-deps .` builds mlkeel with, pinned (pyproject's [build-system] asks setuptools>=69).
+BUILD_REQUIREMENTS = ("setuptools==84.2.1", "wheel==0.48.0")
+
+# Source trees copied into the image; everything else in the checkout stays out of the build context.
+CONTEXT_TREES = ("src", "components", "pipelines", "data")
+CONTEXT_FILES = ("pyproject.toml", "README.md", "requirements/constraints.txt")
+EXCLUDED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".egg-info")
+
+
+class ImageBuildError(MlkeelError):
+    """An image could not be built (daemon missing, docker build failed, stale generated files...)."""
+
+
+class DockerUnavailableError(ImageBuildError):
+    """No ``docker`` CLI, or no Docker daemon answering it."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A set of requirements installed on top of the base dependencies, as its own layer.
+
+    Attributes:
+        name: File stem under images/requirements/ (``core`` is the base dependencies themselves).
+        extras: pyproject optional-dependency groups it installs.
+        additions: Requirements no extra declares, each with the reason it is needed.
+        description: One line for the generated file's header.
+    """
+
+    name: str
+    extras: tuple[str, ...] = ()
+    additions: tuple[tuple[str, str], ...] = ()
+    description: str = ""
+
+
+CORE = Profile("core", description="pyproject [project.dependencies]: what every image needs")
+ML = Profile(
+    "ml",
+    extras=("ml",),
+    additions=(
+        # Measured (images/README.md): mlflow-skinny alone refuses sqlite:// tracking/registry URIs; with
+        # sqlalchemy + alembic it logs, registers and loads models against SQLite; full mlflow adds 145 MB.
+        ("sqlalchemy", "MLflow SQLite/SQL tracking + registry store"),
+        ("alembic", "MLflow SQL store schema migrations"),
+        # mlflow.sklearn.log_model's default serialization format (mlflow>=3.?) is skops.
+        ("skops", "mlflow.sklearn's default model serialization"),
+    ),
+    description="pyproject [ml] + what MLflow needs for a SQLite store and skops models",
+)
+PROFILES = {profile.name: profile for profile in (CORE, ML)}
+
+# Which requirements profile each stage's image installs. A later `serving` image: add it here (module
+# "mlkeel.serving" for instance) and run `mlkeel images generate`; a `drift` image gets its own profile with
+# the [drift] extra, so only that image carries alibi-detect.
+STAGE_PROFILES = {
+    "ingest": "core",
+    "validate": "core",
+    "split": "core",
+    "train": "ml",
+    "evaluate": "ml",
+    "gate": "ml",
+    "register": "ml",
+}
+STAGE_DESCRIPTIONS = {
+    "ingest": "read CSV/Parquet, normalise types, fingerprint the data",
+    "validate": "infer or check a schema, quarantine invalid rows",
+    "split": "split a dataset into train and test",
+    "train": "fit a scikit-learn pipeline and log it to MLflow",
+    "evaluate": "score a model on held-out data",
+    "gate": "bless or refuse a candidate model against the champion",
+    "register": "register a blessed model version in the MLflow registry",
+}
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image: ``images/<name>/Dockerfile`` built as ``stage_image(name)``.
+
+    Attributes:
+        name: Stage (image) name.
+        profile: The requirements profile installed on top of the core dependencies.
+        module: The ``python -m`` entry point (the image's default command shows its ``--help``).
+        description: One line for the OCI description label.
+    """
+
+    name: str
+    profile: Profile
+    module: str
+    description: str
+
+
+def image_spec(name: str) -> ImageSpec:
+    """Return the image spec of a stage.
+
+    Args:
+        name: A stage in ``mlkeel.components.STAGES``.
+
+    Returns:
+        Its ``ImageSpec``.
+
+    Raises:
+        ImageBuildError: unknown stage, or a stage without an image profile.
+    """
+    if name not in STAGES:
+        raise ImageBuildError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
+    if name not in STAGE_PROFILES:
+        raise ImageBuildError(f"stage {name!r} has no image profile: add it to STAGE_PROFILES in {__file__}")
+    return ImageSpec(
+        name=name,
+        profile=PROFILES[STAGE_PROFILES[name]],
+        module=f"mlkeel.components.{name}",
+        description=f"the {name} stage: {STAGE_DESCRIPTIONS.get(name, name)}",
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Repository facts
+# ----------------------------------------------------------------------------------------------------------
+
+
+def repo_root() -> Path:
+    """Find the source checkout images are built from (``pyproject.toml`` and ``images/`` side by side).
+
+    Returns:
+        Its path: the checkout this module was installed from (editable), else the current directory.
+
+    Raises:
+        ImageBuildError: neither is a checkout.
+    """
+    for candidate in (Path(__file__).resolve().parents[2], Path.cwd()):
+        if (candidate / "pyproject.toml").is_file() and (candidate / "images").is_dir():
+            return candidate
+    raise ImageBuildError(
+        "building images needs an mlkeel source checkout (pyproject.toml and images/): run from its root"
+    )
+
+
+def source_revision(root: Path | None = None) -> str:
+    """Return the git commit images are built from, ``-dirty`` when tracked files have local changes.
+
+    Args:
+        root: The checkout (default ``repo_root()``).
+
+    Returns:
+        A 40-hex SHA, maybe followed by ``-dirty``; ``unknown`` outside a git checkout.
+    """
+    root = root or repo_root()
+    try:
+        sha = _git(root, "rev-parse", "HEAD")
+        dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return sha + ("-dirty" if dirty else "")
+
+
+def _git(root: Path, *args: str) -> str:
+    completed = subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30, check=True
+    )
+    return completed.stdout.strip()
+
+
+def source_url(root: Path | None = None) -> str:
+    """Return the ``org.opencontainers.image.source`` URL: pyproject's [project.urls] Source or Repository.
+
+    Args:
+        root: The checkout (default ``repo_root()``).
+
+    Returns:
+        The URL, or ``DEFAULT_SOURCE_URL`` when pyproject names none.
+    """
+    urls = _pyproject(root or repo_root()).get("project", {}).get("urls", {})
+    for key in ("Source", "Repository", "Homepage"):
+        if urls.get(key):
+            return str(urls[key])
+    return DEFAULT_SOURCE_URL
+
+
+def _pyproject(root: Path) -> dict:
+    return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def image_tags(stage: str, revision: str | None = None) -> list[str]:
+    """Return the tags a stage image is built with.
+
+    Args:
+        stage: Stage name.
+        revision: Source revision (default ``source_revision()``).
+
+    Returns:
+        ``[stage_image(stage), "<repository>:<version>-<sha12>[-dirty]"]``; only the first without a git
+        revision. The first is what compiled components reference; the second names exactly what was built.
+    """
+    primary = stage_image(stage)
+    revision = source_revision() if revision is None else revision
+    if revision in ("", "unknown"):
+        return [primary]
+    repository = primary.rsplit(":", 1)[0]
+    sha, _, suffix = revision.partition("-")
+    return [primary, f"{repository}:{__version__}-{sha[:12]}{'-' + suffix if suffix else ''}"]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Generated files: requirement lists and Dockerfiles
+# ----------------------------------------------------------------------------------------------------------
+
+_NAME_NORMALIZER = re.compile(r"[-_.]+")
+
+
+def _canonical(name: str) -> str:
+    return _NAME_NORMALIZER.sub("-", name).lower()
+
+
+def constraint_pins(root: Path) -> dict[str, str]:
+    """Exact pins from requirements/constraints.txt.
+
+    Args:
+        root: The checkout.
+
+    Returns:
+        Canonical project name -> version.
+    """
+    pins = {}
+    for raw in (root / "requirements" / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[_canonical(name.split("[")[0].strip())] = version.strip().split(";")[0].strip()
+    return pins
+
+
+def profile_requirements(profile: Profile, root: Path) -> list[str]:
+    """List a profile's requirements, each direct requirement pinned to its version in constraints.txt.
+
+    Args:
+        profile: The profile.
+        root: The checkout.
+
+    Returns:
+        Sorted lines like ``scikit-learn==1.9.1  # pyproject [ml]: scikit-learn>=1.5``.
+
+    Raises:
+        ImageBuildError: a requirement is not pinned in constraints.txt, or its pin is outside pyproject's
+            range.
+    """
+    from packaging.requirements import Requirement
+
+    project = _pyproject(root)["project"]
+    if profile is CORE or profile.name == CORE.name:
+        wanted = [(requirement, "pyproject") for requirement in project["dependencies"]]
+    else:
+        wanted = []
+        for extra in profile.extras:
+            wanted += [
+                (requirement, f"pyproject [{extra}]")
+                for requirement in project["optional-dependencies"][extra]
+            ]
+        wanted += [(name, why) for name, why in profile.additions]
+    pins = constraint_pins(root)
+    lines = []
+    for text, why in wanted:
+        requirement = Requirement(text)
+        if _canonical(requirement.name) == "mlkeel":
+            raise ImageBuildError(f"profile {profile.name}: list extras in Profile.extras, not {text!r}")
+        pin = pins.get(_canonical(requirement.name))
+        if pin is None:
+            raise ImageBuildError(f"{requirement.name} is not pinned in requirements/constraints.txt")
+        if not requirement.specifier.contains(pin, prereleases=True):
+            raise ImageBuildError(
+                f"requirements/constraints.txt pins {requirement.name}=={pin}, outside pyproject's {text!r}"
+            )
+        extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+        note = f"{why}: {text}" if why.startswith("pyproject") else why
+        lines.append(f"{requirement.name}{extras}=={pin}  # {note}")
+    return sorted(lines, key=lambda line: _canonical(line.split("=")[0].split("[")[0]))
+
+
+def render_requirements(profile: Profile, root: Path) -> str:
+    """Render images/requirements/<profile>.txt."""
+    header = [
+        "# GENERATED by `mlkeel images generate` (mlkeel/imagebuild.py) from pyproject.toml and",
+        "# requirements/constraints.txt; do not edit. Installed with `-c requirements/constraints.txt`,",
+        "# which pins every transitive dependency.",
+        f"# Profile {profile.name}: {profile.description}.",
+    ]
+    return "\n".join([*header, *profile_requirements(profile, root)]) + "\n"
+
+
+def render_build_requirements() -> str:
+    """Render images/requirements/build.txt (what builds the mlkeel wheel inside the image)."""
+    return (
+        "# GENERATED by `mlkeel images generate`; do not edit. Pins the build backend that\n"
+        "# `pip install --no-deps .` uses (pyproject [build-system]), as PIP_CONSTRAINT.\n"
+        + "\n".join(BUILD_REQUIREMENTS)
+        + "\n"
+    )
+
+
+DOCKERFILE_TEMPLATE = """\
+# mlkeel/@NAME@: @DESCRIPTION@.
+# GENERATED by `mlkeel images generate` from mlkeel/imagebuild.py: every image's Dockerfile is this template,
+# only the names and the requirements profile (@PROFILE@) differ. Build from the repository root:
+#   mlkeel images build --stage @NAME@     (add --offline: see images/README.md), or by hand:
+#   docker build -f images/@NAME@/Dockerfile -t mlkeel/@NAME@:@VERSION@ \\
+#       --build-arg GIT_COMMIT=$(git rev-parse HEAD) .
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+
+# pip settings for the install steps only (build arguments, unset in the running image). `mlkeel images build
+# --offline` points them at a wheelhouse served on the build host's loopback. Build arguments are recorded in
+# `docker history`: never pass a credential in one.
+ARG PIP_INDEX_URL
+ARG PIP_FIND_LINKS
+ARG PIP_NO_INDEX
+
+# No git in the images: the commit comes from MLKEEL_GIT_COMMIT (below). GIT_PYTHON_REFRESH=quiet stops
+# MLflow's GitPython from printing a 20-line warning on every run.
+ENV PYTHONUNBUFFERED=1 \\
+    PYTHONDONTWRITEBYTECODE=1 \\
+    GIT_PYTHON_REFRESH=quiet
+
+# The runtime user: uid/gid 1000, not root; its home is writable and is the working directory.
+RUN groupadd --gid @UID@ mlkeel \\
+    && useradd --uid @UID@ --gid @UID@ --create-home --home-dir /home/mlkeel --shell /usr/sbin/nologin mlkeel
+
+WORKDIR /opt/mlkeel
+
+# 1. Dependencies before any mlkeel code, so a code-only change reuses these layers.
+COPY requirements/constraints.txt images/requirements/core.txt requirements/
+RUN pip install --no-cache-dir --requirement requirements/core.txt \\
+        --constraint requirements/constraints.txt \\
+    && pip check
+@PROFILE_BLOCK@
+# 2. mlkeel itself, without dependencies: the only layers a code-only change rebuilds.
+COPY images/requirements/build.txt requirements/
+COPY pyproject.toml README.md ./
+COPY src/ src/
+COPY components/ components/
+COPY pipelines/ pipelines/
+COPY data/ data/
+RUN PIP_CONSTRAINT=requirements/build.txt pip install --no-cache-dir --no-deps . \\
+    && rm -rf build src/*.egg-info \\
+    && python -c "import @MODULE@"
+
+WORKDIR /home/mlkeel
+USER @UID@:@UID@
+CMD ["python", "-m", "@MODULE@", "--help"]
+
+# 3. Metadata last: it changes with every commit and adds no layer.
+ARG GIT_COMMIT=unknown
+ARG VERSION=@VERSION@
+ARG SOURCE_URL=@SOURCE@
+ENV MLKEEL_GIT_COMMIT=${GIT_COMMIT}
+LABEL org.opencontainers.image.title="mlkeel-@NAME@" \\
+      org.opencontainers.image.description="@DESCRIPTION@" \\
+      org.opencontainers.image.source="${SOURCE_URL}" \\
+      org.opencontainers.image.version="${VERSION}" \\
+      org.opencontainers.image.revision="${GIT_COMMIT}" \\
+      org.opencontainers.image.licenses="Apache-2.0" \\
+      io.mlkeel.stage="@NAME@" \\
+      io.mlkeel.profile="@PROFILE@"
+"""
+
+PROFILE_BLOCK_TEMPLATE = """
+# Only the @PROFILE@ images: @PROFILE_DESCRIPTION@.
+COPY images/requirements/@PROFILE@.txt requirements/
+RUN pip install --no-cache-dir --requirement requirements/@PROFILE@.txt \\
+        --constraint requirements/constraints.txt \\
+    && pip check
+"""
+
+
+def render_dockerfile(name: str, root: Path | None = None) -> str:
+    """Render images/<name>/Dockerfile.
+
+    Args:
+        name: Stage name.
+        root: The checkout (for the source URL; default ``repo_root()``).
+
+    Returns:
+        The Dockerfile.
+    """
+    spec = image_spec(name)
+    profile_block = ""
+    if spec.profile.name != CORE.name:
+        profile_block = PROFILE_BLOCK_TEMPLATE.replace("@PROFILE_DESCRIPTION@", spec.profile.description)
+    text = DOCKERFILE_TEMPLATE.replace("@PROFILE_BLOCK@", profile_block)
+    replacements = {
+        "@NAME@": spec.name,
+        "@PROFILE@": spec.profile.name,
+        "@MODULE@": spec.module,
+        "@DESCRIPTION@": spec.description,
+        "@VERSION@": __version__,
+        "@SOURCE@": source_url(root),
+        "@UID@": str(RUNTIME_UID),
+    }
+    for token, value in replacements.items():
+        text = text.replace(token, value)
+    return text
+
+
+def generated_files(root: Path | None = None, stages: Sequence[str] = STAGES) -> dict[Path, str]:
+    """Every generated file and the text it must have.
+
+    Args:
+        root: The checkout (default ``repo_root()``).
+        stages: Stages whose Dockerfiles to include.
+
+    Returns:
+        Path -> expected text.
+    """
+    root = root or repo_root()
+    files: dict[Path, str] = {}
+    profiles = {image_spec(stage).profile.name: image_spec(stage).profile for stage in stages}
+    profiles[CORE.name] = CORE
+    for profile in profiles.values():
+        files[root / "images" / "requirements" / f"{profile.name}.txt"] = render_requirements(profile, root)
+    files[root / "images" / "requirements" / "build.txt"] = render_build_requirements()
+    for stage in stages:
+        files[root / "images" / stage / "Dockerfile"] = render_dockerfile(stage, root)
+    return files
+
+
+def stale_generated_files(root: Path | None = None, stages: Sequence[str] = STAGES) -> list[Path]:
+    """List the generated files that are missing or differ from what ``generate`` would write."""
+    return [
+        path
+        for path, text in generated_files(root, stages).items()
+        if not path.is_file() or path.read_text(encoding="utf-8") != text
+    ]
+
+
+def write_generated_files(root: Path | None = None, stages: Sequence[str] = STAGES) -> list[Path]:
+    """Write the Dockerfiles and requirement lists; return the paths that changed."""
+    changed = []
+    for path, text in generated_files(root, stages).items():
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            changed.append(path)
+    return changed
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Docker
+# ----------------------------------------------------------------------------------------------------------
+
+
+def docker_unavailable_reason(timeout: float = 20.0) -> str | None:
+    """Why ``docker build`` cannot run here, or None when a daemon answers.
+
+    Args:
+        timeout: Seconds to wait for ``docker info``.
+
+    Returns:
+        None, or a one-line reason starting with "no Docker daemon reachable (docker info failed): ...".
+    """
+    docker = shutil.which("docker")
+    if docker is None:
+        return "no Docker daemon reachable (docker info failed): no `docker` CLI on PATH"
+    try:
+        completed = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"no Docker daemon reachable (docker info failed): no answer within {timeout:.0f} s"
+    if completed.returncode != 0 or not completed.stdout.strip():
+        detail = (
+            " ".join((completed.stderr or completed.stdout).split())[:300] or f"exit {completed.returncode}"
+        )
+        return f"no Docker daemon reachable (docker info failed): {detail}"
+    return None
+
+
+def require_docker() -> None:
+    """Raise ``DockerUnavailableError`` (with the reason and a hint) when no Docker daemon answers."""
+    reason = docker_unavailable_reason()
+    if reason:
+        raise DockerUnavailableError(
+            f"{reason}. Start one (e.g. `dockerd >/tmp/dockerd.log 2>&1 &`) or point DOCKER_HOST at one."
+        )
+
+
+def _docker(*args: str, check: bool = True, timeout: float | None = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=check, env=_docker_env()
+    )
+
+
+def _docker_env() -> dict[str, str]:
+    environment = dict(os.environ)
+    # The plain builder is what is everywhere (BuildKit needs buildx); DOCKER_BUILDKIT=1 opts in.
+    environment.setdefault("DOCKER_BUILDKIT", "0")
+    return environment
+
+
+def image_exists(reference: str) -> bool:
+    """Whether a local image has this tag or ID."""
+    return _docker("image", "inspect", reference, check=False).returncode == 0
+
+
+def image_labels(reference: str) -> dict[str, str]:
+    """Labels of a local image ({} when it does not exist)."""
+    completed = _docker("image", "inspect", "--format", "{{json .Config.Labels}}", reference, check=False)
+    if completed.returncode != 0:
+        return {}
+    import json
+
+    return json.loads(completed.stdout) or {}
+
+
+def _run_streaming(
+    command: Sequence[str], log: Log, stdin_bytes: bytes | None = None, what: str = ""
+) -> float:
+    """Run a command, sending each output line to ``log``; raise ``ImageBuildError`` on failure."""
+    started = time.monotonic()
+    tail: deque[str] = deque(maxlen=30)
+    process = subprocess.Popen(
+        list(command),
+        stdin=subprocess.PIPE if stdin_bytes is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=_docker_env(),
+    )
+    writer = None
+    if stdin_bytes is not None:
+
+        def feed() -> None:
+            assert process.stdin is not None
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.write(stdin_bytes)
+            process.stdin.close()
+
+        writer = threading.Thread(target=feed, daemon=True)
+        writer.start()
+    assert process.stdout is not None
+    for raw in process.stdout:
+        line = raw.decode("utf-8", "replace").rstrip()
+        tail.append(line)
+        log(line)
+    returncode = process.wait()
+    if writer is not None:
+        writer.join()
+    if returncode != 0:
+        last = "\n".join(f"    {line}" for line in tail)
+        raise ImageBuildError(f"{what or command[0]} failed (exit {returncode}); last lines:\n{last}")
+    return time.monotonic() - started
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Offline: base image and wheelhouse
+# ----------------------------------------------------------------------------------------------------------
+
+
+def ensure_offline_base_image(base_image: str = OFFLINE_BASE_IMAGE, log: Log | None = None) -> None:
+    """Build the offline base image with images/base/build-offline.sh unless it exists.
+
+    Args:
+        base_image: The tag; only the default can be built here (others must exist already).
+        log: Receives output lines.
+
+    Raises:
+        ImageBuildError: the image is missing and cannot be built.
+    """
+    log = log or _stderr_log("base")
+    if image_exists(base_image):
+        return
+    if base_image != OFFLINE_BASE_IMAGE:
+        raise ImageBuildError(
+            f"base image {base_image!r} is not on this Docker daemon and offline builds pull nothing; "
+            f"build it or use the default {OFFLINE_BASE_IMAGE!r} (images/base/build-offline.sh)"
+        )
+    script = repo_root() / "images" / "base" / "build-offline.sh"
+    log(f"{base_image} missing: running {script} (debootstrap, about a minute)")
+    _run_streaming(["bash", str(script)], log, what=str(script))
+
+
+def wheelhouse_dir() -> Path:
+    """Where offline builds keep wheels: ``$MLKEEL_WHEELHOUSE`` or ``~/.cache/mlkeel/wheelhouse``."""
+    configured = os.environ.get(ENV_WHEELHOUSE, "").strip()
+    if configured:
+        return Path(configured)
+    cache = Path(os.environ.get("XDG_CACHE_HOME", "") or Path.home() / ".cache")
+    return cache / "mlkeel" / "wheelhouse"
+
+
+def fill_wheelhouse(requirement_files: Sequence[Path], constraints: Path, log: Log | None = None) -> Path:
+    """Build/download every wheel the images install, with the host's pip (its index, proxy and CA settings).
+
+    Skipped when the same requirement files were already filled (a stamp file records their digest).
+
+    Args:
+        requirement_files: images/requirements/*.txt files.
+        constraints: requirements/constraints.txt.
+        log: Receives output lines.
+
+    Returns:
+        The wheelhouse directory.
+
+    Raises:
+        ImageBuildError: this interpreter cannot fetch wheels for the images (not CPython 3.11 on Linux),
+            or pip failed.
+    """
+    log = log or _stderr_log("wheelhouse")
+    if sys.version_info[:2] != (3, 11) or sys.platform != "linux":
+        raise ImageBuildError(
+            "offline builds fetch wheels with this interpreter's pip, which must match the images (CPython "
+            f"3.11 on Linux); this is {platform.python_implementation()} {platform.python_version()} on "
+            f"{sys.platform}. "
+            "Build without --offline, or run mlkeel from a Linux Python 3.11."
+        )
+    directory = wheelhouse_dir()
+    digest = hashlib.sha256()
+    for path in [*requirement_files, constraints]:
+        digest.update(path.read_bytes())
+    digest.update(f"{platform.machine()} {sys.version_info[:2]}".encode())
+    stamp = directory / f".filled-{digest.hexdigest()[:16]}"
+    if stamp.is_file():
+        return directory
+    directory.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--wheel-dir",
+        str(directory),
+        "--constraint",
+        str(constraints),
+    ]
+    for path in requirement_files:
+        command += ["--requirement", str(path)]
+    log(f"filling the wheelhouse {directory}")
+    _run_streaming(command, log, what="pip wheel")
+    stamp.write_text("\n".join(str(path) for path in requirement_files) + "\n", encoding="utf-8")
+    return directory
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serve_directory(directory: Path, port: int | None = None, log: Log | None = None) -> Iterator[str]:
+    """Serve a directory over HTTP on 127.0.0.1 while the block runs.
+
+    Args:
+        directory: What to serve.
+        port: The port (default ``$MLKEEL_WHEELHOUSE_PORT`` or 38417); a free one if that is taken (the
+            dependency layers then miss docker's cache once).
+        log: Receives a line when the port is taken.
+
+    Yields:
+        The URL, e.g. ``http://127.0.0.1:38417/``.
+    """
+    log = log or _stderr_log("wheelhouse")
+    port = port if port is not None else int(os.environ.get(ENV_WHEELHOUSE_PORT, DEFAULT_WHEELHOUSE_PORT))
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as error:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        log(
+            f"port {port} is taken ({error}); serving on {server.server_port}: dependency layers will rebuild"
+        )
+    thread = threading.Thread(target=server.serve_forever, name="mlkeel-wheelhouse", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Build context and builds
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _context_members(root: Path, dockerfile: str) -> list[tuple[str, Path]]:
+    members = [(relative, root / relative) for relative in CONTEXT_FILES]
+    members += [
+        (path.relative_to(root).as_posix(), path)
+        for path in sorted((root / "images" / "requirements").glob("*.txt"))
+    ]
+    members.append((dockerfile, root / dockerfile))
+    for tree in CONTEXT_TREES:
+        for path in sorted((root / tree).rglob("*")):
+            relative = path.relative_to(root)
+            if not path.is_file() or EXCLUDED_PARTS & set(relative.parts):
+                continue
+            if any(part.endswith(EXCLUDED_SUFFIXES) for part in relative.parts):
+                continue
+            members.append((relative.as_posix(), path))
+    missing = [relative for relative, path in members if not path.is_file()]
+    if missing:
+        raise ImageBuildError(f"build context is missing {', '.join(missing)} under {root}")
+    return members
+
+
+def build_context(
+    root: Path, dockerfile: str, overrides: Mapping[str, bytes] | None = None
+) -> tuple[bytes, str]:
+    """Make the build context: a tar of only what the Dockerfiles copy, and its content digest.
+
+    Args:
+        root: The checkout.
+        dockerfile: The Dockerfile's path relative to ``root``.
+        overrides: Relative path -> content replacing (or adding) a file, e.g. to measure a code-only change
+            without touching the working tree.
+
+    Returns:
+        ``(tar bytes, "sha256:<hex>")``; the digest covers paths, executable bits and contents, not mtimes.
+    """
+    overrides = dict(overrides or {})
+    digest = hashlib.sha256()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        entries = {relative: path for relative, path in _context_members(root, dockerfile)}
+        for relative in sorted(set(entries) | set(overrides)):
+            if relative in overrides:
+                content, mode, mtime = overrides[relative], 0o644, time.time()
+            else:
+                stat = entries[relative].stat()
+                content, mode, mtime = (
+                    entries[relative].read_bytes(),
+                    stat.st_mode & 0o755 | 0o644,
+                    stat.st_mtime,
+                )
+            info = tarfile.TarInfo(relative)
+            info.size, info.mode, info.mtime = len(content), mode, int(mtime)
+            archive.addfile(info, io.BytesIO(content))
+            digest.update(f"{relative}\0{mode:o}\0{len(content)}\0".encode())
+            digest.update(hashlib.sha256(content).digest())
+    return buffer.getvalue(), f"sha256:{digest.hexdigest()}"
+
+
+@dataclass
+class BuildResult:
+    """What building one image did.
+
+    Attributes:
+        stage: Stage name.
+        tags: Tags the image has.
+        image_id: Local image ID.
+        seconds: Wall time of this image's build (0 when it was up to date).
+        up_to_date: True when an image of the same context and revision existed and nothing was built.
+        size_bytes: The image's size (all its layers).
+        revision: The source revision in its labels and ``MLKEEL_GIT_COMMIT``.
+        build_args: The ``--build-arg`` values of the build (empty when up to date).
+    """
+
+    stage: str
+    tags: list[str]
+    image_id: str = ""
+    seconds: float = 0.0
+    up_to_date: bool = False
+    size_bytes: int = 0
+    revision: str = ""
+    build_args: dict[str, str] = field(default_factory=dict)
+
+
+def build_stage_image(
+    stage: str,
+    base_image: str | None = None,
+    *,
+    pip_find_links: str | None = None,
+    revision: str | None = None,
+    force: bool = False,
+    context_overrides: Mapping[str, bytes] | None = None,
+    tags: Sequence[str] | None = None,
+    log: Log | None = None,
+) -> BuildResult:
+    """Build ``images/<stage>/Dockerfile`` with ``docker build`` and tag it ``image_tags(stage)``.
+
+    Args:
+        stage: Stage name.
+        base_image: FROM image (default: the Dockerfile's, python:3.11-slim).
+        pip_find_links: A wheelhouse URL on this host's loopback: pip then installs from it alone
+            (``PIP_NO_INDEX=1``) and the build runs with ``--network host`` to reach it.
+        revision: Source revision for labels and tags (default ``source_revision()``).
+        force: Build even when an image of the same context and revision exists.
+        context_overrides: See ``build_context``.
+        tags: Tag the image with these instead of ``image_tags(stage)`` (for experiments).
+        log: Receives docker's output lines (default: stderr, prefixed with the stage).
+
+    Returns:
+        A ``BuildResult``.
+
+    Raises:
+        DockerUnavailableError: no daemon.
+        ImageBuildError: docker build failed (the message ends with its last output lines).
+    """
+    log = log or _stderr_log(stage)
+    root = repo_root()
+    spec = image_spec(stage)
+    revision = source_revision(root) if revision is None else revision
+    tags = list(tags) if tags else image_tags(stage, revision)
+    dockerfile = f"images/{spec.name}/Dockerfile"
+    context, digest = build_context(root, dockerfile, context_overrides)
+
+    labels = image_labels(tags[0])
+    if (
+        not force
+        and labels.get(CONTEXT_DIGEST_LABEL) == digest
+        and labels.get(REVISION_LABEL) == revision
+        and all(image_exists(tag) for tag in tags)
+    ):
+        log(f"{tags[0]} is up to date (same sources, same revision {revision[:12]})")
+        return BuildResult(stage, tags, _image_id(tags[0]), 0.0, True, _image_size(tags[0]), revision)
+
+    build_args = {"GIT_COMMIT": revision, "VERSION": __version__, "SOURCE_URL": source_url(root)}
+    if base_image:
+        build_args["BASE_IMAGE"] = base_image
+    command = [
+        "docker",
+        "build",
+        "--file",
+        dockerfile,
+        "--force-rm",
+        "--label",
+        f"{CONTEXT_DIGEST_LABEL}={digest}",
+    ]
+    if pip_find_links:
+        build_args.update({"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": pip_find_links})
+        command += ["--network", "host"]
+    for tag in tags:
+        command += ["--tag", tag]
+    for name, value in build_args.items():
+        command += ["--build-arg", f"{name}={value}"]
+    command.append("-")
+    log(f"building {', '.join(tags)} from {dockerfile} (base {base_image or DEFAULT_BASE_IMAGE})")
+    seconds = _run_streaming(command, log, stdin_bytes=context, what=f"docker build of {stage}")
+    image_id, size = _image_id(tags[0]), _image_size(tags[0])
+    return BuildResult(stage, tags, image_id, seconds, False, size, revision, build_args)
+
+
+def build_all(
+    offline: bool,
+    stages: Sequence[str] = STAGES,
+    base_image: str | None = None,
+    *,
+    force: bool = False,
+    context_overrides: Mapping[str, bytes] | None = None,
+    log: Log | None = None,
+) -> list[BuildResult]:
+    """Build the images of ``stages`` (all by default), in order.
+
+    Args:
+        offline: Build from the offline base image (made with debootstrap when missing) and a host wheelhouse;
+            nothing is pulled and pip inside the build reaches only this host's loopback.
+        stages: Stages to build.
+        base_image: FROM image (default: python:3.11-slim online, mlkeel/python-base:3.11-bookworm offline).
+        force: Build even images that are up to date.
+        context_overrides: See ``build_context``.
+        log: Receives every output line (default: stderr, prefixed with the stage).
+
+    Returns:
+        One ``BuildResult`` per stage.
+
+    Raises:
+        DockerUnavailableError: no daemon.
+        ImageBuildError: stale generated files, or a build failed.
+    """
+    require_docker()
+    root = repo_root()
+    specs = [image_spec(stage) for stage in stages]
+    stale = stale_generated_files(root, STAGES)
+    if stale:
+        names = ", ".join(str(path.relative_to(root)) for path in stale)
+        raise ImageBuildError(
+            f"out of date with pyproject/constraints/imagebuild: {names}; run `mlkeel images generate`"
+        )
+    revision = source_revision(root)
+    results = []
+    if not offline:
+        for spec in specs:
+            results.append(
+                build_stage_image(
+                    spec.name,
+                    base_image,
+                    revision=revision,
+                    force=force,
+                    context_overrides=context_overrides,
+                    log=log,
+                )
+            )
+        return results
+
+    base_image = base_image or OFFLINE_BASE_IMAGE
+    ensure_offline_base_image(base_image, log)
+    requirements = root / "images" / "requirements"
+    files = [requirements / "core.txt", *{requirements / f"{spec.profile.name}.txt" for spec in specs}]
+    files = [*sorted(set(files)), requirements / "build.txt"]
+    wheelhouse = fill_wheelhouse(files, root / "requirements" / "constraints.txt", log)
+    with serve_directory(wheelhouse, log=log) as url:
+        for spec in specs:
+            results.append(
+                build_stage_image(
+                    spec.name,
+                    base_image,
+                    pip_find_links=url,
+                    revision=revision,
+                    force=force,
+                    context_overrides=context_overrides,
+                    log=log,
+                )
+            )
+    return results
+
+
+def _image_id(reference: str) -> str:
+    return _docker("image", "inspect", "--format", "{{.Id}}", reference).stdout.strip()
+
+
+def _image_size(reference: str) -> int:
+    return int(_docker("image", "inspect", "--format", "{{.Size}}", reference).stdout.strip() or 0)
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    """A stage image as the local Docker daemon has it (``exists`` False when not built)."""
+
+    stage: str
+    profile: str
+    tag: str
+    exists: bool
+    image_id: str = ""
+    size_bytes: int = 0
+    revision: str = ""
+    created: str = ""
+
+
+def list_images(stages: Sequence[str] = STAGES) -> list[LocalImage]:
+    """List the stage images and whether this Docker daemon has them."""
+    import json
+
+    listed = []
+    for stage in stages:
+        spec = image_spec(stage)
+        tag = stage_image(stage)
+        completed = _docker("image", "inspect", tag, check=False)
+        if completed.returncode != 0:
+            listed.append(LocalImage(stage, spec.profile.name, tag, False))
+            continue
+        details = json.loads(completed.stdout)[0]
+        listed.append(
+            LocalImage(
+                stage,
+                spec.profile.name,
+                tag,
+                True,
+                details["Id"],
+                int(details["Size"]),
+                (details["Config"].get("Labels") or {}).get(REVISION_LABEL, ""),
+                details["Created"][:19],
+            )
+        )
+    return listed
+
+
+def _stderr_log(prefix: str) -> Log:
+    def log(line: str) -> None:
+        print(f"[{prefix}] {line}", file=sys.stderr, flush=True)
+
+    return log

@@ -1,0 +1,239 @@
+"""Run mlkeel's pipelines on this machine with kfp.local, against a local MLflow store, and summarise the run.
+
+Everything lands in one work folder (default ``./.mlkeel``): it is kfp.local's pipeline root (each run in a
+``mlkeel-training-<timestamp>/`` folder) and holds the MLflow store (``mlflow.db`` + ``mlartifacts/``). One
+folder matters for the Docker runner, which bind-mounts only the pipeline root into the containers.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlkeel.constants import CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS
+from mlkeel.errors import MlkeelError, ParameterError
+from mlkeel.storage import display_uri
+
+RUNNERS = ("subprocess", "docker")
+DEFAULT_WORKDIR = ".mlkeel"
+
+
+class PipelineRunFailed(MlkeelError):
+    """A task of a local pipeline run failed; its log (printed above) says why."""
+
+
+@dataclass(frozen=True)
+class LocalStore:
+    """Where a local run keeps its outputs and its MLflow store.
+
+    Attributes:
+        workdir: The work folder (also kfp.local's pipeline root).
+        tracking_uri: MLflow tracking URI (SQLite file in the work folder unless given).
+        artifact_location: Where MLflow stores artifacts of experiments it creates.
+    """
+
+    workdir: Path
+    tracking_uri: str
+    artifact_location: str
+
+    @classmethod
+    def create(cls, workdir: str | Path = DEFAULT_WORKDIR, tracking_uri: str = "") -> LocalStore:
+        """Create the work folder and decide the tracking URI.
+
+        Args:
+            workdir: The work folder.
+            tracking_uri: An MLflow URI to use instead of the local SQLite store ("" = local store).
+
+        Returns:
+            The store description.
+        """
+        folder = Path(workdir).expanduser().resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        return cls(
+            workdir=folder,
+            tracking_uri=tracking_uri or f"sqlite:///{folder / 'mlflow.db'}",
+            artifact_location=(folder / "mlartifacts").as_uri(),
+        )
+
+    def ensure_experiment(self, experiment_name: str) -> None:
+        """Create the MLflow experiment with its artifacts in the work folder (local store only).
+
+        Args:
+            experiment_name: The experiment the pipeline logs to.
+        """
+        from mlkeel.tracking import connect
+
+        client = connect(self.tracking_uri)
+        if client.get_experiment_by_name(experiment_name) is None:
+            local = self.tracking_uri.startswith("sqlite:")
+            client.create_experiment(experiment_name, artifact_location=self.artifact_location if local else None)
+
+
+@dataclass
+class TrainingSummary:
+    """What a user wants to know after a training run.
+
+    Attributes:
+        fingerprint: Data fingerprint (the data version).
+        rows_in: Rows ingested.
+        rows_valid: Rows that passed validation.
+        rows_quarantined: Rows quarantined.
+        metrics: Holdout metrics.
+        blessed: The gate's decision.
+        reason: The gate's reason.
+        model_name: Registered model name.
+        registered_version: The version this run registered, or None.
+        champion_version: The champion after the run.
+        previous_champion_version: The previous champion after the run.
+        store: Where outputs and the MLflow store are.
+        run_folder: This run's output folder.
+        seconds: Wall time of the pipeline run.
+    """
+
+    fingerprint: str
+    rows_in: int
+    rows_valid: int
+    rows_quarantined: int
+    metrics: dict[str, float]
+    blessed: bool
+    reason: str
+    model_name: str
+    registered_version: str | None
+    champion_version: str | None
+    previous_champion_version: str | None
+    store: LocalStore
+    run_folder: Path | None
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def render(self) -> str:
+        """The summary as the lines the CLI prints."""
+        metric_text = ", ".join(f"{name} {value:.4f}" for name, value in sorted(self.metrics.items()))
+        if self.registered_version:
+            registered = f"version {self.registered_version} of {self.model_name!r}, alias '{CHAMPION_ALIAS}'"
+            if self.previous_champion_version:
+                registered += f" ('{PREVIOUS_CHAMPION_ALIAS}' = version {self.previous_champion_version})"
+        else:
+            registered = f"nothing registered; '{CHAMPION_ALIAS}' of {self.model_name!r} stays " + (
+                f"version {self.champion_version}" if self.champion_version else "unset"
+            )
+        return "\n".join(
+            [
+                "mlkeel training run summary",
+                f"  data fingerprint : {self.fingerprint}",
+                f"  validation       : {self.rows_in} rows in, {self.rows_valid} valid, "
+                f"{self.rows_quarantined} quarantined",
+                f"  holdout metrics  : {metric_text}",
+                f"  gate             : {'BLESSED' if self.blessed else 'NOT blessed'}: {self.reason}",
+                f"  registry         : {registered}",
+                f"  run outputs      : {self.run_folder or self.store.workdir}",
+                f"  MLflow store     : {display_uri(self.store.tracking_uri)} "
+                f"(artifacts: {self.store.artifact_location})",
+                f"  wall time        : {self.seconds:.1f} s",
+            ]
+        )
+
+
+def init_runner(store: LocalStore, runner: str = "subprocess") -> None:
+    """Start a kfp.local session whose pipeline root is the work folder.
+
+    Args:
+        store: The local store.
+        runner: ``subprocess`` (this Python environment) or ``docker`` (each task in its stage image).
+
+    Raises:
+        ParameterError: unknown runner.
+    """
+    from kfp import local
+
+    if runner == "subprocess":
+        chosen: Any = local.SubprocessRunner(use_venv=False)
+    elif runner == "docker":
+        from mlkeel.docker_runner import docker_runner
+
+        chosen = docker_runner(store.workdir)
+    else:
+        raise ParameterError(f"unknown runner {runner!r}: expected one of {', '.join(RUNNERS)}")
+    # The subprocess runner warns that image names without "python" may not be Python images; ours are.
+    warnings.filterwarnings("ignore", message=".*non-Python base image.*", category=RuntimeWarning)
+    local.init(runner=chosen, pipeline_root=str(store.workdir), raise_on_error=True)
+
+
+def _newest_run_folder(workdir: Path, pipeline_name: str, started: float) -> Path | None:
+    candidates = [
+        path for path in workdir.glob(f"{pipeline_name}-*") if path.is_dir() and path.stat().st_mtime >= started - 1
+    ]
+    return max(candidates, key=lambda path: path.stat().st_mtime) if candidates else None
+
+
+def _alias_version(client: Any, model_name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(model_name, alias).version)
+    except MlflowException:
+        return None
+
+
+def run_training(
+    arguments: dict[str, Any],
+    workdir: str | Path = DEFAULT_WORKDIR,
+    tracking_uri: str = "",
+    runner: str = "subprocess",
+) -> TrainingSummary:
+    """Run the training pipeline under kfp.local and summarise it.
+
+    Args:
+        arguments: Pipeline parameters (see ``mlkeel.pipelines.training.training_pipeline``); the tracking URI
+            is filled in from the store.
+        workdir: Work folder for outputs and the local MLflow store.
+        tracking_uri: MLflow URI to use instead of the local store ("" = local SQLite store in ``workdir``).
+        runner: ``subprocess`` or ``docker``.
+
+    Returns:
+        The ``TrainingSummary``.
+
+    Raises:
+        PipelineRunFailed: a task failed (its log is printed by kfp.local above the error).
+    """
+    from mlkeel.pipelines.training import training_pipeline
+    from mlkeel.tracking import connect
+
+    store = LocalStore.create(workdir, tracking_uri)
+    arguments = {**arguments, "mlflow_tracking_uri": store.tracking_uri}
+    store.ensure_experiment(arguments.get("experiment_name", "mlkeel-churn"))
+    init_runner(store, runner)
+    started = time.time()
+    try:
+        task = training_pipeline(**arguments)
+    except RuntimeError as error:
+        raise PipelineRunFailed(f"the training pipeline failed: {error}") from error
+    seconds = time.time() - started
+    outputs = task.outputs
+    model_name = arguments.get("model_name", "mlkeel-churn")
+    client = connect(store.tracking_uri)
+    run_id = outputs["model"].metadata.get("mlflow_run_id")
+    champion = _alias_version(client, model_name, CHAMPION_ALIAS)
+    registered = None
+    if outputs["blessed"] and champion is not None:
+        if client.get_model_version(model_name, champion).run_id == run_id:
+            registered = champion
+    return TrainingSummary(
+        fingerprint=outputs["fingerprint"],
+        rows_in=int(outputs["rows_in"]),
+        rows_valid=int(outputs["rows_valid"]),
+        rows_quarantined=int(outputs["rows_quarantined"]),
+        metrics={name: float(value) for name, value in outputs["holdout_metrics"].metadata.items()},
+        blessed=bool(outputs["blessed"]),
+        reason=str(outputs["reason"]),
+        model_name=model_name,
+        registered_version=registered,
+        champion_version=champion,
+        previous_champion_version=_alias_version(client, model_name, PREVIOUS_CHAMPION_ALIAS),
+        store=store,
+        run_folder=_newest_run_folder(store.workdir, "mlkeel-training", started),
+        seconds=seconds,
+    )

@@ -1,0 +1,45 @@
+"""Split: deterministic, stratified, and stable by key hash across data versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlkeel.components.split.logic import split, split_table
+from mlkeel.errors import DataError, ParameterError, SchemaMismatchError
+
+
+def test_same_seed_same_split_and_stratified(telco_parquet: Path, tmp_path: Path) -> None:
+    first = split(str(telco_parquet), str(tmp_path / "a1"), str(tmp_path / "b1"), "Churn", "Yes", 0.2, seed=3)
+    split(str(telco_parquet), str(tmp_path / "a2"), str(tmp_path / "b2"), "Churn", "Yes", 0.2, seed=3)
+    other = split(str(telco_parquet), str(tmp_path / "a3"), str(tmp_path / "b3"), "Churn", "Yes", 0.2, seed=4)
+    assert (tmp_path / "b1").read_bytes() == (tmp_path / "b2").read_bytes()
+    assert pq.read_table(tmp_path / "b1")["customerID"] != pq.read_table(tmp_path / "b3")["customerID"]
+    assert first.train_rows + first.test_rows == 7043 and first.test_rows == 1409
+    assert abs(first.train_positive_rate - first.test_positive_rate) < 0.002
+    assert first.mode == other.mode == "stratified"
+
+
+def test_key_hash_split_keeps_a_key_on_its_side_when_the_data_grows() -> None:
+    keys = [f"customer-{index}" for index in range(5000)]
+    old = pa.table({"id": keys[:4000], "y": [index % 2 for index in range(4000)]})
+    grown = pa.table({"id": keys, "y": [index % 2 for index in range(5000)]})
+    _, old_test, mode = split_table(old, test_fraction=0.25, hash_key_column="id")
+    _, grown_test, _ = split_table(grown, test_fraction=0.25, hash_key_column="id", seed=999)
+    old_test_keys = set(old_test["id"].to_pylist())
+    assert mode == "key_hash"
+    assert old_test_keys == {key for key in grown_test["id"].to_pylist() if key in set(keys[:4000])}
+    assert 0.22 < len(old_test_keys) / 4000 < 0.28
+
+
+def test_split_errors_name_the_problem() -> None:
+    table = pa.table({"x": [1, 2, 3, 4], "y": ["a", "b", "a", "b"]})
+    with pytest.raises(ParameterError, match="test_fraction=1.5"):
+        split_table(table, "y", test_fraction=1.5)
+    with pytest.raises(SchemaMismatchError, match="target column 'label' not found"):
+        split_table(table, "label")
+    with pytest.raises(DataError, match="cannot split 4 rows"):
+        split_table(pa.table({"x": [1, 2, 3, 4], "y": ["a", "a", "a", "b"]}), "y", test_fraction=0.5)
