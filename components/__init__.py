@@ -1,11 +1,11 @@
-"""mlkeel's pipeline stages. Each stage folder has the same shape (tests/test_layout.py enforces it):
+"""mlkeel's pipeline stages. Every stage folder has the same files (tests/test_layout.py enforces it):
 
-    logic.py        plain functions, no kfp import: the behaviour, unit-tested directly
-    component.py    the KFP component: a thin shell that unpacks artifacts and calls logic
-    cli.py          a click command calling the same logic (``python -m mlkeel.components.<stage>``)
-    __main__.py     runs cli.py
-    component.yaml  the compiled component (golden: ``mlkeel compile --check`` fails when stale)
-    README.md       generated from the component's docstring by ``mlkeel compile``
+logic.py        plain functions, no kfp import: the behaviour, unit-tested directly
+component.py    the KFP component: a thin shell that unpacks artifacts and calls logic
+cli.py          a click command calling the same logic (``python -m mlkeel.components.<stage>``)
+__main__.py     runs cli.py
+component.yaml  the compiled component (golden: ``mlkeel compile --check`` fails when stale)
+README.md       generated from the component's docstring by ``mlkeel compile``
 """
 
 # In pipeline order. Adding a stage: add it here, in pyproject.toml's package list, and an image under images/.

@@ -3,7 +3,7 @@
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import Metrics, Model
+from kfp.dsl import Artifact, Metrics, Model
 
 from mlkeel.components.evaluate.component import evaluate
 from mlkeel.components.gate.component import gate
@@ -14,20 +14,18 @@ from mlkeel.components.train.component import train
 from mlkeel.components.validate.component import validate
 from mlkeel.pipelines.task_settings import configure
 
-# What a run returns (the KFP UI shows them as the run's outputs; mlkeel.local prints them).
-TrainingOutputs = NamedTuple(
-    "TrainingOutputs",
-    [
-        ("fingerprint", str),
-        ("rows_in", int),
-        ("rows_valid", int),
-        ("rows_quarantined", int),
-        ("blessed", bool),
-        ("reason", str),
-        ("holdout_metrics", Metrics),
-        ("model", Model),
-    ],
-)
+
+class TrainingOutputs(NamedTuple):
+    """What a run returns (the KFP UI shows them as the run's outputs; mlkeel.local prints them)."""
+
+    fingerprint: str
+    rows_in: int
+    rows_valid: int
+    rows_quarantined: int
+    blessed: bool
+    blessing: Artifact
+    holdout_metrics: Metrics
+    model: Model
 
 
 @dsl.pipeline(
@@ -85,11 +83,13 @@ def training_pipeline(
         rows_valid: Rows that passed validation.
         rows_quarantined: Rows quarantined, each with its reason.
         blessed: Whether the gate blessed the model (and register ran).
-        reason: The gate's reason, with the scores.
+        blessing: The gate's decision: blessed, reason, both scores (JSON; the same fields as metadata).
         holdout_metrics: Holdout metrics of the trained model.
         model: The trained model (MLflow sklearn directory).
     """
-    ingested = configure(ingest(source_uri=data_uri, file_format=file_format, column_types=column_types), "ingest")
+    ingested = configure(
+        ingest(source_uri=data_uri, file_format=file_format, column_types=column_types), "ingest"
+    )
     validated = configure(
         validate(
             dataset=ingested.outputs["dataset"],
@@ -153,7 +153,7 @@ def training_pipeline(
         ),
         "gate",
     )
-    with dsl.If(decision.outputs["blessed"] == True, name="blessed"):  # noqa: E712 (KFP builds a condition)
+    with dsl.If(decision.outputs["Output"] == True, name="blessed"):  # noqa: E712 (KFP builds a condition)
         configure(
             register(
                 model=trained.outputs["model"],
@@ -171,8 +171,8 @@ def training_pipeline(
         ingested.outputs["num_rows"],
         validated.outputs["rows_valid"],
         validated.outputs["rows_quarantined"],
-        decision.outputs["blessed"],
-        decision.outputs["reason"],
+        decision.outputs["Output"],
+        decision.outputs["blessing"],
         evaluated.outputs["metrics"],
         trained.outputs["model"],
     )

@@ -36,4 +36,8 @@ def telco_split(tmp_path_factory: pytest.TempPathFactory, telco_parquet: Path) -
     return train, test
 
 
-TELCO = {"target_column": TELCO_CHURN_TARGET, "positive_label": TELCO_CHURN_POSITIVE_LABEL, "key": TELCO_CHURN_KEY}
+TELCO = {
+    "target_column": TELCO_CHURN_TARGET,
+    "positive_label": TELCO_CHURN_POSITIVE_LABEL,
+    "key": TELCO_CHURN_KEY,
+}

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mlkeel.data import TELCO_CHURN_KEY, TELCO_CHURN_POSITIVE_LABEL, TELCO_CHURN_TARGET
 
 # MLflow 3 sends usage telemetry unless told not to; tests must not reach the internet.
@@ -218,6 +219,7 @@ class TrainedModel:
 def telco_fingerprint(telco_parquet: Path) -> str:
     """The ingest fingerprint of the Telco data (the lineage fact train and register record)."""
     import pyarrow.parquet as pq
+
     from mlkeel.components.ingest.logic import fingerprint_table
 
     return fingerprint_table(pq.read_table(telco_parquet))
@@ -236,6 +238,7 @@ def train_telco(
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from mlkeel.components.train.logic import train
 
     full_train_path, _ = telco_split

@@ -18,16 +18,18 @@ def test_committed_yaml_and_readmes_are_current() -> None:
     assert not stale, f"stale compiled files (run `mlkeel compile` and commit): {stale}"
 
 
-def test_two_compiles_are_byte_identical_and_the_registry_setting_repoints_every_image(tmp_path: Path) -> None:
+def test_two_compiles_are_byte_identical_and_the_registry_setting_repoints_every_image(
+    tmp_path: Path,
+) -> None:
     compiler.run_compiler(tmp_path / "a")
     compiler.run_compiler(tmp_path / "b")
     for target in compiler.targets():
-        assert filecmp.cmp(tmp_path / "a" / target.relative_path, tmp_path / "b" / target.relative_path, False)
+        assert filecmp.cmp(
+            tmp_path / "a" / target.relative_path, tmp_path / "b" / target.relative_path, False
+        )
     compiler.run_compiler(tmp_path / "acme", image_registry="ghcr.io/acme", image_tag="1.2.3")
     pipeline = yaml.safe_load((tmp_path / "acme" / "pipelines" / "training.yaml").read_text())
-    images = {
-        executor["container"]["image"] for executor in pipeline["deploymentSpec"]["executors"].values()
-    }
+    images = {executor["container"]["image"] for executor in pipeline["deploymentSpec"]["executors"].values()}
     assert images == {f"ghcr.io/acme/{stage}:1.2.3" for stage in STAGES}
 
 
@@ -39,7 +41,10 @@ def test_compiled_components_need_no_runtime_pip_install() -> None:
 
 def test_check_command_fails_on_a_stale_file(tmp_path: Path) -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "mlkeel.cli", "compile", "--check"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "mlkeel.cli", "compile", "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert completed.returncode == 0, completed.stderr
     copy = tmp_path / "tree"

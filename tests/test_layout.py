@@ -13,7 +13,15 @@ import pytest
 from mlkeel.components import STAGES
 
 REPO = Path(__file__).resolve().parent.parent
-STAGE_FILES = ("__init__.py", "logic.py", "component.py", "cli.py", "__main__.py", "component.yaml", "README.md")
+STAGE_FILES = (
+    "__init__.py",
+    "logic.py",
+    "component.py",
+    "cli.py",
+    "__main__.py",
+    "component.yaml",
+    "README.md",
+)
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -46,14 +54,27 @@ def test_logic_imports_without_kfp_or_heavy_libraries(stage: str) -> None:
 
 def test_wheel_installs_one_namespace_with_the_compiled_yaml(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
-         str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
         check=True,
         capture_output=True,
     )
     (wheel,) = tmp_path.glob("mlkeel-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert {name.split("/")[0] for name in names} == {"mlkeel", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}
+    assert {name.split("/")[0] for name in names} == {
+        "mlkeel",
+        f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info",
+    }
     for stage in STAGES:
         assert f"mlkeel/components/{stage}/component.yaml" in names
     assert "mlkeel/pipelines/training.yaml" in names

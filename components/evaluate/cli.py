@@ -14,9 +14,16 @@ from mlkeel.clitools import echo_json, reports_user_errors
 @click.option("--mlflow-run-id", default="", help="Log holdout_* metrics to this run.")
 @reports_user_errors
 def main(
-    model_uri: str, test_path: str, target_column: str, positive_label: str, tracking_uri: str, mlflow_run_id: str
+    model_uri: str,
+    test_path: str,
+    target_column: str,
+    positive_label: str,
+    tracking_uri: str,
+    mlflow_run_id: str,
 ) -> None:
     """Score a holdout set and print metrics, confusion matrix and ROC curve as JSON."""
     from mlkeel.components.evaluate.logic import evaluate
 
-    echo_json(evaluate(model_uri, test_path, target_column, positive_label, tracking_uri, mlflow_run_id).to_dict())
+    echo_json(
+        evaluate(model_uri, test_path, target_column, positive_label, tracking_uri, mlflow_run_id).to_dict()
+    )

@@ -1,6 +1,6 @@
 """KFP component for the gate stage: a thin shell around ``mlkeel.components.gate.logic.gate``."""
 
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
@@ -21,7 +21,7 @@ def gate(
     metric: str = "roc_auc",
     margin: float = 0.01,
     thresholds: Optional[dict] = None,
-) -> NamedTuple("GateOutputs", [("blessed", bool), ("reason", str)]):
+) -> bool:
     """Bless the challenger when it meets every threshold and beats the registry's champion on the same rows.
 
     The champion is the version under the ``champion`` alias of ``model_name``; both models score every
@@ -48,11 +48,10 @@ def gate(
             log_loss), e.g. {"roc_auc": 0.75, "log_loss": 0.5}.
 
     Returns:
-        blessed: Whether the challenger may be registered.
-        reason: One sentence, with the numbers, saying why.
+        Whether the challenger may be registered (a single output, so kfp.local resolves ``dsl.If`` on it; the
+        reason is in the blessing artifact).
     """
     from mlkeel.components.gate.logic import gate as run_gate
-
     from mlkeel.constants import ArtifactMetadata
 
     result = run_gate(
@@ -70,5 +69,4 @@ def gate(
         mlflow_run_id=model.metadata.get(ArtifactMetadata.MLFLOW_RUN_ID, ""),
     )
     blessing.metadata.update(result.to_dict())
-    outputs = NamedTuple("GateOutputs", [("blessed", bool), ("reason", str)])  # noqa: UP014 (self-contained)
-    return outputs(result.blessed, result.reason)
+    return result.blessed

@@ -432,13 +432,14 @@ def gate(
         raise ParameterError("model_name is empty: name the registered model the challenger competes with")
     for name in {metric, *bounds}:
         _metric_value(metrics, name)
+    # Read the holdout even when there turns out to be no champion: a wrong path fails on the first run too.
+    frame, labels = _holdout(test_path, target_column, positive_label)
     resolved_uri = resolve_tracking_uri(tracking_uri)
     client = connect(resolved_uri)
 
     version, no_comparison_reason = champion_version(client, model_name, resolved_uri)
     challenger_score = champion_score = None
     if version is not None:
-        frame, labels = _holdout(test_path, target_column, positive_label)
         champion = _load_champion(model_name, version, resolved_uri)
         try:
             champion_score = score_on(champion, frame, labels, metric, f"champion version {version}")

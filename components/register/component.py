@@ -44,7 +44,6 @@ def register(
     """
     from mlkeel.components.gate.logic import Blessing
     from mlkeel.components.register.logic import register as run_register
-
     from mlkeel.constants import CHAMPION_ALIAS, ArtifactMetadata
     from mlkeel.storage import write_json_atomic
 

@@ -16,9 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlkeel.components.gate.logic import Blessing, champion_version, registry_call
-
 from mlkeel import __version__
+from mlkeel.components.gate.logic import Blessing, champion_version, registry_call
 from mlkeel.constants import CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS, ArtifactMetadata, LineageTag
 from mlkeel.errors import DataError, NotBlessedError, ParameterError
 from mlkeel.storage import display_uri
@@ -27,6 +26,9 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 logger = logging.getLogger(__name__)
+# The refusal is logged for pipeline logs (KFP's executor configures logging); a command line without logging
+# set up prints the error once, through ``reports_user_errors``, instead of Python's last-resort handler too.
+logger.addHandler(logging.NullHandler())
 
 # A logged model's URI (MLflow 3 LoggedModel): models:/m-<hex id>.
 LOGGED_MODEL_URI = re.compile(r"^models:/(m-[0-9a-f]+)$")
@@ -204,8 +206,8 @@ def register(
             "register: refusing to register %s as %r: %s", display_uri(model_uri), model_name, blessing.reason
         )
         raise NotBlessedError(
-            f"{display_uri(model_uri)} is not registered as {model_name!r}: the gate did not bless it. "
-            f"{blessing.reason}"
+            f"{display_uri(model_uri)} is not registered as {model_name!r}; "
+            f"the gate's decision: {blessing.reason}"
         )
     resolved_uri = resolve_tracking_uri(tracking_uri)
     client = connect(resolved_uri)

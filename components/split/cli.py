@@ -29,6 +29,13 @@ def main(
     from mlkeel.components.split.logic import split
 
     result = split(
-        dataset_path, train_path, test_path, target_column, positive_label, test_fraction, seed, hash_key_column
+        dataset_path,
+        train_path,
+        test_path,
+        target_column,
+        positive_label,
+        test_fraction,
+        seed,
+        hash_key_column,
     )
     echo_json(result.metadata)

@@ -12,7 +12,7 @@ from mlkeel.clitools import JSON_OBJECT, echo_json, reports_user_errors
 @click.option("--positive-label", required=True)
 @click.option("--key-column", "key_columns", multiple=True, help="Identifier column, never a feature.")
 @click.option("--estimator", default="hist_gradient_boosting", show_default=True)
-@click.option("--hyperparameters", type=JSON_OBJECT, default=None, help='E.g. \'{"max_iter": 300}\'.')
+@click.option("--hyperparameters", type=JSON_OBJECT, default=None, help="E.g. '{\"max_iter\": 300}'.")
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--mlflow-uri", "tracking_uri", default="", help="Default: $MLFLOW_TRACKING_URI.")
 @click.option("--experiment", "experiment_name", default="mlkeel", show_default=True)

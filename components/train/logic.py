@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlkeel.constants import ArtifactMetadata, LineageTag, MLFLOW_MODEL_ARTIFACT
+from mlkeel.constants import MLFLOW_MODEL_ARTIFACT, ArtifactMetadata, LineageTag
 from mlkeel.errors import DataError, ParameterError, SchemaMismatchError
 from mlkeel.storage import replace_directory_atomic
 
@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 # Estimator name -> (import path, defaults). Defaults are the ones we ship; hyperparameters override them.
 ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
     "logistic_regression": ("sklearn.linear_model:LogisticRegression", {"max_iter": 1000}),
-    "random_forest": ("sklearn.ensemble:RandomForestClassifier", {"n_estimators": 200, "min_samples_leaf": 2}),
+    "random_forest": (
+        "sklearn.ensemble:RandomForestClassifier",
+        {"n_estimators": 200, "min_samples_leaf": 2},
+    ),
     "hist_gradient_boosting": ("sklearn.ensemble:HistGradientBoostingClassifier", {"max_iter": 200}),
 }
 MISSING_CATEGORY = "__missing__"
@@ -49,7 +52,9 @@ def model_pip_requirements() -> list[str]:
 
     import mlflow
 
-    return [f"mlflow=={mlflow.__version__}"] + [f"{name}=={metadata.version(name)}" for name in MODEL_REQUIREMENTS]
+    return [f"mlflow=={mlflow.__version__}"] + [
+        f"{name}=={metadata.version(name)}" for name in MODEL_REQUIREMENTS
+    ]
 
 
 @dataclass
@@ -108,9 +113,7 @@ def make_estimator(estimator: str, hyperparameters: dict[str, Any] | None, seed:
     return estimator_class(**settings)
 
 
-def feature_types(
-    frame: pd.DataFrame, exclude: list[str]
-) -> tuple[list[str], list[str], dict[str, str]]:
+def feature_types(frame: pd.DataFrame, exclude: list[str]) -> tuple[list[str], list[str], dict[str, str]]:
     """Sort columns into numeric and categorical features.
 
     Args:
@@ -205,7 +208,9 @@ def fit_model(
     keys = list(key_columns or [])
     for column, role in [(target_column, "target column"), *((key, "key column") for key in keys)]:
         if column not in frame.columns:
-            raise SchemaMismatchError(f"{source}: {role} {column!r} not found; columns: {', '.join(frame.columns)}")
+            raise SchemaMismatchError(
+                f"{source}: {role} {column!r} not found; columns: {', '.join(frame.columns)}"
+            )
     labels = binary_labels(frame[target_column], positive_label, source)
     numeric, categorical, dropped = feature_types(frame, [target_column, *keys])
     if not numeric and not categorical:

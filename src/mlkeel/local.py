@@ -69,7 +69,9 @@ class LocalStore:
         client = connect(self.tracking_uri)
         if client.get_experiment_by_name(experiment_name) is None:
             local = self.tracking_uri.startswith("sqlite:")
-            client.create_experiment(experiment_name, artifact_location=self.artifact_location if local else None)
+            client.create_experiment(
+                experiment_name, artifact_location=self.artifact_location if local else None
+            )
 
 
 @dataclass
@@ -127,7 +129,7 @@ class TrainingSummary:
                 f"  validation       : {self.rows_in} rows in, {self.rows_valid} valid, "
                 f"{self.rows_quarantined} quarantined",
                 f"  holdout metrics  : {metric_text}",
-                f"  gate             : {'BLESSED' if self.blessed else 'NOT blessed'}: {self.reason}",
+                f"  gate             : {self.reason}",
                 f"  registry         : {registered}",
                 f"  run outputs      : {self.run_folder or self.store.workdir}",
                 f"  MLflow store     : {display_uri(self.store.tracking_uri)} "
@@ -164,7 +166,9 @@ def init_runner(store: LocalStore, runner: str = "subprocess") -> None:
 
 def _newest_run_folder(workdir: Path, pipeline_name: str, started: float) -> Path | None:
     candidates = [
-        path for path in workdir.glob(f"{pipeline_name}-*") if path.is_dir() and path.stat().st_mtime >= started - 1
+        path
+        for path in workdir.glob(f"{pipeline_name}-*")
+        if path.is_dir() and path.stat().st_mtime >= started - 1
     ]
     return max(candidates, key=lambda path: path.stat().st_mtime) if candidates else None
 
@@ -218,9 +222,8 @@ def run_training(
     run_id = outputs["model"].metadata.get("mlflow_run_id")
     champion = _alias_version(client, model_name, CHAMPION_ALIAS)
     registered = None
-    if outputs["blessed"] and champion is not None:
-        if client.get_model_version(model_name, champion).run_id == run_id:
-            registered = champion
+    if outputs["blessed"] and champion is not None and client.get_model_version(model_name, champion).run_id == run_id:
+        registered = champion
     return TrainingSummary(
         fingerprint=outputs["fingerprint"],
         rows_in=int(outputs["rows_in"]),
@@ -228,7 +231,7 @@ def run_training(
         rows_quarantined=int(outputs["rows_quarantined"]),
         metrics={name: float(value) for name, value in outputs["holdout_metrics"].metadata.items()},
         blessed=bool(outputs["blessed"]),
-        reason=str(outputs["reason"]),
+        reason=str(outputs["blessing"].metadata.get("reason", "")),
         model_name=model_name,
         registered_version=registered,
         champion_version=champion,

@@ -12,7 +12,10 @@ import pytest
 def run_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mlkeel.cli", "run", "training", "--local", *arguments],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
@@ -25,8 +28,11 @@ def run_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
         ("a,b\n1,2\n3,4\n", ["--target", "y"], "data.csv: target column 'y' not found; columns: a, b"),
         ("a,y\n1,yes\n2,yes\n", ["--target", "y", "--positive-label", "yes"], "has 1 class(es) ['yes']"),
         ("a,b,y\n1,,0\n2,,1\n", ["--target", "y"], "column(s) 'b' have no value in any of the 2 rows"),
-        ("a,y\n1.5,0\nx,1\n", ["--target", "y", "--column-types", '{"a": "float"}'],
-         "column 'a', row 1 (0-based data row): cannot parse 'x' as float"),
+        (
+            "a,y\n1.5,0\nx,1\n",
+            ["--target", "y", "--column-types", '{"a": "float"}'],
+            "column 'a', row 1 (0-based data row): cannot parse 'x' as float",
+        ),
     ],
 )
 def test_bad_input_fails_fast_with_the_file_and_column_named(

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mlkeel.components.gate.logic import gate
-from mlkeel.components.register.logic import register
 from sklearn.metrics import roc_auc_score
 
+from mlkeel.components.gate.logic import gate
+from mlkeel.components.register.logic import register
 from mlkeel.constants import CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS, GateRunMetric, LineageTag
 from mlkeel.errors import NotBlessedError
 from tests.fixtures_mlflow import WEAK_MODEL
@@ -88,7 +88,7 @@ def test_two_pipeline_runs_leave_a_champion_with_lineage_that_loads_and_predicts
         server_uri,
         thresholds={"roc_auc": 0.55},
     )
-    with pytest.raises(NotBlessedError, match="the gate did not bless it"):
+    with pytest.raises(NotBlessedError, match="the gate's decision: Not blessed"):
         register(weak.model_uri, third_blessing, model_name, server_uri, pipeline_run="run-3")
 
     assert first_blessing.blessed and "no model named" in first_blessing.reason

@@ -48,8 +48,14 @@ def test_evaluate_logs_holdout_metrics_to_the_training_run(
 
     train_path, test_path = telco_split
     trained = train(
-        str(train_path), str(tmp_path / "model"), "Churn", "Yes", ["customerID"], "logistic_regression",
-        tracking_uri=mlflow_local_uri, experiment_name="unit",
+        str(train_path),
+        str(tmp_path / "model"),
+        "Churn",
+        "Yes",
+        ["customerID"],
+        "logistic_regression",
+        tracking_uri=mlflow_local_uri,
+        experiment_name="unit",
     )
     evaluation = evaluate(
         str(tmp_path / "model"), str(test_path), "Churn", "Yes", mlflow_local_uri, trained.mlflow_run_id

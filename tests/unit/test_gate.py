@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from mlkeel.components.gate.cli import main as gate_cli
-from mlkeel.components.gate.logic import Blessing, decide, gate
 from sklearn.metrics import roc_auc_score
 
+from mlkeel.components.gate.cli import main as gate_cli
+from mlkeel.components.gate.logic import Blessing, decide, gate
 from mlkeel.constants import CHAMPION_ALIAS, GateRunMetric, LineageTag
 from mlkeel.errors import DataError, ParameterError, RegistryError
 from tests.fixtures_mlflow import EXTRA_COLUMN, EXTRA_COLUMN_MODEL, WEAK_MODEL, TrainedModel

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from mlkeel.components.gate.logic import Blessing, decide
-from mlkeel.components.register.logic import register
 
 from mlkeel import __version__
+from mlkeel.components.gate.logic import Blessing, decide
+from mlkeel.components.register.logic import register
 from mlkeel.constants import CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS, LineageTag
 from mlkeel.errors import DataError, NotBlessedError
 from mlkeel.tracking import git_commit
@@ -131,7 +131,8 @@ def test_an_unblessed_model_is_refused_with_the_reason_and_the_registry_is_uncha
         register(weak.model_uri, NOT_BLESSED, model_name, mlflow_shared_uri)
 
     assert NOT_BLESSED.reason in str(caught.value)
-    assert f"is not registered as '{model_name}': the gate did not bless it" in str(caught.value)
+    refusal = f"is not registered as '{model_name}'; the gate's decision: {NOT_BLESSED.reason}"
+    assert refusal in str(caught.value)
     assert any(NOT_BLESSED.reason in record.getMessage() for record in caplog.records)
     assert (
         _registry_state(mlflow_shared_uri, model_name)
@@ -176,9 +177,10 @@ def test_cli_refuses_an_unblessed_blessing_file_in_one_line(
     )
     assert completed.returncode == 1
     assert completed.stdout == ""
-    last_line = completed.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("error: models:/m-0123456789abcdef is not registered as")
-    assert last_line.endswith(NOT_BLESSED.reason)
+    assert completed.stderr.splitlines() == [
+        f"error: models:/m-0123456789abcdef is not registered as '{model_name}'; "
+        f"the gate's decision: {NOT_BLESSED.reason}"
+    ]
     assert _registry_state(mlflow_local_uri, model_name) == {"versions": [], "aliases": {}}
 
 
@@ -186,6 +188,7 @@ def test_cli_registers_a_blessed_model_and_prints_the_result(
     mlflow_shared_uri: str, train_telco, model_name: str, tmp_path: Path
 ) -> None:
     from click.testing import CliRunner
+
     from mlkeel.components.register.cli import main
 
     BLESSED.save(str(tmp_path / "blessing.json"))

@@ -37,7 +37,7 @@ def test_key_hash_split_keeps_a_key_on_its_side_when_the_data_grows() -> None:
 
 def test_split_errors_name_the_problem() -> None:
     table = pa.table({"x": [1, 2, 3, 4], "y": ["a", "b", "a", "b"]})
-    with pytest.raises(ParameterError, match="test_fraction=1.5"):
+    with pytest.raises(ParameterError, match=r"test_fraction=1\.5"):
         split_table(table, "y", test_fraction=1.5)
     with pytest.raises(SchemaMismatchError, match="target column 'label' not found"):
         split_table(table, "label")

@@ -39,12 +39,19 @@ def test_each_estimator_learns_churn(estimator: str, frames: tuple[pd.DataFrame,
 def test_same_seed_gives_the_same_model(frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     train_frame, test_frame = frames
     scores = [
-        positive_scores(fit_model(train_frame, "Churn", "Yes", ["customerID"], "random_forest", {"n_estimators": 25}, seed=5).model,
-                        test_frame)
+        positive_scores(
+            fit_model(
+                train_frame, "Churn", "Yes", ["customerID"], "random_forest", {"n_estimators": 25}, seed=5
+            ).model,
+            test_frame,
+        )
         for _ in range(2)
     ]
     other = positive_scores(
-        fit_model(train_frame, "Churn", "Yes", ["customerID"], "random_forest", {"n_estimators": 25}, seed=6).model, test_frame
+        fit_model(
+            train_frame, "Churn", "Yes", ["customerID"], "random_forest", {"n_estimators": 25}, seed=6
+        ).model,
+        test_frame,
     )
     np.testing.assert_array_equal(scores[0], scores[1])
     assert not np.array_equal(scores[0], other)
@@ -82,8 +89,17 @@ def test_train_saves_the_model_and_logs_it_to_mlflow(
 
     train_path, test_path = telco_split
     result = train(
-        str(train_path), str(tmp_path / "model"), "Churn", "Yes", ["customerID"], "logistic_regression",
-        {"C": 0.5}, seed=3, tracking_uri=mlflow_local_uri, experiment_name="unit", data_fingerprint="sha256:abc",
+        str(train_path),
+        str(tmp_path / "model"),
+        "Churn",
+        "Yes",
+        ["customerID"],
+        "logistic_regression",
+        {"C": 0.5},
+        seed=3,
+        tracking_uri=mlflow_local_uri,
+        experiment_name="unit",
+        data_fingerprint="sha256:abc",
     )
     run = MlflowClient(mlflow_local_uri).get_run(result.mlflow_run_id)
     assert run.data.tags[LineageTag.DATA_FINGERPRINT] == "sha256:abc"

@@ -1,0 +1,261 @@
+"""The per-stage images, built once per session offline (docker's layer cache makes rebuilds cheap).
+
+Needs a Docker daemon: skipped with the reason where there is none, an error under CI (CI=true) or with
+MLKEEL_REQUIRE_DOCKER=1, where skipping would hide that the images were never built.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlkeel import __version__, imagebuild
+from mlkeel.components import STAGES
+from mlkeel.imagebuild import BuildResult
+
+pytestmark = pytest.mark.docker
+
+_UNAVAILABLE = imagebuild.docker_unavailable_reason()
+if _UNAVAILABLE:
+    if os.environ.get("CI", "").lower() == "true" or os.environ.get("MLKEEL_REQUIRE_DOCKER") == "1":
+        pytest.fail(f"{_UNAVAILABLE}; CI must run these tests: start dockerd before pytest", pytrace=False)
+    pytest.skip(_UNAVAILABLE, allow_module_level=True)
+
+ML_STAGES = [stage for stage in STAGES if imagebuild.image_spec(stage).profile.name == "ml"]
+CORE_STAGES = [stage for stage in STAGES if imagebuild.image_spec(stage).profile.name == "core"]
+BASE_IMAGE = imagebuild.OFFLINE_BASE_IMAGE
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+# Files that would carry an index credential or a certificate/key.
+SECRET_FILES = (
+    "find / -xdev -type f \\( -name pip.conf -o -name pip.ini -o -name .netrc -o -name .pypirc"
+    " -o -name '*.crt' -o -name '*.pem' -o -name '*.key' -o -name '*.p12' -o -path '*/.cache/pip/*' \\)"
+)
+# New certificate bundles a Python package ships (its own public CA list); their content is checked below.
+PACKAGE_BUNDLES = re.compile(r"/site-packages/(pip/_vendor/)?certifi/cacert\.pem$")
+
+
+def docker(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if check and completed.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} exited {completed.returncode}:\n{completed.stderr[-3000:]}")
+    return completed
+
+
+def run_in(image: str, *command: str, user: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return docker("run", "--rm", *(["--user", user] if user else []), image, *command, check=check)
+
+
+def inspect(image: str) -> dict:
+    return json.loads(docker("image", "inspect", image).stdout)[0]
+
+
+@pytest.fixture(scope="session")
+def built() -> dict[str, BuildResult]:
+    """Every stage image, built offline (up-to-date images are reused: same sources and revision)."""
+    return {result.stage: result for result in imagebuild.build_all(offline=True)}
+
+
+@pytest.fixture(scope="session")
+def base_secret_files() -> set[str]:
+    return set(run_in(BASE_IMAGE, "sh", "-c", SECRET_FILES, user="0").stdout.split())
+
+
+@pytest.fixture(scope="session")
+def host_added_certificates() -> list[str]:
+    """A distinctive line of each CA this host added to its trust store (a proxy's CA, say).
+
+    That is every certificate in the host's bundle that its own ca-certificates package does not ship; none of
+    them may end up in an image.
+    """
+    if not HOST_CA_BUNDLE.is_file():
+        return []
+    pem = r"-----BEGIN CERTIFICATE-----\n(.*?)-----END CERTIFICATE-----"
+    packaged = set()
+    for path in Path("/usr/share/ca-certificates").rglob("*.crt"):
+        packaged.update(re.findall(pem, path.read_text(errors="replace"), re.S))
+    added = [block.splitlines() for block in re.findall(pem, HOST_CA_BUNDLE.read_text(), re.S)]
+    return [lines[len(lines) // 2] for lines in added if "\n".join(lines) + "\n" not in packaged and len(lines) > 4]
+
+
+def test_dockerfiles_are_one_template_apart_from_names_and_requirements_profile() -> None:
+    root = imagebuild.repo_root()
+    assert imagebuild.stale_generated_files(root) == [], "run `mlkeel images generate`"
+    normalized = {}
+    for stage in STAGES:
+        spec = imagebuild.image_spec(stage)
+        text = (root / "images" / stage / "Dockerfile").read_text()
+        profile_block = imagebuild.PROFILE_BLOCK_TEMPLATE.replace("@PROFILE_DESCRIPTION@", spec.profile.description)
+        profile_block = profile_block.replace("@PROFILE@", spec.profile.name)
+        if spec.profile.name != "core":
+            assert profile_block in text
+            text = text.replace(profile_block, "")
+        text = text.replace(spec.description, "<description>").replace(stage, "<stage>")
+        text = text.replace(f"profile ({spec.profile.name})", "profile (<profile>)")
+        normalized[stage] = text.replace(f'io.mlkeel.profile="{spec.profile.name}"', 'io.mlkeel.profile="<profile>"')
+    assert len(set(normalized.values())) == 1
+    assert "alibi" not in (root / "images" / "requirements" / "ml.txt").read_text()
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_runs_as_a_non_root_user(built: dict[str, BuildResult], stage: str) -> None:
+    image = built[stage].tags[0]
+    assert inspect(image)["Config"]["User"] == "1000:1000"
+    assert run_in(image, "id", "-u").stdout.strip() == "1000"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_entry_point_prints_its_usage(built: dict[str, BuildResult], stage: str) -> None:
+    completed = run_in(built[stage].tags[0], "python", "-m", f"mlkeel.components.{stage}", "--help", check=False)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith(f"Usage: python -m mlkeel.components.{stage}")
+
+
+def test_ingest_image_ingests_the_bundled_data_as_its_user(built: dict[str, BuildResult]) -> None:
+    script = (
+        'python -m mlkeel.components.ingest --output /tmp/churn.parquet --source "$(python -c '
+        "'from mlkeel.data import TELCO_CHURN_CSV; print(TELCO_CHURN_CSV)')\""
+    )
+    completed = run_in(built["ingest"].tags[0], "sh", "-c", script, check=False)
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert result["num_rows"] == 7043
+    assert result["fingerprint"].startswith("sha256:")
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_image_installs_only_its_profile(built: dict[str, BuildResult], stage: str) -> None:
+    probe = (
+        "import json\nfrom importlib import metadata\nfound = {}\n"
+        "for name in ('kfp', 'pandas', 'pyarrow', 'scikit-learn', 'mlflow-skinny', 'mlflow', 'sqlalchemy', "
+        "'alembic', 'skops', 'alibi-detect', 'flask'):\n"
+        "    try:\n        found[name] = metadata.version(name)\n"
+        "    except metadata.PackageNotFoundError:\n        pass\nprint(json.dumps(found))"
+    )
+    installed = json.loads(run_in(built[stage].tags[0], "python", "-c", probe).stdout)
+    assert {"kfp", "pandas", "pyarrow"} <= installed.keys()
+    assert "alibi-detect" not in installed, "only a drift image may carry alibi-detect"
+    assert "mlflow" not in installed and "flask" not in installed, "mlflow-skinny, not the full mlflow server"
+    ml_packages = {"scikit-learn", "mlflow-skinny", "sqlalchemy", "alembic", "skops"}
+    if stage in ML_STAGES:
+        assert ml_packages <= installed.keys()
+    else:
+        assert not ml_packages & installed.keys(), f"{stage} needs no ML libraries: {ml_packages & installed.keys()}"
+
+
+def test_train_image_logs_registers_and_loads_a_model_in_sqlite_with_mlflow_skinny(
+    built: dict[str, BuildResult],
+) -> None:
+    probe = """
+import os, tempfile
+import mlflow, mlflow.sklearn
+from mlflow.tracking import MlflowClient
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+work = tempfile.mkdtemp()
+uri = f"sqlite:///{work}/mlflow.db"
+mlflow.set_tracking_uri(uri); mlflow.set_registry_uri(uri)
+experiment = mlflow.create_experiment("probe", artifact_location=f"file://{work}/artifacts")
+X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]}); y = [0, 0, 1, 1]
+model = LogisticRegression().fit(X, y)
+with mlflow.start_run(experiment_id=experiment):
+    info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
+version = mlflow.register_model(info.model_uri, "probe").version
+MlflowClient().set_registered_model_alias("probe", "champion", version)
+loaded = mlflow.sklearn.load_model("models:/probe@champion")
+print("PREDICTIONS", list(loaded.predict(X)))
+"""
+    completed = run_in(built["train"].tags[0], "python", "-c", probe, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "PREDICTIONS [0, 0, 1, 1]" in completed.stdout
+    assert "git executable" not in completed.stderr.lower()
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_no_ca_bundle_pip_config_or_credentials_left_in_the_image(
+    built: dict[str, BuildResult], stage: str, base_secret_files: set[str], host_added_certificates: list[str]
+) -> None:
+    image = built[stage].tags[0]
+    new_files = set(run_in(image, "sh", "-c", SECRET_FILES, user="0").stdout.split()) - base_secret_files
+    assert {path for path in new_files if not PACKAGE_BUNDLES.search(path)} == set()
+    bundle = "sha256sum /etc/ssl/certs/ca-certificates.crt"
+    assert run_in(image, "sh", "-c", bundle).stdout == run_in(BASE_IMAGE, "sh", "-c", bundle).stdout
+    if host_added_certificates:
+        patterns = [argument for line in host_added_certificates for argument in ("-e", line)]
+        grep = run_in(
+            image,
+            "grep",
+            "-rlF",
+            *patterns,
+            "/",
+            "--exclude-dir=proc",
+            "--exclude-dir=sys",
+            "--exclude-dir=dev",
+            user="0",
+            check=False,
+        )
+        assert grep.returncode == 1, f"the build host's own CA certificate is in {grep.stdout.split()}"
+    history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
+    assert "BEGIN CERTIFICATE" not in history
+    assert not re.search(r"PIP_CERT|REQUESTS_CA_BUNDLE|SSL_CERT_FILE|ca-certificates\.crt", history)
+    assert not re.search(r"://[^/\s:@]+:[^/\s@]+@", history), "a URL with credentials in a build argument"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_oci_labels_and_tags_name_the_git_commit(built: dict[str, BuildResult], stage: str) -> None:
+    result = built[stage]
+    head = subprocess.run(
+        ["git", "-C", str(imagebuild.repo_root()), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert result.revision.startswith(head)
+    details = inspect(result.tags[0])
+    labels = details["Config"]["Labels"]
+    assert labels["org.opencontainers.image.revision"] == result.revision
+    assert labels["org.opencontainers.image.version"] == __version__
+    assert labels["org.opencontainers.image.source"].startswith("https://")
+    assert labels["io.mlkeel.stage"] == stage
+    assert f"MLKEEL_GIT_COMMIT={result.revision}" in details["Config"]["Env"]
+    assert result.tags == imagebuild.image_tags(stage, result.revision)
+    assert result.tags[1].endswith(f":{__version__}-{head[:12]}" + ("-dirty" if "-dirty" in result.revision else ""))
+    assert {inspect(tag)["Id"] for tag in result.tags} == {details["Id"]}
+
+
+def test_a_code_only_change_rebuilds_only_the_thin_code_layers(built: dict[str, BuildResult]) -> None:
+    logic = "components/ingest/logic.py"
+    changed = (imagebuild.repo_root() / logic).read_bytes() + b"\n# a code-only change\n"
+    scratch_tag = "mlkeel-test/ingest-code-change:scratch"
+    try:
+        started = docker("info", "--format", "{{.SystemTime}}").stdout.strip()[:19]
+        with imagebuild.serve_directory(imagebuild.wheelhouse_dir()) as url:
+            rebuilt = imagebuild.build_stage_image(
+                "ingest",
+                imagebuild.OFFLINE_BASE_IMAGE,
+                pip_find_links=url,
+                context_overrides={logic: changed},
+                tags=[scratch_tag],
+                force=True,
+            )
+        before = inspect(built["ingest"].tags[0])["RootFS"]["Layers"]
+        after = inspect(scratch_tag)["RootFS"]["Layers"]
+        assert len(before) == len(after)
+        differing = [index for index, (old, new) in enumerate(zip(before, after, strict=True)) if old != new]
+        # The components/ COPY and the `pip install --no-deps .` RUN; every dependency layer is reused.
+        assert differing == [len(after) - 5, len(after) - 1]
+        rows = [
+            json.loads(line)
+            for line in docker(
+                "history", "--no-trunc", "--human=false", "--format", "{{json .}}", scratch_tag
+            ).stdout.splitlines()
+        ]
+        rebuilt_bytes = sum(int(row["Size"]) for row in rows if row["CreatedAt"][:19] >= started)
+        assert rebuilt_bytes < 5_000_000, f"a code-only change rebuilt {rebuilt_bytes} bytes of layers"
+        assert rebuilt.seconds < 120
+    finally:
+        docker("rmi", scratch_tag, check=False)
