@@ -235,5 +235,4 @@ if __name__ == "__main__":
         sys.exit(
             "run through mlkeel.compiler.run_compiler (needs PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python)"
         )
-    for written_path in write_targets(Path(sys.argv[1])):
-        print(written_path)
+    write_targets(Path(sys.argv[1]))

@@ -210,9 +210,7 @@ def source_revision(root: Path | None = None) -> str:
 
 
 def _git(root: Path, *args: str) -> str:
-    completed = subprocess.run(
-        ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30, check=True
-    )
+    completed = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30, check=True)
     return completed.stdout.strip()
 
 
@@ -307,10 +305,7 @@ def profile_requirements(profile: Profile, root: Path) -> list[str]:
     else:
         wanted = []
         for extra in profile.extras:
-            wanted += [
-                (requirement, f"pyproject [{extra}]")
-                for requirement in project["optional-dependencies"][extra]
-            ]
+            wanted += [(requirement, f"pyproject [{extra}]") for requirement in project["optional-dependencies"][extra]]
         wanted += [(name, why) for name, why in profile.additions]
     pins = constraint_pins(root)
     lines = []
@@ -390,10 +385,10 @@ RUN pip install --no-cache-dir --requirement requirements/core.txt \\
 # 2. mlkeel itself, without dependencies: the only layers a code-only change rebuilds.
 COPY images/requirements/build.txt requirements/
 COPY pyproject.toml README.md ./
-COPY src/ src/
-COPY components/ components/
-COPY pipelines/ pipelines/
 COPY data/ data/
+COPY src/ src/
+COPY pipelines/ pipelines/
+COPY components/ components/
 RUN PIP_CONSTRAINT=requirements/build.txt pip install --no-cache-dir --no-deps . \\
     && rm -rf build src/*.egg-info \\
     && python -c "import @MODULE@"
@@ -525,9 +520,7 @@ def docker_unavailable_reason(timeout: float = 20.0) -> str | None:
     except subprocess.TimeoutExpired:
         return f"no Docker daemon reachable (docker info failed): no answer within {timeout:.0f} s"
     if completed.returncode != 0 or not completed.stdout.strip():
-        detail = (
-            " ".join((completed.stderr or completed.stdout).split())[:300] or f"exit {completed.returncode}"
-        )
+        detail = " ".join((completed.stderr or completed.stdout).split())[:300] or f"exit {completed.returncode}"
         return f"no Docker daemon reachable (docker info failed): {detail}"
     return None
 
@@ -569,9 +562,7 @@ def image_labels(reference: str) -> dict[str, str]:
     return json.loads(completed.stdout) or {}
 
 
-def _run_streaming(
-    command: Sequence[str], log: Log, stdin_bytes: bytes | None = None, what: str = ""
-) -> float:
+def _run_streaming(command: Sequence[str], log: Log, stdin_bytes: bytes | None = None, what: str = "") -> float:
     """Run a command, sending each output line to ``log``; raise ``ImageBuildError`` on failure."""
     started = time.monotonic()
     tail: deque[str] = deque(maxlen=30)
@@ -721,9 +712,7 @@ def serve_directory(directory: Path, port: int | None = None, log: Log | None = 
         server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as error:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        log(
-            f"port {port} is taken ({error}); serving on {server.server_port}: dependency layers will rebuild"
-        )
+        log(f"port {port} is taken ({error}); serving on {server.server_port}: dependency layers will rebuild")
     thread = threading.Thread(target=server.serve_forever, name="mlkeel-wheelhouse", daemon=True)
     thread.start()
     try:
@@ -742,8 +731,7 @@ def serve_directory(directory: Path, port: int | None = None, log: Log | None = 
 def _context_members(root: Path, dockerfile: str) -> list[tuple[str, Path]]:
     members = [(relative, root / relative) for relative in CONTEXT_FILES]
     members += [
-        (path.relative_to(root).as_posix(), path)
-        for path in sorted((root / "images" / "requirements").glob("*.txt"))
+        (path.relative_to(root).as_posix(), path) for path in sorted((root / "images" / "requirements").glob("*.txt"))
     ]
     members.append((dockerfile, root / dockerfile))
     for tree in CONTEXT_TREES:
@@ -760,9 +748,20 @@ def _context_members(root: Path, dockerfile: str) -> list[tuple[str, Path]]:
     return members
 
 
-def build_context(
-    root: Path, dockerfile: str, overrides: Mapping[str, bytes] | None = None
-) -> tuple[bytes, str]:
+def snapshot_context(root: Path, dockerfile: str) -> dict[str, bytes]:
+    """Read every file of a build context, to build several images from exactly the same sources.
+
+    Args:
+        root: The checkout.
+        dockerfile: The Dockerfile's path relative to ``root``.
+
+    Returns:
+        Relative path -> content; pass it (changed or not) as ``context_overrides``.
+    """
+    return {relative: path.read_bytes() for relative, path in _context_members(root, dockerfile)}
+
+
+def build_context(root: Path, dockerfile: str, overrides: Mapping[str, bytes] | None = None) -> tuple[bytes, str]:
     """Make the build context: a tar of only what the Dockerfiles copy, and its content digest.
 
     Args:
@@ -780,15 +779,11 @@ def build_context(
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         entries = {relative: path for relative, path in _context_members(root, dockerfile)}
         for relative in sorted(set(entries) | set(overrides)):
-            if relative in overrides:
-                content, mode, mtime = overrides[relative], 0o644, time.time()
-            else:
+            mode, mtime = 0o644, time.time()
+            if relative in entries:
                 stat = entries[relative].stat()
-                content, mode, mtime = (
-                    entries[relative].read_bytes(),
-                    stat.st_mode & 0o755 | 0o644,
-                    stat.st_mtime,
-                )
+                mode, mtime = stat.st_mode & 0o755 | 0o644, stat.st_mtime
+            content = overrides[relative] if relative in overrides else entries[relative].read_bytes()
             info = tarfile.TarInfo(relative)
             info.size, info.mode, info.mtime = len(content), mode, int(mtime)
             archive.addfile(info, io.BytesIO(content))

@@ -1,6 +1,7 @@
-"""A user's own pipeline built from the compiled component YAML files, compiled and run locally."""
+"""A user's own pipeline built from the compiled component YAML files, compiled and run locally.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: KFP reads the pipeline's annotations as types.
+"""
 
 from pathlib import Path
 
@@ -31,6 +32,6 @@ def test_ingest_validate_split_from_yaml_runs_locally(tmp_path: Path, telco_csv:
     assert (tmp_path / "prep.yaml").stat().st_size > 0
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
     result = prep(data_uri=str(telco_csv), holdout=0.5)
-    holdout = pq.read_table(result.path)
+    holdout = pq.read_table(result.output.path)
     assert holdout.num_rows in (3521, 3522)
     assert set(holdout.column("Churn").to_pylist()) == {"Yes", "No"}

@@ -57,7 +57,7 @@ def test_first_run_from_the_cli_registers_a_champion_with_lineage(workdir: Path)
     assert "registry         : version 1 of 'churn', alias 'champion'" in summary
     client = registry(workdir)
     champion = client.get_model_version_by_alias("churn", CHAMPION_ALIAS)
-    assert champion.version == "1"
+    assert str(champion.version) == "1"
     fingerprint = summary.split("data fingerprint : ")[1].split()[0]
     assert champion.tags[LineageTag.DATA_FINGERPRINT] == fingerprint
     assert champion.tags[LineageTag.SCHEMA_HASH].startswith("sha256:")
@@ -71,7 +71,7 @@ def test_second_identical_run_loses_to_the_champion_and_registers_nothing(workdi
     assert not summary.blessed
     assert "champion" in summary.reason and "0.01" in summary.reason
     assert summary.registered_version is None and summary.champion_version == "1"
-    assert [version.version for version in registry(workdir).search_model_versions("name='churn'")] == ["1"]
+    assert [str(version.version) for version in registry(workdir).search_model_versions("name='churn'")] == ["1"]
 
 
 def test_a_better_challenger_becomes_champion_and_keeps_the_previous_one(workdir: Path) -> None:
@@ -80,6 +80,6 @@ def test_a_better_challenger_becomes_champion_and_keeps_the_previous_one(workdir
     assert summary.blessed, summary.reason
     assert summary.registered_version == "2"
     client = registry(workdir)
-    assert client.get_model_version_by_alias("churn", CHAMPION_ALIAS).version == "2"
-    assert client.get_model_version_by_alias("churn", PREVIOUS_CHAMPION_ALIAS).version == "1"
+    assert str(client.get_model_version_by_alias("churn", CHAMPION_ALIAS).version) == "2"
+    assert str(client.get_model_version_by_alias("churn", PREVIOUS_CHAMPION_ALIAS).version) == "1"
     assert summary.metrics["roc_auc"] > 0.83
