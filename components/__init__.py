@@ -1,4 +1,4 @@
-"""mlkeel's pipeline stages. Every stage folder has the same files (tests/test_layout.py enforces it):
+"""mlkeel's pipeline stages. Every stage folder has the same files (tests/test_layout.py enforces it).
 
 logic.py        plain functions, no kfp import: the behaviour, unit-tested directly
 component.py    the KFP component: a thin shell that unpacks artifacts and calls logic

@@ -87,9 +87,7 @@ def training_pipeline(
         holdout_metrics: Holdout metrics of the trained model.
         model: The trained model (MLflow sklearn directory).
     """
-    ingested = configure(
-        ingest(source_uri=data_uri, file_format=file_format, column_types=column_types), "ingest"
-    )
+    ingested = configure(ingest(source_uri=data_uri, file_format=file_format, column_types=column_types), "ingest")
     validated = configure(
         validate(
             dataset=ingested.outputs["dataset"],

@@ -173,9 +173,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(
-                    f"mlflow server not healthy after {SERVER_START_TIMEOUT_S}s:\n{_log_tail(log_path)}"
-                )
+                pytest.fail(f"mlflow server not healthy after {SERVER_START_TIMEOUT_S}s:\n{_log_tail(log_path)}")
             time.sleep(0.25)
         yield uri
     finally:
@@ -210,9 +208,7 @@ class TrainedModel:
         """The evaluate stage's metrics of this model on ``test_path`` (what the gate reads)."""
         from mlkeel.components.evaluate.logic import evaluate
 
-        return evaluate(
-            str(self.model_dir), str(test_path), TELCO_CHURN_TARGET, TELCO_CHURN_POSITIVE_LABEL
-        ).metrics
+        return evaluate(str(self.model_dir), str(test_path), TELCO_CHURN_TARGET, TELCO_CHURN_POSITIVE_LABEL).metrics
 
 
 @pytest.fixture(scope="session")

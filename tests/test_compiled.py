@@ -24,9 +24,7 @@ def test_two_compiles_are_byte_identical_and_the_registry_setting_repoints_every
     compiler.run_compiler(tmp_path / "a")
     compiler.run_compiler(tmp_path / "b")
     for target in compiler.targets():
-        assert filecmp.cmp(
-            tmp_path / "a" / target.relative_path, tmp_path / "b" / target.relative_path, False
-        )
+        assert filecmp.cmp(tmp_path / "a" / target.relative_path, tmp_path / "b" / target.relative_path, False)
     compiler.run_compiler(tmp_path / "acme", image_registry="ghcr.io/acme", image_tag="1.2.3")
     pipeline = yaml.safe_load((tmp_path / "acme" / "pipelines" / "training.yaml").read_text())
     images = {executor["container"]["image"] for executor in pipeline["deploymentSpec"]["executors"].values()}

@@ -24,6 +24,4 @@ def main(
     """Score a holdout set and print metrics, confusion matrix and ROC curve as JSON."""
     from mlkeel.components.evaluate.logic import evaluate
 
-    echo_json(
-        evaluate(model_uri, test_path, target_column, positive_label, tracking_uri, mlflow_run_id).to_dict()
-    )
+    echo_json(evaluate(model_uri, test_path, target_column, positive_label, tracking_uri, mlflow_run_id).to_dict())

@@ -57,14 +57,10 @@ class MetricsJson(click.ParamType):
     type=click.Path(dir_okay=False),
     help="Where to write the blessing JSON.",
 )
-@click.option(
-    "--tracking-uri", default="", help="MLflow tracking/registry URI (default: $MLFLOW_TRACKING_URI)."
-)
+@click.option("--tracking-uri", default="", help="MLflow tracking/registry URI (default: $MLFLOW_TRACKING_URI).")
 @click.option("--metric", default="roc_auc", show_default=True, help="Metric compared with the champion.")
 @click.option("--margin", default=0.01, show_default=True, type=float, help="Required improvement (>= 0).")
-@click.option(
-    "--thresholds", type=JSON_OBJECT, default=None, help="Absolute bounds, e.g. '{\"roc_auc\": 0.75}'."
-)
+@click.option("--thresholds", type=JSON_OBJECT, default=None, help="Absolute bounds, e.g. '{\"roc_auc\": 0.75}'.")
 @click.option("--mlflow-run-id", default="", help="The challenger's MLflow run, to log the decision on.")
 @reports_user_errors
 def main(

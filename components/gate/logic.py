@@ -151,15 +151,8 @@ def check_parameters(metric: str, margin: float, thresholds: Mapping[str, Any] |
             that is not a number.
     """
     require_metric(metric)
-    if (
-        not isinstance(margin, int | float)
-        or isinstance(margin, bool)
-        or not math.isfinite(margin)
-        or margin < 0
-    ):
-        raise ParameterError(
-            f"margin={margin!r}: must be a number >= 0 (the required improvement over the champion)"
-        )
+    if not isinstance(margin, int | float) or isinstance(margin, bool) or not math.isfinite(margin) or margin < 0:
+        raise ParameterError(f"margin={margin!r}: must be a number >= 0 (the required improvement over the champion)")
     checked: dict[str, float] = {}
     for name, bound in (thresholds or {}).items():
         if name not in HIGHER_IS_BETTER:
@@ -255,9 +248,7 @@ def decide(
     else:
         blessed = is_improvement(metric, score, champion_score, margin)
         gain = score - champion_score if HIGHER_IS_BETTER[metric] else champion_score - score
-        versus = (
-            f"challenger {metric} {score:.4f} vs champion version {champion_version} {champion_score:.4f}"
-        )
+        versus = f"challenger {metric} {score:.4f} vs champion version {champion_version} {champion_score:.4f}"
         if blessed:
             reason = (
                 f"Blessed: {versus}, an improvement of {gain:.4f} that meets the margin {margin:.4f} "
@@ -375,9 +366,7 @@ def score_on(model: Any, frame: pd.DataFrame, labels: Any, metric: str, source: 
     try:
         columns = model_feature_columns(model)
     except AttributeError as error:
-        raise DataError(
-            f"{source}: the model has no feature_names_in_ (not fitted on a DataFrame)"
-        ) from error
+        raise DataError(f"{source}: the model has no feature_names_in_ (not fitted on a DataFrame)") from error
     features = feature_frame(frame, columns, source)
     return classification_metrics(labels, positive_scores(model, features))[metric]
 

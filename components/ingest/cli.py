@@ -7,13 +7,9 @@ from mlkeel.clitools import JSON_OBJECT, echo_json, reports_user_errors
 
 @click.command(name="ingest")
 @click.option("--source", "source_uri", required=True, help="CSV or Parquet file: path or pyarrow URI.")
-@click.option(
-    "--output", "output_path", required=True, type=click.Path(dir_okay=False), help="Parquet to write."
-)
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False), help="Parquet to write.")
 @click.option("--format", "file_format", default="auto", type=click.Choice(["auto", "csv", "parquet"]))
-@click.option(
-    "--column-types", type=JSON_OBJECT, default=None, help='Type overrides, e.g. \'{"id": "string"}\'.'
-)
+@click.option("--column-types", type=JSON_OBJECT, default=None, help='Type overrides, e.g. \'{"id": "string"}\'.')
 @reports_user_errors
 def main(source_uri: str, output_path: str, file_format: str, column_types: dict | None) -> None:
     """Read a CSV/Parquet file, normalise its types, write Parquet and print its fingerprint."""

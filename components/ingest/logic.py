@@ -285,10 +285,7 @@ def normalise_table(table: pa.Table, source: str, column_types: dict[str, str] |
             )
         target = arrow_type_for(type_name)
         column = columns[name]
-        if (
-            type_name in ("integer", "float", "boolean", "timestamp")
-            and logical_type(column.type) != type_name
-        ):
+        if type_name in ("integer", "float", "boolean", "timestamp") and logical_type(column.type) != type_name:
             failure = first_failed_cast(column, target)
             if failure is not None:
                 row, value = failure

@@ -6,9 +6,7 @@ from mlkeel.clitools import echo_json, reports_user_errors
 
 
 @click.command(name="register")
-@click.option(
-    "--model-uri", required=True, help="The model: models:/m-... (from train), runs:/... or a path."
-)
+@click.option("--model-uri", required=True, help="The model: models:/m-... (from train), runs:/... or a path.")
 @click.option(
     "--blessing",
     "blessing_path",
@@ -17,12 +15,8 @@ from mlkeel.clitools import echo_json, reports_user_errors
     help="The gate's blessing JSON; an unblessed model is refused.",
 )
 @click.option("--model-name", required=True, help="Registered model name (created when missing).")
-@click.option(
-    "--tracking-uri", default="", help="MLflow tracking/registry URI (default: $MLFLOW_TRACKING_URI)."
-)
-@click.option(
-    "--mlflow-run-id", default="", help="Training run whose lineage tags are copied (default: the model's)."
-)
+@click.option("--tracking-uri", default="", help="MLflow tracking/registry URI (default: $MLFLOW_TRACKING_URI).")
+@click.option("--mlflow-run-id", default="", help="Training run whose lineage tags are copied (default: the model's).")
 @click.option("--data-fingerprint", default="", help="Fingerprint of the ingested data (default: the run's).")
 @click.option("--pipeline-name", default="", help="Recorded as a tag.")
 @click.option("--pipeline-run", default="", help="Recorded as a tag.")

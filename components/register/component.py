@@ -60,5 +60,5 @@ def register(
     write_json_atomic(result.to_dict(), registered_model.path)  # before the uri changes: path follows uri
     registered_model.metadata.update(result.metadata)
     registered_model.uri = result.model_uri
-    outputs = NamedTuple("RegisterOutputs", [("version", str), ("alias", str)])  # noqa: UP014 (self-contained)
+    outputs = NamedTuple("RegisterOutputs", [("version", str), ("alias", str)])
     return outputs(result.version, CHAMPION_ALIAS)

@@ -202,12 +202,9 @@ def register(
     if not model_name.strip():
         raise ParameterError("model_name is empty: name the registered model")
     if not blessing.blessed:
-        logger.error(
-            "register: refusing to register %s as %r: %s", display_uri(model_uri), model_name, blessing.reason
-        )
+        logger.error("register: refusing to register %s as %r: %s", display_uri(model_uri), model_name, blessing.reason)
         raise NotBlessedError(
-            f"{display_uri(model_uri)} is not registered as {model_name!r}; "
-            f"the gate's decision: {blessing.reason}"
+            f"{display_uri(model_uri)} is not registered as {model_name!r}; the gate's decision: {blessing.reason}"
         )
     resolved_uri = resolve_tracking_uri(tracking_uri)
     client = connect(resolved_uri)

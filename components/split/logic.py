@@ -58,9 +58,7 @@ def _check_fraction(test_fraction: float) -> None:
 
 def _require_column(table: pa.Table, column: str, role: str, source: str) -> None:
     if column not in table.column_names:
-        raise SchemaMismatchError(
-            f"{source}: {role} {column!r} not found; columns: {', '.join(table.column_names)}"
-        )
+        raise SchemaMismatchError(f"{source}: {role} {column!r} not found; columns: {', '.join(table.column_names)}")
 
 
 def key_hash_test_mask(table: pa.Table, key_column: str, test_fraction: float) -> np.ndarray:

@@ -52,9 +52,7 @@ def model_pip_requirements() -> list[str]:
 
     import mlflow
 
-    return [f"mlflow=={mlflow.__version__}"] + [
-        f"{name}=={metadata.version(name)}" for name in MODEL_REQUIREMENTS
-    ]
+    return [f"mlflow=={mlflow.__version__}"] + [f"{name}=={metadata.version(name)}" for name in MODEL_REQUIREMENTS]
 
 
 @dataclass
@@ -208,9 +206,7 @@ def fit_model(
     keys = list(key_columns or [])
     for column, role in [(target_column, "target column"), *((key, "key column") for key in keys)]:
         if column not in frame.columns:
-            raise SchemaMismatchError(
-                f"{source}: {role} {column!r} not found; columns: {', '.join(frame.columns)}"
-            )
+            raise SchemaMismatchError(f"{source}: {role} {column!r} not found; columns: {', '.join(frame.columns)}")
     labels = binary_labels(frame[target_column], positive_label, source)
     numeric, categorical, dropped = feature_types(frame, [target_column, *keys])
     if not numeric and not categorical:

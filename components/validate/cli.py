@@ -1,9 +1,9 @@
 """Command line for the validate stage: ``python -m mlkeel.components.validate --help``."""
 
 import click
-from mlkeel.components.validate.logic import DEFAULT_MAX_CATEGORIES, DEFAULT_MAX_INVALID_FRACTION
 
 from mlkeel.clitools import echo_json, reports_user_errors
+from mlkeel.components.validate.logic import DEFAULT_MAX_CATEGORIES, DEFAULT_MAX_INVALID_FRACTION
 
 OUTPUT_FILE = click.Path(dir_okay=False)
 
@@ -20,9 +20,7 @@ OUTPUT_FILE = click.Path(dir_okay=False)
 )
 @click.option("--schema-out", "schema_path", required=True, type=OUTPUT_FILE, help="JSON of the schema used.")
 @click.option("--report-out", "report_path", required=True, type=OUTPUT_FILE, help="Markdown report.")
-@click.option(
-    "--schema", "schema_uri", default="", help="Schema JSON to validate against; default: infer it."
-)
+@click.option("--schema", "schema_uri", default="", help="Schema JSON to validate against; default: infer it.")
 @click.option("--key-column", "key_columns", multiple=True, help="Key column (repeat for a composite key).")
 @click.option("--target-column", default="", help="Label column: must hold exactly 2 classes.")
 @click.option("--positive-label", default="", help="The positive class of the target column.")

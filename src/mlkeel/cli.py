@@ -42,9 +42,7 @@ def infer_positive_label(classes: list[str]) -> str:
     raise ParameterError(f"cannot tell the positive label among {classes}: pass --positive-label")
 
 
-def preflight(
-    data: str, file_format: str, column_types: dict | None, target: str, positive_label: str
-) -> str:
+def preflight(data: str, file_format: str, column_types: dict | None, target: str, positive_label: str) -> str:
     """Read the data once in this process so that a bad file fails in a second with a clear message.
 
     Args:
@@ -69,9 +67,7 @@ def preflight(
     shown = display_uri(source)
     table = normalise_table(read_source(source, file_format)[0], shown, column_types)
     if target not in table.column_names:
-        raise DataError(
-            f"{shown}: target column {target!r} not found; columns: {', '.join(table.column_names)}"
-        )
+        raise DataError(f"{shown}: target column {target!r} not found; columns: {', '.join(table.column_names)}")
     labels = table.column(target).to_pandas().dropna()
     label = positive_label or infer_positive_label(sorted(labels.astype(str).unique())[:10])
     binary_labels(labels, label, shown)
@@ -79,9 +75,7 @@ def preflight(
 
 
 @run.command(name="training")
-@click.option(
-    "--local", "local_run", is_flag=True, help="Run with kfp.local on this machine (required for now)."
-)
+@click.option("--local", "local_run", is_flag=True, help="Run with kfp.local on this machine (required for now).")
 @click.option(
     "--runner",
     type=click.Choice(["subprocess", "docker"]),
@@ -91,12 +85,8 @@ def preflight(
 )
 @click.option("--data", default="", help="CSV or Parquet path or URI. Default: the bundled Telco churn data.")
 @click.option("--format", "file_format", default="auto", type=click.Choice(["auto", "csv", "parquet"]))
-@click.option(
-    "--target", "target_column", default=None, help="Target column (default with bundled data: Churn)."
-)
-@click.option(
-    "--positive-label", default=None, help="Positive class value (default: 1/True/Yes when present)."
-)
+@click.option("--target", "target_column", default=None, help="Target column (default with bundled data: Churn).")
+@click.option("--positive-label", default=None, help="Positive class value (default: 1/True/Yes when present).")
 @click.option("--key-column", "key_columns", multiple=True, help="Identifier column(s); repeatable.")
 @click.option("--column-types", type=JSON_OBJECT, default=None, help='Type overrides: \'{"zip": "string"}\'.')
 @click.option(
@@ -108,9 +98,7 @@ def preflight(
 @click.option("--hyperparameters", type=JSON_OBJECT, default=None, help="E.g. '{\"max_iter\": 300}'.")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--model-name", default="mlkeel-churn", show_default=True)
-@click.option(
-    "--mlflow-uri", "tracking_uri", default="", help="MLflow tracking URI (default: SQLite in --workdir)."
-)
+@click.option("--mlflow-uri", "tracking_uri", default="", help="MLflow tracking URI (default: SQLite in --workdir).")
 @click.option(
     "--workdir",
     default=".mlkeel",
@@ -150,9 +138,7 @@ def run_training(
     from mlkeel.local import run_training as run_locally
 
     if not local_run:
-        raise ParameterError(
-            "only local runs exist so far: add --local (cluster submission comes with `submit`)"
-        )
+        raise ParameterError("only local runs exist so far: add --local (cluster submission comes with `submit`)")
     if not data:
         target_column = target_column or TELCO_CHURN_TARGET
         positive_label = positive_label or TELCO_CHURN_POSITIVE_LABEL
@@ -188,9 +174,7 @@ def run_training(
 
 
 @main.command(name="compile")
-@click.option(
-    "--check", is_flag=True, help="Exit 1 when a committed YAML/README differs from a fresh compile."
-)
+@click.option("--check", is_flag=True, help="Exit 1 when a committed YAML/README differs from a fresh compile.")
 @click.option("--image-registry", default="", help="Registry prefix for every image, e.g. ghcr.io/acme.")
 @click.option("--image-tag", default="", help="Image tag (default: the package version).")
 @click.option(

@@ -69,9 +69,7 @@ class LocalStore:
         client = connect(self.tracking_uri)
         if client.get_experiment_by_name(experiment_name) is None:
             local = self.tracking_uri.startswith("sqlite:")
-            client.create_experiment(
-                experiment_name, artifact_location=self.artifact_location if local else None
-            )
+            client.create_experiment(experiment_name, artifact_location=self.artifact_location if local else None)
 
 
 @dataclass
@@ -166,9 +164,7 @@ def init_runner(store: LocalStore, runner: str = "subprocess") -> None:
 
 def _newest_run_folder(workdir: Path, pipeline_name: str, started: float) -> Path | None:
     candidates = [
-        path
-        for path in workdir.glob(f"{pipeline_name}-*")
-        if path.is_dir() and path.stat().st_mtime >= started - 1
+        path for path in workdir.glob(f"{pipeline_name}-*") if path.is_dir() and path.stat().st_mtime >= started - 1
     ]
     return max(candidates, key=lambda path: path.stat().st_mtime) if candidates else None
 

@@ -67,9 +67,7 @@ def feature_frame(frame: pd.DataFrame, feature_columns: list[str], source: str =
     """
     missing = [column for column in feature_columns if column not in frame.columns]
     if missing:
-        raise SchemaMismatchError(
-            f"{source}: missing feature column(s) the model needs: {', '.join(missing)}"
-        )
+        raise SchemaMismatchError(f"{source}: missing feature column(s) the model needs: {', '.join(missing)}")
     return frame[feature_columns]
 
 

@@ -73,9 +73,7 @@ class ColumnSchema:
             if value is None:
                 continue
             if self.type not in NUMERIC_TYPES:
-                raise ParameterError(
-                    f"field {bound!r}: only integer and float columns have one, not {self.type}"
-                )
+                raise ParameterError(f"field {bound!r}: only integer and float columns have one, not {self.type}")
             value = _require_number(value, f"field {bound!r}")
             if self.type == "float":
                 value = float(value)
@@ -86,20 +84,12 @@ class ColumnSchema:
             object.__setattr__(self, bound, value)
             bounds[bound] = value
         if len(bounds) == 2 and bounds["minimum"] > bounds["maximum"]:
-            raise ParameterError(
-                f"field 'minimum': {bounds['minimum']!r} is above maximum {bounds['maximum']!r}"
-            )
+            raise ParameterError(f"field 'minimum': {bounds['minimum']!r} is above maximum {bounds['maximum']!r}")
         if self.categories is not None:
             if self.type != "string":
-                raise ParameterError(
-                    f"field 'categories': only string columns have categories, not {self.type}"
-                )
-            if isinstance(self.categories, str) or not all(
-                isinstance(value, str) for value in self.categories
-            ):
-                raise ParameterError(
-                    f"field 'categories': expected a list of strings, got {self.categories!r}"
-                )
+                raise ParameterError(f"field 'categories': only string columns have categories, not {self.type}")
+            if isinstance(self.categories, str) or not all(isinstance(value, str) for value in self.categories):
+                raise ParameterError(f"field 'categories': expected a list of strings, got {self.categories!r}")
             categories = tuple(sorted(set(self.categories)))
             if len(categories) != len(self.categories):
                 raise ParameterError("field 'categories': lists a value more than once")
@@ -139,17 +129,13 @@ class ColumnSchema:
             raise ParameterError(f"expected an object, got {document!r}")
         unknown = sorted(set(document) - set(COLUMN_FIELDS))
         if unknown:
-            raise ParameterError(
-                f"unknown field(s) {', '.join(map(repr, unknown))}; known: {', '.join(COLUMN_FIELDS)}"
-            )
+            raise ParameterError(f"unknown field(s) {', '.join(map(repr, unknown))}; known: {', '.join(COLUMN_FIELDS)}")
         missing = [name for name in ("name", "type", "nullable") if name not in document]
         if missing:
             raise ParameterError(f"missing field(s) {', '.join(map(repr, missing))}")
         categories = document.get("categories")
         if categories is not None and not isinstance(categories, list):
-            raise ParameterError(
-                f"field 'categories': expected a list of strings or null, got {categories!r}"
-            )
+            raise ParameterError(f"field 'categories': expected a list of strings or null, got {categories!r}")
         return cls(
             name=document["name"],
             type=document["type"],
@@ -179,9 +165,7 @@ class DatasetSchema:
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", tuple(self.columns))
         if isinstance(self.key_columns, str):
-            raise ParameterError(
-                f"field 'key_columns': expected a list of column names, got {self.key_columns!r}"
-            )
+            raise ParameterError(f"field 'key_columns': expected a list of column names, got {self.key_columns!r}")
         object.__setattr__(self, "key_columns", tuple(self.key_columns))
         if self.format_version != SCHEMA_FORMAT_VERSION:
             raise ParameterError(
@@ -195,23 +179,17 @@ class DatasetSchema:
         names = [column.name for column in self.columns]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
-            raise ParameterError(
-                f"field 'columns': duplicate column name(s) {', '.join(map(repr, duplicates))}"
-            )
+            raise ParameterError(f"field 'columns': duplicate column name(s) {', '.join(map(repr, duplicates))}")
         unknown_keys = [key for key in self.key_columns if key not in names]
         if unknown_keys:
             raise ParameterError(
                 f"field 'key_columns': {', '.join(map(repr, unknown_keys))} not among the columns {names}"
             )
         if len(set(self.key_columns)) != len(self.key_columns):
-            raise ParameterError(
-                f"field 'key_columns': lists a column more than once: {list(self.key_columns)}"
-            )
+            raise ParameterError(f"field 'key_columns': lists a column more than once: {list(self.key_columns)}")
         if self.target_column is not None:
             if self.target_column not in names:
-                raise ParameterError(
-                    f"field 'target_column': {self.target_column!r} not among the columns {names}"
-                )
+                raise ParameterError(f"field 'target_column': {self.target_column!r} not among the columns {names}")
             if self.target_column in self.key_columns:
                 raise ParameterError(f"field 'target_column': {self.target_column!r} is also a key column")
 
@@ -235,9 +213,7 @@ class DatasetSchema:
         for column in self.columns:
             if column.name == name:
                 return column
-        raise SchemaMismatchError(
-            f"the schema has no column {name!r}; columns: {', '.join(self.column_names)}"
-        )
+        raise SchemaMismatchError(f"the schema has no column {name!r}; columns: {', '.join(self.column_names)}")
 
     def feature_columns(self) -> list[ColumnSchema]:
         """Return the columns a model reads: every column except the key columns and the target."""
@@ -248,9 +224,7 @@ class DatasetSchema:
         """Return the Arrow schema of a table that conforms (the validate stage's ``valid`` output)."""
         import pyarrow as pa
 
-        return pa.schema(
-            [pa.field(column.name, column.arrow_type, column.nullable) for column in self.columns]
-        )
+        return pa.schema([pa.field(column.name, column.arrow_type, column.nullable) for column in self.columns])
 
     def to_dict(self) -> dict[str, Any]:
         """Return the schema as a JSON-ready dict."""
@@ -281,17 +255,14 @@ class DatasetSchema:
         unknown = sorted(set(document) - set(SCHEMA_FIELDS))
         if unknown:
             raise DataError(
-                f"{source}: unknown field(s) {', '.join(map(repr, unknown))}; "
-                f"known: {', '.join(SCHEMA_FIELDS)}"
+                f"{source}: unknown field(s) {', '.join(map(repr, unknown))}; known: {', '.join(SCHEMA_FIELDS)}"
             )
         missing = [name for name in ("format_version", "columns") if name not in document]
         if missing:
             raise DataError(f"{source}: missing field(s) {', '.join(map(repr, missing))}")
         raw_columns = document["columns"]
         if not isinstance(raw_columns, list):
-            raise DataError(
-                f"{source}: field 'columns': expected a list of column objects, got {raw_columns!r}"
-            )
+            raise DataError(f"{source}: field 'columns': expected a list of column objects, got {raw_columns!r}")
         columns = []
         for index, raw in enumerate(raw_columns):
             label = f"columns[{index}]"
@@ -303,14 +274,10 @@ class DatasetSchema:
                 raise DataError(f"{source}: {label}: {error}") from error
         key_columns = document.get("key_columns") or []
         if not isinstance(key_columns, list) or not all(isinstance(key, str) for key in key_columns):
-            raise DataError(
-                f"{source}: field 'key_columns': expected a list of column names, got {key_columns!r}"
-            )
+            raise DataError(f"{source}: field 'key_columns': expected a list of column names, got {key_columns!r}")
         target_column = document.get("target_column")
         if target_column is not None and not isinstance(target_column, str):
-            raise DataError(
-                f"{source}: field 'target_column': expected a column name or null, got {target_column!r}"
-            )
+            raise DataError(f"{source}: field 'target_column': expected a column name or null, got {target_column!r}")
         format_version = document["format_version"]
         if isinstance(format_version, bool) or not isinstance(format_version, int):
             raise DataError(f"{source}: field 'format_version': expected an integer, got {format_version!r}")
@@ -386,9 +353,7 @@ class DatasetSchema:
         )
         return f"sha256:{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
 
-    def with_roles(
-        self, key_columns: Sequence[str] | None = None, target_column: str | None = None
-    ) -> DatasetSchema:
+    def with_roles(self, key_columns: Sequence[str] | None = None, target_column: str | None = None) -> DatasetSchema:
         """Return a copy with other key columns and/or target column (None keeps the current one).
 
         Args:
@@ -476,7 +441,6 @@ def infer_schema(
     if target_column:
         _require_columns(table, [target_column], "target_column")
     columns = tuple(
-        _infer_column(name, table[name], max_categories, categorical=name not in keys)
-        for name in table.column_names
+        _infer_column(name, table[name], max_categories, categorical=name not in keys) for name in table.column_names
     )
     return DatasetSchema(columns=columns, key_columns=tuple(keys), target_column=target_column or None)

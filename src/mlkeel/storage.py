@@ -156,9 +156,7 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     except FileNotFoundError as error:
         raise DataError(f"{path}: file not found") from error
     except json.JSONDecodeError as error:
-        raise DataError(
-            f"{path}: not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}"
-        ) from error
+        raise DataError(f"{path}: not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}") from error
 
 
 def replace_directory_atomic(build: Any, path: str | os.PathLike[str]) -> None:

@@ -24,9 +24,7 @@ GOOD = {"accuracy": 0.81, "precision": 0.66, "recall": 0.56, "f1": 0.60, "roc_au
 
 def test_a_failed_threshold_refuses_and_names_each_failing_metric() -> None:
     metrics = {**GOOD, "roc_auc": 0.70, "log_loss": 0.61}
-    blessing = decide(
-        metrics, champion_score=0.50, champion_version="3", thresholds={"roc_auc": 0.75, "log_loss": 0.5}
-    )
+    blessing = decide(metrics, champion_score=0.50, champion_version="3", thresholds={"roc_auc": 0.75, "log_loss": 0.5})
     assert not blessing.blessed  # even though the champion is far worse: thresholds come first
     assert "roc_auc 0.7000 is below the threshold 0.7500" in blessing.reason
     assert "log_loss 0.6100 is above the threshold 0.5000" in blessing.reason
@@ -53,9 +51,7 @@ def test_one_failing_threshold_out_of_two_is_enough_to_refuse() -> None:
     ],
 )
 def test_lower_is_better_metrics_need_the_margin_downwards(challenger: float, blessed: bool) -> None:
-    blessing = decide(
-        {**GOOD, "log_loss": challenger}, champion_score=0.42, champion_version="1", metric="log_loss"
-    )
+    blessing = decide({**GOOD, "log_loss": challenger}, champion_score=0.42, champion_version="1", metric="log_loss")
     assert blessing.blessed is blessed
     assert "lower is better" in blessing.reason
     assert f"log_loss {challenger:.4f} vs champion version 1 0.4200" in blessing.reason
@@ -185,12 +181,8 @@ def test_a_better_challenger_is_blessed_both_scored_on_the_same_rows(
     assert blessing.blessed, blessing.reason
     assert blessing.champion_version == version
     # Both numbers recomputed here, independently, on every holdout row (1,409): they are what the gate used.
-    assert blessing.champion_score == pytest.approx(
-        _roc_auc_on_all_rows(f"models:/{model_name}/{version}", holdout)
-    )
-    assert blessing.challenger_score == pytest.approx(
-        _roc_auc_on_all_rows(str(challenger.model_dir), holdout)
-    )
+    assert blessing.champion_score == pytest.approx(_roc_auc_on_all_rows(f"models:/{model_name}/{version}", holdout))
+    assert blessing.challenger_score == pytest.approx(_roc_auc_on_all_rows(str(challenger.model_dir), holdout))
     assert blessing.challenger_score - blessing.champion_score > 0.15
     assert f"vs champion version {version} {blessing.champion_score:.4f}" in blessing.reason
     assert Blessing.load(str(tmp_path / "blessing.json")) == blessing
@@ -243,9 +235,7 @@ def test_without_a_registered_model_the_thresholds_decide(
     failed = gate(*arguments, str(tmp_path / "b.json"), mlflow_shared_uri, thresholds={"roc_auc": 0.75})
 
     assert passed.blessed
-    assert passed.reason.startswith(
-        f"Blessed on thresholds only: no model named '{model_name}' is registered yet"
-    )
+    assert passed.reason.startswith(f"Blessed on thresholds only: no model named '{model_name}' is registered yet")
     assert passed.champion_version is None and passed.champion_score is None
     assert not failed.blessed
     assert f"roc_auc {metrics['roc_auc']:.4f} is below the threshold 0.7500" in failed.reason
@@ -333,9 +323,7 @@ def test_an_unreachable_registry_fails_loudly_without_credentials_in_the_message
             f"http://admin:s3cret@127.0.0.1:{port}",
         )
 
-    assert f"MLflow registry at http://127.0.0.1:{port}: could not read registered model 'churn'" in str(
-        caught.value
-    )
+    assert f"MLflow registry at http://127.0.0.1:{port}: could not read registered model 'churn'" in str(caught.value)
     assert "s3cret" not in str(caught.value)
     assert not (tmp_path / "blessing.json").exists()
 

@@ -52,10 +52,7 @@ def test_type_overrides_apply_and_name_the_row_of_an_unparsable_value(tmp_path: 
     csv = tmp_path / "orders.csv"
     csv.write_text("id,amount,zip\n1,10.5,02134\n2,abc,90210\n3,7,10001\n")
     table = normalise_table(read_source(str(csv))[0], "orders.csv", {"zip": "string"})
-    assert (
-        table.column("zip").to_pylist() == ["2134", "90210", "10001"]
-        or table.column("zip").type == pa.string()
-    )
+    assert table.column("zip").to_pylist() == ["2134", "90210", "10001"] or table.column("zip").type == pa.string()
     with pytest.raises(DataError, match=r"orders\.csv: column 'amount', row 1 .*'abc' as float"):
         normalise_table(read_source(str(csv))[0], "orders.csv", {"amount": "float"})
 
@@ -94,9 +91,7 @@ def test_bad_input_gets_an_error_that_names_the_file(
 def test_truncated_parquet_is_rejected(telco_parquet: Path, tmp_path: Path) -> None:
     truncated = tmp_path / "truncated.parquet"
     truncated.write_bytes(telco_parquet.read_bytes()[: telco_parquet.stat().st_size // 2])
-    with pytest.raises(
-        DataError, match=r"truncated\.parquet: not a readable PARQUET file \(corrupted or truncated"
-    ):
+    with pytest.raises(DataError, match=r"truncated\.parquet: not a readable PARQUET file \(corrupted or truncated"):
         ingest(str(truncated), str(tmp_path / "out.parquet"))
 
 

@@ -97,18 +97,14 @@ def test_a_second_blessed_model_takes_over_with_its_whole_lineage(
         "versions": ["1", "2"],
         "aliases": {CHAMPION_ALIAS: "2", PREVIOUS_CHAMPION_ALIAS: "1"},
     }
-    version = MlflowClient(mlflow_shared_uri, registry_uri=mlflow_shared_uri).get_model_version(
-        model_name, "2"
-    )
+    version = MlflowClient(mlflow_shared_uri, registry_uri=mlflow_shared_uri).get_model_version(model_name, "2")
     assert EVERY_LINEAGE_TAG | {LineageTag.REPLACED_VERSION} <= set(version.tags)
     assert version.tags == result.tags
     assert version.run_id == second.run_id  # the registry knows the training run too
     assert version.tags[LineageTag.DATA_FINGERPRINT] == telco_fingerprint
     assert version.tags[LineageTag.TARGET_COLUMN] == "Churn"
     assert version.tags[LineageTag.POSITIVE_LABEL] == "Yes"
-    assert (
-        version.tags[LineageTag.SCHEMA_HASH] == ""
-    )  # this training run was given no schema: recorded as unknown
+    assert version.tags[LineageTag.SCHEMA_HASH] == ""  # this training run was given no schema: recorded as unknown
     assert version.tags[LineageTag.GIT_COMMIT] == git_commit()
     assert version.tags[LineageTag.MLKEEL_VERSION] == __version__
     assert json.loads(version.tags[LineageTag.LIBRARY_VERSIONS])["scikit-learn"].count(".") >= 1

@@ -13,8 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from mlkeel.data import TELCO_CHURN_KEY, TELCO_CHURN_TARGET
 
+from mlkeel.data import TELCO_CHURN_KEY, TELCO_CHURN_TARGET
 from mlkeel.errors import DataError, ParameterError, SchemaMismatchError
 from mlkeel.schema import ColumnSchema, DatasetSchema, infer_schema
 
@@ -175,9 +175,7 @@ def test_load_missing_or_non_json_file(tmp_path: Path) -> None:
 
 
 def test_telco_schema(telco_parquet: Path) -> None:
-    schema = infer_schema(
-        pq.read_table(telco_parquet), key_columns=[TELCO_CHURN_KEY], target_column=TELCO_CHURN_TARGET
-    )
+    schema = infer_schema(pq.read_table(telco_parquet), key_columns=[TELCO_CHURN_KEY], target_column=TELCO_CHURN_TARGET)
 
     assert len(schema.columns) == 21
     assert schema.column("tenure") == ColumnSchema("tenure", "integer", False, minimum=0, maximum=72)

@@ -40,17 +40,13 @@ def test_same_seed_gives_the_same_model(frames: tuple[pd.DataFrame, pd.DataFrame
     train_frame, test_frame = frames
     scores = [
         positive_scores(
-            fit_model(
-                train_frame, "Churn", "Yes", ["customerID"], "random_forest", {"n_estimators": 25}, seed=5
-            ).model,
+            fit_model(train_frame, "Churn", "Yes", ["customerID"], "random_forest", {"n_estimators": 25}, seed=5).model,
             test_frame,
         )
         for _ in range(2)
     ]
     other = positive_scores(
-        fit_model(
-            train_frame, "Churn", "Yes", ["customerID"], "random_forest", {"n_estimators": 25}, seed=6
-        ).model,
+        fit_model(train_frame, "Churn", "Yes", ["customerID"], "random_forest", {"n_estimators": 25}, seed=6).model,
         test_frame,
     )
     np.testing.assert_array_equal(scores[0], scores[1])

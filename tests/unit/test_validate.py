@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+
 from mlkeel.components.validate.cli import main as validate_cli
 from mlkeel.components.validate.logic import (
     CHECKS,
@@ -22,9 +23,8 @@ from mlkeel.components.validate.logic import (
     validate,
     validate_table,
 )
-from mlkeel.data import TELCO_CHURN_KEY, TELCO_CHURN_POSITIVE_LABEL, TELCO_CHURN_TARGET
-
 from mlkeel.constants import QUARANTINE_REASON_COLUMN, SOURCE_ROW_COLUMN
+from mlkeel.data import TELCO_CHURN_KEY, TELCO_CHURN_POSITIVE_LABEL, TELCO_CHURN_TARGET
 from mlkeel.errors import DataError, ParameterError, SchemaMismatchError, ValidationFailedError
 from mlkeel.schema import ColumnSchema, DatasetSchema, infer_schema
 
@@ -291,9 +291,7 @@ def test_over_threshold_fails_naming_file_counts_and_top_violations_after_writin
     pq.write_table(pa.table({"x": [1, 500, 2, 900, None], "k": ["a", "b", "c", "d", "e"]}), data)
     schema = DatasetSchema(columns=(ColumnSchema("x", "integer", False, minimum=0, maximum=100),))
     schema.save(tmp_path / "reference.json")
-    out = {
-        name: tmp_path / "out" / name for name in ("valid.parquet", "q.parquet", "schema.json", "report.md")
-    }
+    out = {name: tmp_path / "out" / name for name in ("valid.parquet", "q.parquet", "schema.json", "report.md")}
 
     with pytest.raises(ValidationFailedError) as caught:
         validate(
@@ -397,17 +395,14 @@ def test_telco_with_injected_problems_quarantines_exactly_those_rows(
         }
     )
 
-    outcome = validate_table(
-        broken, schema, "telco_broken.parquet", positive_label=TELCO_CHURN_POSITIVE_LABEL
-    )
+    outcome = validate_table(broken, schema, "telco_broken.parquet", positive_label=TELCO_CHURN_POSITIVE_LABEL)
 
     first_id = table["customerID"][2].as_py()
     assert reasons_by_row(outcome.quarantine) == {
         5: "column 'gender': value null, but the column is not nullable",
         6: "column 'gender': value null, but the column is not nullable",
         10: "column 'tenure': value -3 below minimum 0",
-        20: "column 'Contract': value 'Weekly' not in the categories "
-        "['Month-to-month', 'One year', 'Two year']",
+        20: "column 'Contract': value 'Weekly' not in the categories ['Month-to-month', 'One year', 'Two year']",
         30: f"key customerID='{first_id}' duplicates row 2",
         40: "column 'MonthlyCharges': value 'n/a' is not a valid float",
     }
@@ -516,6 +511,7 @@ def test_component_runs_under_kfp_local(tmp_path: Path) -> None:
     # Runs the component's source in a subprocess as a cluster would, so it catches a name the shell uses that
     # KFP does not ship (only the function travels). Move to the shared kfp.local fixture once there is one.
     from kfp import dsl, local
+
     from mlkeel.components.validate.component import validate as component
 
     data = tmp_path / "batch.parquet"
