@@ -140,6 +140,7 @@ def render_component_readme(stage: str) -> str:
         "",
         "```python",
         "from kfp import components",
+        "",
         f'{stage} = components.load_component_from_file("components/{stage}/component.yaml")',
         f"# or: from mlkeel.components.{stage}.component import {stage}",
         "```",
