@@ -6,9 +6,11 @@
     python benchmarks/images.py --code-change    + rebuild after a code-only change, then after reverting it
     python benchmarks/images.py --all --json out.json
 
-A code-only change is made in the build context, not the working tree (a comment appended to
-components/ingest/logic.py): docker sees exactly what it would see after the edit, and nobody's work tree is
-touched. Build output goes to --log (default /tmp/mlkeel-images-benchmark.log). Not a test: it prints figures.
+Every build reads one snapshot of the sources taken at the start, so edits made meanwhile in the work tree do
+not turn a "no change" rebuild into a real one. The code-only change is made in that snapshot, not in the
+work tree (a comment appended to components/ingest/logic.py): docker sees exactly what it would see after the
+edit, and nobody's work tree is touched. Build output goes to --log (default /tmp/mlkeel-images-benchmark.log).
+Not a test: it prints figures.
 """
 
 from __future__ import annotations
@@ -164,18 +166,21 @@ def main() -> None:
     imagebuild.require_docker()
     stages = list(STAGES)
     figures: dict = {"revision": imagebuild.source_revision(), "stages": stages}
+    root = imagebuild.repo_root()
+    snapshot: dict[str, bytes] = {}
+    for stage in stages:
+        snapshot.update(imagebuild.snapshot_context(root, f"images/{stage}/Dockerfile"))
+    changed = {**snapshot, CODE_CHANGE_FILE: snapshot[CODE_CHANGE_FILE] + b"\n# benchmark: a code-only change\n"}
     with options.log.open("w", encoding="utf-8") as log_file:
         if options.cold or options.all:
             figures["removed_images"] = remove_stage_images()
-            figures["cold_build"] = timed_build(log_file)
+            figures["cold_build"] = timed_build(log_file, sources=snapshot)
         else:
-            timed_build(log_file)  # builds whatever is missing or stale
-        figures["no_change_rebuild"] = timed_build(log_file)
+            timed_build(log_file, sources=snapshot)  # builds whatever is missing or stale
+        figures["no_change_rebuild"] = timed_build(log_file, sources=snapshot)
         if options.code_change or options.all:
-            root = imagebuild.repo_root()
-            changed = (root / CODE_CHANGE_FILE).read_bytes() + b"\n# benchmark: a code-only change\n"
-            figures["code_change_rebuild"] = timed_build(log_file, context_overrides={CODE_CHANGE_FILE: changed})
-            figures["revert_rebuild"] = timed_build(log_file)
+            figures["code_change_rebuild"] = timed_build(log_file, sources=changed)
+            figures["revert_rebuild"] = timed_build(log_file, sources=snapshot)
     figures["sizes"] = measure_sizes(stages)
     print_table(figures)
     text = json.dumps(figures, indent=2, sort_keys=True)

@@ -6,9 +6,11 @@ MLKEEL_REQUIRE_DOCKER=1, where skipping would hide that the images were never bu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
 from pathlib import Path
 
@@ -234,14 +236,14 @@ def test_a_code_only_change_rebuilds_only_the_thin_code_layers(built: dict[str, 
     changed = {**snapshot, logic: snapshot[logic] + b"\n# a code-only change\n"}
     tags = {"before": "mlkeel-test/ingest-before:scratch", "after": "mlkeel-test/ingest-after:scratch"}
     try:
-        with imagebuild.serve_directory(imagebuild.wheelhouse_dir()) as url:
-            for name, overrides in (("before", snapshot), ("after", changed)):
+        with imagebuild.serve_wheelhouse(imagebuild.wheelhouse_dir()) as address:
+            for name, sources in (("before", snapshot), ("after", changed)):
                 started = docker("info", "--format", "{{.SystemTime}}").stdout.strip()[:19]
                 result = imagebuild.build_stage_image(
                     "ingest",
                     imagebuild.OFFLINE_BASE_IMAGE,
-                    pip_find_links=url,
-                    context_overrides=overrides,
+                    wheelhouse_address=address,
+                    sources=sources,
                     tags=[tags[name]],
                     force=True,
                 )
@@ -263,3 +265,26 @@ def test_a_code_only_change_rebuilds_only_the_thin_code_layers(built: dict[str, 
     finally:
         for tag in tags.values():
             docker("rmi", tag, check=False)
+
+
+def test_a_concurrent_offline_build_on_another_loopback_address_reuses_the_dependency_layers(
+    built: dict[str, BuildResult],
+) -> None:
+    scratch_tag = "mlkeel-test/ingest-concurrent:scratch"
+    # Whoever holds 127.0.0.1:38417 (another build; here this socket), the build arguments stay the same.
+    with socket.socket() as taken:
+        with contextlib.suppress(OSError):  # already taken by another build: the same situation
+            taken.bind(("127.0.0.1", imagebuild.WHEELHOUSE_PORT))
+        try:
+            with imagebuild.serve_wheelhouse(imagebuild.wheelhouse_dir()) as address:
+                assert address != "127.0.0.1"
+                result = imagebuild.build_stage_image(
+                    "ingest", imagebuild.OFFLINE_BASE_IMAGE, wheelhouse_address=address, tags=[scratch_tag], force=True
+                )
+            before = inspect(built["ingest"].tags[0])["RootFS"]["Layers"]
+            after = inspect(scratch_tag)["RootFS"]["Layers"]
+            # Everything below the source COPYs (which others may have edited meanwhile) is the same layer.
+            assert before[:-5] == after[:-5]
+            assert result.seconds < 60
+        finally:
+            docker("rmi", scratch_tag, check=False)
