@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from mlkeel import __version__
+from mlkeel.cli_images import images
 from mlkeel.clitools import JSON_OBJECT, reports_user_errors
 from mlkeel.errors import DataError, ParameterError
 
@@ -214,20 +215,11 @@ def _attach_stage_commands() -> None:
     from mlkeel.components import STAGES
 
     for name in STAGES:
-        try:
-            stage.add_command(importlib.import_module(f"mlkeel.components.{name}.cli").main, name=name)
-        except ModuleNotFoundError:  # a stage without a CLI module fails tests/test_layout.py, not the CLI
-            continue
+        stage.add_command(importlib.import_module(f"mlkeel.components.{name}.cli").main, name=name)
 
 
 _attach_stage_commands()
-
-try:
-    from mlkeel.cli_images import images
-
-    main.add_command(images)
-except ModuleNotFoundError:  # pragma: no cover - the images command ships with the package
-    pass
+main.add_command(images)
 
 
 if __name__ == "__main__":

@@ -83,30 +83,16 @@ class Profile:
     Attributes:
         name: File stem under images/requirements/ (``core`` is the base dependencies themselves).
         extras: pyproject optional-dependency groups it installs.
-        additions: Requirements no extra declares, each with the reason it is needed.
         description: One line for the generated file's header.
     """
 
     name: str
     extras: tuple[str, ...] = ()
-    additions: tuple[tuple[str, str], ...] = ()
     description: str = ""
 
 
 CORE = Profile("core", description="pyproject [project.dependencies]: what every image needs")
-ML = Profile(
-    "ml",
-    extras=("ml",),
-    additions=(
-        # Measured (images/README.md): mlflow-skinny alone refuses sqlite:// tracking/registry URIs; with
-        # sqlalchemy + alembic it logs, registers and loads models against SQLite; full mlflow adds 145 MB.
-        ("sqlalchemy", "MLflow SQLite/SQL tracking + registry store"),
-        ("alembic", "MLflow SQL store schema migrations"),
-        # mlflow.sklearn.log_model's default serialization format (mlflow>=3.?) is skops.
-        ("skops", "mlflow.sklearn's default model serialization"),
-    ),
-    description="pyproject [ml] + what MLflow needs for a SQLite store and skops models",
-)
+ML = Profile("ml", extras=("ml",), description="pyproject [ml]: scikit-learn, the MLflow client and its SQL store")
 PROFILES = {profile.name: profile for profile in (CORE, ML)}
 
 # Which requirements profile each stage's image installs. A later `serving` image: add it here (module
@@ -115,7 +101,7 @@ PROFILES = {profile.name: profile for profile in (CORE, ML)}
 STAGE_PROFILES = {
     "ingest": "core",
     "validate": "core",
-    "split": "core",
+    "split": "ml",  # scikit-learn's stratified split; the ml layers are shared, so this costs no extra bytes
     "train": "ml",
     "evaluate": "ml",
     "gate": "ml",
@@ -314,7 +300,6 @@ def profile_requirements(profile: Profile, root: Path) -> list[str]:
         wanted = []
         for extra in profile.extras:
             wanted += [(requirement, f"pyproject [{extra}]") for requirement in project["optional-dependencies"][extra]]
-        wanted += [(name, why) for name, why in profile.additions]
     pins = constraint_pins(root)
     lines = []
     for text, why in wanted:
