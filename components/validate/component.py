@@ -72,7 +72,7 @@ def validate(
         positive_label=positive_label,
         max_invalid_fraction=max_invalid_fraction,
         max_categories=max_categories,
-        source=dataset.uri,
+        source=dataset.metadata.get("source") or dataset.uri,
     )
     valid.metadata.update(outcome.valid_metadata)
     quarantine.metadata.update(outcome.quarantine_metadata)

@@ -7,6 +7,7 @@ folder matters for the Docker runner, which bind-mounts only the pipeline root i
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -210,7 +211,8 @@ def run_training(
     try:
         task = training_pipeline(**arguments)
     except RuntimeError as error:
-        raise PipelineRunFailed(f"the training pipeline failed: {error}") from error
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # kfp.local colours task names for terminals
+        raise PipelineRunFailed(f"the training pipeline failed: {plain}; the failing task's log is above") from error
     seconds = time.time() - started
     outputs = task.outputs
     model_name = arguments.get("model_name", "mlkeel-churn")

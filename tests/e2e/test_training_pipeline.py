@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from mlkeel.constants import CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS, LineageTag
-from mlkeel.local import LocalStore, run_training
+from mlkeel.constants import (
+    CHAMPION_ALIAS,
+    PREVIOUS_CHAMPION_ALIAS,
+    QUARANTINE_REASON_COLUMN,
+    SOURCE_ROW_COLUMN,
+    LineageTag,
+)
+from mlkeel.local import LocalStore, PipelineRunFailed, run_training
 
 pytestmark = pytest.mark.pipeline
 
@@ -83,3 +89,63 @@ def test_a_better_challenger_becomes_champion_and_keeps_the_previous_one(workdir
     assert str(client.get_model_version_by_alias("churn", CHAMPION_ALIAS).version) == "2"
     assert str(client.get_model_version_by_alias("churn", PREVIOUS_CHAMPION_ALIAS).version) == "1"
     assert summary.metrics["roc_auc"] > 0.83
+
+
+def test_another_dataset_from_a_parquet_uri_trains_with_its_own_target(tmp_path: Path) -> None:
+    # A different real dataset (scikit-learn's bundled Wisconsin breast cancer data: 569 rows, 30 numeric
+    # columns, integer 0/1 target), as Parquet behind a file:// URI: nothing about it is Telco-specific.
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    data = tmp_path / "cancer.parquet"
+    frame.to_parquet(data)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlkeel.cli",
+            "run",
+            "training",
+            "--local",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--data",
+            data.as_uri(),
+            "--target",
+            "target",
+            "--model-name",
+            "cancer",
+            "--estimator",
+            "logistic_regression",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "validation       : 569 rows in, 569 valid, 0 quarantined" in completed.stdout
+    assert "registry         : version 1 of 'cancer', alias 'champion'" in completed.stdout
+    version = registry(tmp_path / "work").get_model_version_by_alias("cancer", CHAMPION_ALIAS)
+    assert version.tags[LineageTag.POSITIVE_LABEL] == "1"  # inferred: 1 among {0, 1}
+
+
+def test_a_failed_validation_stops_the_run_before_anything_is_registered(tmp_path: Path, telco_csv: Path) -> None:
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    frame = pd.read_csv(telco_csv)
+    frame.loc[[5, 77], "Churn"] = None  # two rows without a label
+    data = tmp_path / "unlabelled.csv"
+    frame.to_csv(data, index=False)
+    with pytest.raises(PipelineRunFailed, match="Inner task failed: 'validate'"):
+        run_training(
+            {**BUNDLED, "data_uri": str(data), "max_invalid_fraction": 0.0, "model_name": "strict"},
+            workdir=tmp_path / "work",
+        )
+    assert registry(tmp_path / "work").search_registered_models() == []
+    # The rows are not lost: the quarantine holds them with their reason and source row.
+    (quarantine,) = (tmp_path / "work").glob("mlkeel-training-*/validate/quarantine")
+    rows = pq.read_table(quarantine).to_pandas()
+    assert sorted(rows[SOURCE_ROW_COLUMN]) == [5, 77]
+    assert all("Churn" in reason for reason in rows[QUARANTINE_REASON_COLUMN])
