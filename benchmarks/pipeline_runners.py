@@ -1,0 +1,133 @@
+"""Wall time of the local training pipeline: SubprocessRunner vs DockerRunner vs the same work in one process.
+
+    python benchmarks/pipeline_runners.py --repeats 3 [--json out.json] [--no-docker]
+
+Runs are interleaved (subprocess, docker, single process, subprocess, ...) so that machine noise hits every
+peer alike; it reports medians and ratios computed in this one run. Each pipeline run gets a fresh work
+folder, so every run registers version 1 (the same work each time). The DockerRunner needs the stage images
+(``mlkeel images build --offline``). Not a test: it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+ARGUMENTS = {"target_column": "Churn", "positive_label": "Yes", "key_columns": ["customerID"], "model_name": "bench"}
+TASKS = 7
+
+
+def pipeline_run(runner: str) -> float:
+    from mlkeel.local import run_training
+
+    with tempfile.TemporaryDirectory(prefix=f"mlkeel-bench-{runner}-") as workdir:
+        return run_training(ARGUMENTS, workdir=workdir, runner=runner).seconds
+
+
+def single_process_run() -> float:
+    """The same stage functions called in one Python process: the floor the pipeline overhead is measured on."""
+    from mlkeel.components.evaluate.logic import evaluate
+    from mlkeel.components.gate.logic import gate
+    from mlkeel.components.ingest.logic import ingest
+    from mlkeel.components.register.logic import register
+    from mlkeel.components.split.logic import split
+    from mlkeel.components.train.logic import train
+    from mlkeel.components.validate.logic import validate
+    from mlkeel.data import TELCO_CHURN_CSV
+    from mlkeel.local import LocalStore
+
+    with tempfile.TemporaryDirectory(prefix="mlkeel-bench-single-") as folder:
+        work = Path(folder)
+        store = LocalStore.create(work)
+        store.ensure_experiment("bench")
+        started = time.perf_counter()
+        fingerprint = ingest(str(TELCO_CHURN_CSV), str(work / "data")).fingerprint
+        validate(
+            str(work / "data"),
+            str(work / "valid"),
+            str(work / "quarantine"),
+            str(work / "schema"),
+            str(work / "report"),
+            key_columns=["customerID"],
+            target_column="Churn",
+            positive_label="Yes",
+        )
+        split(str(work / "valid"), str(work / "train"), str(work / "test"), "Churn", "Yes")
+        trained = train(
+            str(work / "train"),
+            str(work / "model"),
+            "Churn",
+            "Yes",
+            ["customerID"],
+            tracking_uri=store.tracking_uri,
+            experiment_name="bench",
+            data_fingerprint=fingerprint,
+            schema_path=str(work / "schema"),
+        )
+        evaluation = evaluate(
+            str(work / "model"), str(work / "test"), "Churn", "Yes", store.tracking_uri, trained.mlflow_run_id
+        )
+        blessing = gate(
+            str(work / "model"),
+            str(work / "test"),
+            evaluation.metrics,
+            "bench",
+            "Churn",
+            "Yes",
+            str(work / "blessing"),
+            tracking_uri=store.tracking_uri,
+            thresholds={"roc_auc": 0.7},
+        )
+        register(trained.mlflow_model_uri, blessing, "bench", store.tracking_uri, trained.mlflow_run_id, fingerprint)
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-docker", action="store_true", help="skip the DockerRunner (no Docker engine)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    options = parser.parse_args()
+
+    peers = {"subprocess": lambda: pipeline_run("subprocess"), "single_process": single_process_run}
+    if not options.no_docker:
+        peers["docker"] = lambda: pipeline_run("docker")
+    times: dict[str, list[float]] = {name: [] for name in peers}
+    for repeat in range(options.repeats):
+        for name, run in peers.items():
+            times[name].append(run())
+            print(f"repeat {repeat + 1}/{options.repeats}: {name} {times[name][-1]:.1f} s", flush=True)
+
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    floor = medians["single_process"]
+    report = {
+        "machine": {
+            "cpus": __import__("os").cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "repeats": options.repeats,
+        "seconds": times,
+        "median_seconds": medians,
+        "ratio_to_single_process": {name: value / floor for name, value in medians.items()},
+        "per_task_overhead_seconds": {
+            name: (value - floor) / TASKS for name, value in medians.items() if name != "single_process"
+        },
+    }
+    if "docker" in medians:
+        report["docker_over_subprocess"] = medians["docker"] / medians["subprocess"]
+    print(f"\n{'peer':<16}{'median s':>10}{'x single':>10}{'overhead/task s':>17}")
+    for name, value in medians.items():
+        overhead = report["per_task_overhead_seconds"].get(name)
+        print(f"{name:<16}{value:>10.1f}{value / floor:>10.2f}{'' if overhead is None else f'{overhead:>17.2f}'}")
+    if options.json:
+        options.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
