@@ -603,10 +603,10 @@ def validate_table(
     quarantine = quarantine.append_column(QUARANTINE_REASON_COLUMN, reasons)
 
     rows_quarantined = quarantine.num_rows
-    details = sorted(
-        ({"column": v.column, "check": v.check, "rows": v.rows, "first_row": v.first_row} for v in violations),
-        key=lambda item: (-item["rows"], item["first_row"]),
-    )
+    details = [
+        {"column": v.column, "check": v.check, "rows": v.rows, "first_row": v.first_row}
+        for v in sorted(violations, key=lambda violation: (-violation.rows, violation.first_row))
+    ]
     column_violations: dict[str, dict[str, int]] = {}
     for violation in violations:
         column_violations.setdefault(violation.column, {})[violation.check] = violation.rows
