@@ -10,9 +10,18 @@ from __future__ import annotations
 import inspect
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlkeel.constants import MLFLOW_MODEL_ARTIFACT, ArtifactMetadata, LineageTag
+from mlkeel.constants import (
+    MLFLOW_MODEL_ARTIFACT,
+    REFERENCE_ARTIFACT_FILE,
+    REFERENCE_MAX_ROWS,
+    RUN_DATA_ARTIFACT_DIR,
+    SCHEMA_ARTIFACT_FILE,
+    ArtifactMetadata,
+    LineageTag,
+)
 from mlkeel.errors import DataError, ParameterError, SchemaMismatchError
 from mlkeel.storage import replace_directory_atomic
 
@@ -362,8 +371,7 @@ def train(
         mlflow.log_params({name: _param_text(value) for name, value in fitted.params.items()})
         mlflow.log_param("feature_columns", json.dumps(fitted.feature_columns))
         mlflow.log_metrics({f"train_{name}": value for name, value in fitted.train_metrics.items()})
-        if schema_path:
-            mlflow.log_artifact(schema_path, artifact_path="data")
+        log_reference_data(train_path, schema_path, seed)
         info = mlflow.sklearn.log_model(
             fitted.model,
             name=MLFLOW_MODEL_ARTIFACT,
@@ -381,6 +389,38 @@ def train(
         positive_label=positive_label,
         estimator=estimator,
     )
+
+
+def log_reference_data(train_path: str, schema_path: str = "", seed: int = 42) -> None:
+    """Log, into the active MLflow run's ``data/``, what monitoring later compares new data with.
+
+    ``data/reference.parquet`` is the train split (a seeded sample of at most ``REFERENCE_MAX_ROWS`` rows) and
+    ``data/schema.json`` the validated schema: drift and validation of a later batch read them through the
+    champion's lineage.
+
+    Args:
+        train_path: The train split (Parquet).
+        schema_path: The schema JSON from the validate stage ("" = none).
+        seed: Seed of the sample.
+    """
+    import shutil
+    import tempfile
+
+    import mlflow
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from mlkeel.storage import write_parquet_atomic
+
+    table = pq.read_table(train_path)
+    if table.num_rows > REFERENCE_MAX_ROWS:
+        rows = np.sort(np.random.default_rng(seed).choice(table.num_rows, REFERENCE_MAX_ROWS, replace=False))
+        table = table.take(rows)
+    with tempfile.TemporaryDirectory(prefix="mlkeel-reference-") as folder:
+        write_parquet_atomic(table, Path(folder) / REFERENCE_ARTIFACT_FILE)
+        if schema_path:
+            shutil.copyfile(schema_path, Path(folder) / SCHEMA_ARTIFACT_FILE)
+        mlflow.log_artifacts(folder, artifact_path=RUN_DATA_ARTIFACT_DIR)
 
 
 def _param_text(value: Any) -> str:

@@ -16,8 +16,12 @@ SOURCE_ROW_COLUMN: Final = "_mlkeel_source_row"
 # Format version of the schema JSON written by the validate stage.
 SCHEMA_FORMAT_VERSION: Final = 1
 
-# Files inside directory artifacts / MLflow runs.
+# Files inside directory artifacts / MLflow runs. A training run keeps what monitoring compares against in
+# ``data/``: the validated schema and a reference sample of the training rows.
+RUN_DATA_ARTIFACT_DIR: Final = "data"
 SCHEMA_ARTIFACT_FILE: Final = "schema.json"
+REFERENCE_ARTIFACT_FILE: Final = "reference.parquet"
+REFERENCE_MAX_ROWS: Final = 100_000
 MLFLOW_MODEL_ARTIFACT: Final = "model"
 
 # Environment variables.
@@ -53,6 +57,8 @@ class LineageTag:
     PIPELINE_RUN: Final = "mlkeel.pipeline_run"
     TARGET_COLUMN: Final = "mlkeel.target_column"
     POSITIVE_LABEL: Final = "mlkeel.positive_label"
+    # The other class's text. Read by batch predict for the prediction log's prediction_label when present.
+    NEGATIVE_LABEL: Final = "mlkeel.negative_label"
     BLESSING_REASON: Final = "mlkeel.blessing_reason"
     GATE_METRIC: Final = "mlkeel.gate_metric"
     GATE_SCORE: Final = "mlkeel.gate_score"

@@ -107,3 +107,37 @@ def test_train_saves_the_model_and_logs_it_to_mlflow(
     local = positive_scores(load_sklearn_model(str(tmp_path / "model")), test_frame)
     logged = positive_scores(load_sklearn_model(result.mlflow_model_uri), test_frame)
     np.testing.assert_allclose(local, logged)
+
+
+def test_the_training_run_keeps_schema_and_reference_data_for_monitoring(
+    telco_split: tuple[Path, Path], telco_parquet: Path, tmp_path: Path, mlflow_local_uri: str
+) -> None:
+    import mlflow
+
+    from mlkeel.schema import DatasetSchema, infer_schema
+
+    train_path, _ = telco_split
+    schema_file = tmp_path / "schema"  # KFP artifact paths have no suffix: the run still gets schema.json
+    infer_schema(pq.read_table(telco_parquet), key_columns=["customerID"]).save(schema_file)
+    result = train(
+        str(train_path),
+        str(tmp_path / "model"),
+        "Churn",
+        "Yes",
+        ["customerID"],
+        "logistic_regression",
+        tracking_uri=mlflow_local_uri,
+        experiment_name="unit",
+        schema_path=str(schema_file),
+    )
+    folder = mlflow.artifacts.download_artifacts(
+        run_id=result.mlflow_run_id,
+        artifact_path="data",
+        dst_path=str(tmp_path / "down"),
+        tracking_uri=mlflow_local_uri,
+    )
+    reference = pq.read_table(Path(folder) / "reference.parquet")
+    assert reference.equals(pq.read_table(train_path))
+    assert (
+        DatasetSchema.load(Path(folder) / "schema.json").schema_hash() == DatasetSchema.load(schema_file).schema_hash()
+    )

@@ -1,0 +1,5 @@
+"""``python -m mlkeel.components.batch_predict``."""
+
+from mlkeel.components.batch_predict.cli import main
+
+main()

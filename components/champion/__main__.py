@@ -1,0 +1,5 @@
+"""``python -m mlkeel.components.champion``."""
+
+from mlkeel.components.champion.cli import main
+
+main()

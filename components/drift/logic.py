@@ -1,0 +1,850 @@
+"""Drift: compare a current batch of data with reference data, feature by feature, with alibi-detect.
+
+The decision is alibi-detect's ``TabularDrift``: a two-sample Kolmogorov-Smirnov test per numeric feature, a
+chi-squared test per categorical feature, and a multiple-testing correction (Bonferroni or FDR) across the
+features, so that with ``p_val=0.05`` two samples of the same distribution are called drifted at most 5% of
+the time. Alongside, the Population Stability Index (PSI) of every feature is reported and flagged above
+``psi_threshold``: it measures *how much* a distribution moved, whatever the sample size, where a test
+measures *whether* it moved. Only the tests decide ``is_drift`` (see ``detect_drift``).
+
+The result is data first, alibi-detect style (``{"meta": {...}, "data": {"is_drift": ..., ...}}``), rendered
+into a self-contained HTML report second. Plain functions on Arrow tables (or pandas frames) and paths; no
+kfp import, and every heavy library (numpy, pyarrow, alibi-detect, matplotlib) is imported where it is used.
+The KFP shell is ``component.py``, the command line ``cli.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlkeel import __version__
+from mlkeel.errors import DataError, ParameterError, SchemaMismatchError
+from mlkeel.storage import display_uri, write_json_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    TableLike = pa.Table | pd.DataFrame
+
+RESULT_NAME = "mlkeel.drift"
+DETECTOR = "alibi_detect.TabularDrift"
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+TEST_OF_KIND = {NUMERIC: "ks", CATEGORICAL: "chi2"}
+CORRECTIONS = ("bonferroni", "fdr")
+
+DEFAULT_P_VAL = 0.05
+DEFAULT_CORRECTION = "bonferroni"
+DEFAULT_PSI_THRESHOLD = 0.2
+DEFAULT_SEED = 0
+# PSI: numeric features are cut at the reference's deciles (plus one bin for nulls); a share of 0 on one side
+# counts as PSI_EPSILON, so a category or bin seen on one side only gives a large but finite PSI.
+PSI_BINS = 10
+PSI_EPSILON = 1e-4
+
+UNSEEN_IN_RESULT = 20  # unseen categories listed per feature (the most frequent first); the share counts all
+PLOTS_IN_REPORT = 30  # flagged features plotted in the HTML report (the smallest p-values first)
+CATEGORIES_IN_PLOT = 15  # bars per categorical plot; the rest are summed as "(other)"
+HISTOGRAM_BINS = 40
+NULL_LABEL = "(null)"
+
+
+def check_parameters(
+    p_val: float = DEFAULT_P_VAL,
+    correction: str = DEFAULT_CORRECTION,
+    psi_threshold: float = DEFAULT_PSI_THRESHOLD,
+    max_rows: int | None = None,
+) -> None:
+    """Check the drift stage's parameters.
+
+    Args:
+        p_val: Significance level of the drift decision, in (0, 1).
+        correction: ``bonferroni`` or ``fdr``.
+        psi_threshold: PSI above which a feature is flagged, > 0.
+        max_rows: None or 0 (every row), or the most rows of each side to compare, >= 1.
+
+    Raises:
+        ParameterError: a parameter is out of range.
+    """
+    if isinstance(p_val, bool) or not isinstance(p_val, int | float) or not 0 < p_val < 1:
+        raise ParameterError(f"p_val={p_val!r}: expected a number in (0, 1), e.g. 0.05")
+    if correction not in CORRECTIONS:
+        raise ParameterError(f"correction={correction!r}: expected one of {', '.join(CORRECTIONS)}")
+    if (
+        isinstance(psi_threshold, bool)
+        or not isinstance(psi_threshold, int | float)
+        or not math.isfinite(psi_threshold)
+        or psi_threshold <= 0
+    ):
+        raise ParameterError(f"psi_threshold={psi_threshold!r}: expected a number > 0, e.g. 0.2")
+    if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 0):
+        raise ParameterError(f"max_rows={max_rows!r}: expected None, 0 (every row) or a positive integer")
+
+
+# --- preparing the two sides ------------------------------------------------------------------------
+
+
+def _as_table(data: Any, side: str) -> pa.Table:
+    import pyarrow as pa
+
+    if isinstance(data, pa.Table):
+        return data
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        try:
+            return pa.Table.from_pandas(data, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            raise DataError(f"{side}: cannot convert the DataFrame to Arrow: {error}") from error
+    raise ParameterError(f"{side}: expected a pyarrow Table or a pandas DataFrame, got {type(data).__name__}")
+
+
+def _inferred_kind(arrow_type: pa.DataType) -> str | None:
+    """``numeric`` for numbers and times, ``categorical`` for text, booleans and dictionaries, else None."""
+    import pyarrow as pa
+
+    types = pa.types
+    if types.is_dictionary(arrow_type) or types.is_boolean(arrow_type) or types.is_null(arrow_type):
+        return CATEGORICAL
+    if types.is_string(arrow_type) or types.is_large_string(arrow_type) or types.is_string_view(arrow_type):
+        return CATEGORICAL
+    if types.is_integer(arrow_type) or types.is_floating(arrow_type) or types.is_decimal(arrow_type):
+        return NUMERIC
+    if types.is_temporal(arrow_type):
+        return NUMERIC
+    return None
+
+
+def _feature_columns(
+    reference: pa.Table,
+    current: pa.Table,
+    feature_columns: Sequence[str] | None,
+    exclude_columns: Sequence[str],
+    sources: tuple[str, str],
+) -> list[str]:
+    """The features to compare, after checking that both sides have them (every mismatch named at once)."""
+    for table, source in zip((reference, current), sources, strict=True):
+        names = table.column_names
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise DataError(f"{source}: duplicate column names: {', '.join(map(repr, duplicated))}")
+    excluded = set(exclude_columns)
+    if feature_columns is None:
+        wanted_reference = [name for name in reference.column_names if name not in excluded]
+        wanted_current = [name for name in current.column_names if name not in excluded]
+        only_reference = [name for name in wanted_reference if name not in wanted_current]
+        only_current = [name for name in wanted_current if name not in wanted_reference]
+        if only_reference or only_current:
+            raise SchemaMismatchError(
+                f"the reference ({sources[0]}) and the current batch ({sources[1]}) have different columns: "
+                f"missing from the current batch: {_names(only_reference)}; "
+                f"extra in the current batch (missing from the reference): {_names(only_current)}. "
+                "Compare the shared columns with feature_columns, or leave some out with exclude_columns."
+            )
+        features = wanted_reference
+    else:
+        if isinstance(feature_columns, str):
+            raise ParameterError(f"feature_columns={feature_columns!r}: expected a list of column names")
+        repeated = sorted({name for name in feature_columns if list(feature_columns).count(name) > 1})
+        if repeated:
+            raise ParameterError(f"feature_columns lists {_names(repeated)} more than once")
+        features = [name for name in feature_columns if name not in excluded]
+        missing_reference = [name for name in features if name not in reference.column_names]
+        missing_current = [name for name in features if name not in current.column_names]
+        if missing_reference or missing_current:
+            raise SchemaMismatchError(
+                "feature columns missing: "
+                f"from the reference ({sources[0]}): {_names(missing_reference)}; "
+                f"from the current batch ({sources[1]}): {_names(missing_current)}"
+            )
+    if not features:
+        raise ParameterError("no feature columns left to compare (every column is excluded)")
+    return features
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(map(repr, names)) if names else "none"
+
+
+def _feature_kinds(
+    reference: pa.Table,
+    current: pa.Table,
+    features: Sequence[str],
+    categorical_columns: Sequence[str] | None,
+    sources: tuple[str, str],
+) -> dict[str, str]:
+    """Each feature's kind: listed in ``categorical_columns``, else inferred from both sides' Arrow types."""
+    forced = set(categorical_columns or ())
+    unknown = sorted(forced - set(features))
+    if unknown:
+        raise ParameterError(
+            f"categorical_columns names {_names(unknown)}, which are not among the feature columns {_names(features)}"
+        )
+    kinds: dict[str, str] = {}
+    conflicts: list[str] = []
+    for name in features:
+        reference_type, current_type = reference.schema.field(name).type, current.schema.field(name).type
+        reference_kind, current_kind = _inferred_kind(reference_type), _inferred_kind(current_type)
+        if name in forced:
+            kinds[name] = CATEGORICAL
+            continue
+        sides = ((reference_kind, reference_type, sources[0]), (current_kind, current_type, sources[1]))
+        for kind, arrow_type, source in sides:
+            if kind is None:
+                raise ParameterError(
+                    f"{source}: column {name!r} has type {arrow_type}, neither numeric nor categorical; "
+                    "leave it out with exclude_columns or feature_columns"
+                )
+        # A column of nulls only (type null) on one side takes the other side's kind.
+        if reference_kind != current_kind and not (_is_null_type(reference_type) or _is_null_type(current_type)):
+            conflicts.append(f"{name!r} ({reference_type} in the reference, {current_type} in the current batch)")
+            continue
+        kinds[name] = current_kind if _is_null_type(reference_type) else reference_kind  # type: ignore[assignment]
+    if conflicts:
+        raise SchemaMismatchError(
+            "columns numeric on one side and categorical on the other: "
+            f"{'; '.join(conflicts)}; cast them to one type, or list them in categorical_columns"
+        )
+    return kinds
+
+
+def _is_null_type(arrow_type: pa.DataType) -> bool:
+    """True for Arrow's null type (a column of nulls only, e.g. an all-None pandas column)."""
+    import pyarrow as pa
+
+    return bool(pa.types.is_null(arrow_type))
+
+
+def _sample(table: pa.Table, max_rows: int | None, rng: np.random.Generator) -> pa.Table:
+    """At most ``max_rows`` rows of ``table``: a uniform sample without replacement, in the original order."""
+    import numpy as np
+
+    if not max_rows or table.num_rows <= max_rows:
+        return table
+    rows = np.sort(rng.choice(table.num_rows, size=max_rows, replace=False))
+    return table.take(rows)
+
+
+def _numeric_values(column: pa.ChunkedArray) -> np.ndarray:
+    """The column as float64, NaN for nulls (times as their integer ticks)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if pa.types.is_null(column.type):
+        return np.full(len(column), np.nan)
+    if pa.types.is_temporal(column.type):
+        column = column.cast(pa.int64() if column.type.bit_width == 64 else pa.int32())
+    return np.asarray(column.cast(pa.float64()).to_numpy(), dtype=np.float64)
+
+
+def _text_values(column: pa.ChunkedArray, name: str, source: str) -> pa.Array:
+    """The column as one Arrow string array (categories are compared as text, like labels elsewhere)."""
+    import pyarrow as pa
+
+    try:
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        return column.cast(pa.string()).combine_chunks()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise ParameterError(
+            f"{source}: column {name!r} of type {column.type} cannot be compared as categories: {error}"
+        ) from error
+
+
+@dataclass(frozen=True)
+class _Categories:
+    """One categorical feature encoded on both sides with the same integer codes.
+
+    Codes ``0..len(values)-1`` are the reference's categories (sorted) then the current batch's unseen ones
+    (sorted); code ``len(values)`` is null, its own category.
+    """
+
+    values: list[str]
+    reference_codes: np.ndarray
+    current_codes: np.ndarray
+    reference_counts: np.ndarray
+    current_counts: np.ndarray
+    seen: int  # values[:seen] occur in the reference
+
+    @property
+    def null_code(self) -> int:
+        return len(self.values)
+
+    def labels(self) -> list[str]:
+        return [*self.values, NULL_LABEL]
+
+
+def _encode_categories(reference: pa.Array, current: pa.Array) -> _Categories:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def sorted_unique(values: pa.Array) -> pa.Array:
+        unique = pc.unique(values).drop_null()
+        return unique.take(pc.sort_indices(unique))
+
+    seen = sorted_unique(reference)
+    current_unique = sorted_unique(current)
+    unseen = current_unique.filter(pc.invert(pc.is_in(current_unique, value_set=seen)))
+    value_set = pa.concat_arrays([seen, unseen]) if len(unseen) else seen
+    null_code = len(value_set)
+
+    def codes(values: pa.Array) -> np.ndarray:
+        found = pc.index_in(values, value_set=value_set).fill_null(null_code)
+        return np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    reference_codes, current_codes = codes(reference), codes(current)
+    return _Categories(
+        values=value_set.to_pylist(),
+        reference_codes=reference_codes,
+        current_codes=current_codes,
+        reference_counts=np.bincount(reference_codes, minlength=null_code + 1),
+        current_counts=np.bincount(current_codes, minlength=null_code + 1),
+        seen=len(seen),
+    )
+
+
+# --- measures ---------------------------------------------------------------------------------------
+
+
+def population_stability_index(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+    """PSI of two histograms over the same bins: ``sum((c - r) * ln(c / r))`` on shares.
+
+    Args:
+        reference_counts: Rows per bin in the reference.
+        current_counts: Rows per bin in the current batch (same bins, same order).
+
+    Returns:
+        The PSI (0 for identical shares). A share of 0 counts as ``PSI_EPSILON``. Rules of thumb: below 0.1
+        stable, 0.1 to 0.2 a moderate shift, above 0.2 a significant one.
+    """
+    import numpy as np
+
+    reference_share = np.maximum(reference_counts / max(reference_counts.sum(), 1), PSI_EPSILON)
+    current_share = np.maximum(current_counts / max(current_counts.sum(), 1), PSI_EPSILON)
+    return float(np.sum((current_share - reference_share) * np.log(current_share / reference_share)))
+
+
+def _numeric_psi_counts(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts per bin: the reference's deciles (ties merged), then one bin for nulls."""
+    import numpy as np
+
+    reference_present, current_present = reference[~np.isnan(reference)], current[~np.isnan(current)]
+    if len(reference_present):
+        quantiles = np.quantile(reference_present, np.linspace(0, 1, PSI_BINS + 1)[1:-1])
+        edges = np.unique(quantiles)
+    else:
+        edges = np.array([], dtype=np.float64)
+
+    def counts(present: np.ndarray, total: int) -> np.ndarray:
+        binned = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
+        return np.append(binned, total - len(present))
+
+    return counts(reference_present, len(reference)), counts(current_present, len(current))
+
+
+def _null_aware_tabular_drift(**kwargs: Any) -> Any:
+    """An alibi-detect ``TabularDrift`` whose Kolmogorov-Smirnov tests drop each numeric feature's nulls.
+
+    ``TabularDrift`` tests a 2-D array; a NaN in a numeric column makes scipy's KS test return NaN, which no
+    threshold ever calls drift. This subclass keeps alibi's tests and its decision (``predict``: correction and
+    threshold) and only re-scores the numeric features that hold NaN, on their non-null values. When one side
+    has no value at all, its distribution cannot be compared: the feature counts as drifted (statistic 1,
+    p-value 0) unless both sides are empty (statistic 0, p-value 1).
+    """
+    import numpy as np
+    from alibi_detect.cd.tabular import TabularDrift
+    from scipy.stats import ks_2samp
+
+    class NullAwareTabularDrift(TabularDrift):
+        def feature_score(self, x_ref: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            p_val, dist = super().feature_score(x_ref, x)
+            for feature in range(self.n_features):
+                if feature in self.cat_vars:
+                    continue
+                reference, current = x_ref[:, feature], x[:, feature]
+                reference_nan, current_nan = np.isnan(reference), np.isnan(current)
+                if not (reference_nan.any() or current_nan.any()):
+                    continue
+                reference, current = reference[~reference_nan], current[~current_nan]
+                if len(reference) and len(current):
+                    dist[feature], p_val[feature] = ks_2samp(
+                        reference, current, alternative=self.alternative, method="asymp"
+                    )
+                else:
+                    empty_both = not len(reference) and not len(current)
+                    dist[feature], p_val[feature] = (0.0, 1.0) if empty_both else (1.0, 0.0)
+            return p_val, dist
+
+    return NullAwareTabularDrift(**kwargs)
+
+
+# --- the detector -----------------------------------------------------------------------------------
+
+
+def detect_drift(
+    reference: TableLike,
+    current: TableLike,
+    feature_columns: Sequence[str] | None = None,
+    categorical_columns: Sequence[str] | None = None,
+    p_val: float = DEFAULT_P_VAL,
+    correction: str = DEFAULT_CORRECTION,
+    psi_threshold: float = DEFAULT_PSI_THRESHOLD,
+    max_rows: int | None = None,
+    seed: int = DEFAULT_SEED,
+    exclude_columns: Sequence[str] = (),
+    reference_source: str = "reference data",
+    current_source: str = "current data",
+) -> dict[str, Any]:
+    """Test whether ``current`` has drifted from ``reference``, feature by feature.
+
+    The decision is alibi-detect's ``TabularDrift`` (0.13): a two-sample Kolmogorov-Smirnov test (asymptotic,
+    two-sided) per numeric feature, a chi-squared test of the reference/current contingency table per
+    categorical feature, and ``correction`` across the features: with ``bonferroni`` a feature drifts when its
+    p-value is below ``p_val / n_features``; with ``fdr`` (Benjamini-Hochberg) below the largest rank threshold
+    passed. ``is_drift`` is True when any feature drifts, so for two samples of one distribution it is True
+    at most a ``p_val`` share of the time.
+
+    PSI does **not** contribute to ``is_drift``: it is reported per feature and flagged above ``psi_threshold``
+    (``psi_drift``, ``psi_drifted_features``). The tests have a known false-positive rate, which is what makes
+    ``p_val`` mean something; PSI has none, and its customary 0.1/0.2 cut-offs are rules of thumb. Read them
+    together: on large batches a test flags shifts too small to matter, and a low PSI says so; on small batches
+    PSI is noisy, and the test says whether the shift is more than noise.
+
+    Numeric features (integers, floats, decimals; dates and times as their integer ticks): nulls and NaN are
+    dropped per feature before the KS test, and each side's null share is reported (the PSI counts nulls as
+    a bin of their own, so a change in the null share shows there). Categorical features (text, booleans,
+    dictionaries, and any column listed in ``categorical_columns``, compared as text): null is a category of
+    its own; categories are coded from the reference, and a category the reference lacks gets a code of its
+    own, so the chi-squared test sees it, and is listed in ``unseen_categories`` with its share of rows.
+
+    Args:
+        reference: The reference data (e.g. the training set): a pyarrow Table or a pandas DataFrame.
+        current: The batch to test, same kind of object.
+        feature_columns: Columns to compare; None compares every column except ``exclude_columns`` and then
+            requires both sides to have the same columns.
+        categorical_columns: Columns to treat as categorical although numeric (e.g. a month number); text,
+            boolean and dictionary columns are always categorical.
+        p_val: Significance level of the drift decision, in (0, 1).
+        correction: Multiple-testing correction: ``bonferroni`` or ``fdr``.
+        psi_threshold: PSI above which a feature is flagged (reported, not deciding).
+        max_rows: Compare at most this many rows of each side: a uniform sample without replacement drawn
+            with ``seed``; None or 0 compares every row. Categories present only in the reference rows left
+            out are then not known to the reference.
+        seed: Seed of that sample.
+        exclude_columns: Columns never compared, e.g. the key and the target.
+        reference_source: Printable name of the reference, for messages and the result.
+        current_source: Printable name of the current batch, for messages and the result.
+
+    Returns:
+        ``{"meta": {...}, "data": {...}}``. ``meta``: name, version, detector (+ its version), p_val,
+        correction, psi_threshold, psi_bins, max_rows, seed, reference_source, current_source. ``data``:
+        ``is_drift``; ``drifted_features`` (by the tests, smallest p-value first); ``psi_drifted_features``;
+        ``threshold`` (the p-value below which a feature drifts, after correction); ``reference_rows`` and
+        ``current_rows`` (compared, after sampling) and the rows given; ``features``: for each feature
+        ``kind`` (numeric/categorical), ``test`` (ks/chi2), ``statistic``, ``p_value``, ``drift``, ``psi``,
+        ``psi_drift``, ``null_share_reference``, ``null_share_current``, ``unseen_categories`` (most frequent
+        first, at most ``UNSEEN_IN_RESULT``), ``unseen_count`` and ``unseen_share`` (share of current rows).
+
+    Raises:
+        SchemaMismatchError: the two sides lack each other's columns (each side's missing columns are named),
+            or a column is numeric on one side and text on the other.
+        DataError: the current batch or the reference has no rows; duplicate column names.
+        ParameterError: a parameter out of range; a categorical column that is not a feature; a column type
+            that is neither numeric nor categorical (e.g. a list).
+    """
+    import numpy as np
+
+    check_parameters(p_val, correction, psi_threshold, max_rows)
+    sources = (reference_source, current_source)
+    reference_table, current_table = _as_table(reference, reference_source), _as_table(current, current_source)
+    if reference_table.num_rows == 0:
+        raise DataError(f"reference ({reference_source}) has no rows: nothing to compare the current batch with")
+    if current_table.num_rows == 0:
+        raise DataError(f"current batch ({current_source}) has no rows: nothing to compare with the reference")
+    features = _feature_columns(reference_table, current_table, feature_columns, exclude_columns, sources)
+    kinds = _feature_kinds(reference_table, current_table, features, categorical_columns, sources)
+
+    rng = np.random.default_rng(seed)
+    reference_rows_given, current_rows_given = reference_table.num_rows, current_table.num_rows
+    reference_table = _sample(reference_table.select(features), max_rows, rng)
+    current_table = _sample(current_table.select(features), max_rows, rng)
+    n_reference, n_current = reference_table.num_rows, current_table.num_rows
+
+    # One float matrix per side for TabularDrift: numeric values (NaN = null) or category codes.
+    x_reference = np.empty((n_reference, len(features)), dtype=np.float64, order="F")
+    x_current = np.empty((n_current, len(features)), dtype=np.float64, order="F")
+    categories_per_feature: dict[int, list[int]] = {}
+    details: dict[str, dict[str, Any]] = {}
+    for index, name in enumerate(features):
+        entry: dict[str, Any] = {"kind": kinds[name], "test": TEST_OF_KIND[kinds[name]]}
+        if kinds[name] == NUMERIC:
+            reference_values = _numeric_values(reference_table[name])
+            current_values = _numeric_values(current_table[name])
+            x_reference[:, index], x_current[:, index] = reference_values, current_values
+            psi_counts = _numeric_psi_counts(reference_values, current_values)
+            entry["null_share_reference"] = float(np.isnan(reference_values).mean())
+            entry["null_share_current"] = float(np.isnan(current_values).mean())
+            entry.update(unseen_categories=[], unseen_count=0, unseen_share=0.0)
+        else:
+            encoded = _encode_categories(
+                _text_values(reference_table[name], name, reference_source),
+                _text_values(current_table[name], name, current_source),
+            )
+            x_reference[:, index], x_current[:, index] = encoded.reference_codes, encoded.current_codes
+            # The reference's categories; TabularDrift adds the codes found in the current batch.
+            categories_per_feature[index] = [int(code) for code in np.flatnonzero(encoded.reference_counts)]
+            psi_counts = (encoded.reference_counts, encoded.current_counts)
+            unseen_counts = encoded.current_counts[encoded.seen : encoded.null_code]
+            order = np.argsort(-unseen_counts, kind="stable")[:UNSEEN_IN_RESULT]
+            entry["null_share_reference"] = float(encoded.reference_counts[encoded.null_code] / n_reference)
+            entry["null_share_current"] = float(encoded.current_counts[encoded.null_code] / n_current)
+            entry["unseen_categories"] = [encoded.values[encoded.seen + int(i)] for i in order]
+            entry["unseen_count"] = len(unseen_counts)
+            entry["unseen_share"] = float(unseen_counts.sum() / n_current)
+        entry["psi"] = population_stability_index(*psi_counts)
+        entry["psi_drift"] = entry["psi"] > psi_threshold
+        details[name] = entry
+
+    detector = _null_aware_tabular_drift(
+        x_ref=x_reference,
+        p_val=p_val,
+        categories_per_feature=categories_per_feature,
+        correction=correction,
+        x_ref_preprocessed=True,
+    )
+    prediction = detector.predict(x_current, drift_type="batch", return_p_val=True, return_distance=True)["data"]
+    threshold = prediction["threshold"]
+    # FDR returns every rank's threshold when nothing is significant; the smallest one then bounds them all.
+    threshold = float(np.min(threshold))
+    for index, name in enumerate(features):
+        p_value = float(prediction["p_val"][index])
+        details[name].update(
+            statistic=float(prediction["distance"][index]), p_value=p_value, drift=bool(p_value < threshold)
+        )
+    drifted = sorted((name for name in features if details[name]["drift"]), key=lambda n: details[n]["p_value"])
+    import alibi_detect
+
+    return {
+        "meta": {
+            "name": RESULT_NAME,
+            "version": __version__,
+            "detector": DETECTOR,
+            "detector_version": alibi_detect.__version__,
+            "p_val": p_val,
+            "correction": correction,
+            "psi_threshold": psi_threshold,
+            "psi_bins": PSI_BINS,
+            "max_rows": max_rows or None,
+            "seed": seed,
+            "reference_source": reference_source,
+            "current_source": current_source,
+        },
+        "data": {
+            "is_drift": bool(prediction["is_drift"]),
+            "drifted_features": drifted,
+            "psi_drifted_features": [name for name in features if details[name]["psi_drift"]],
+            "threshold": threshold,
+            "n_features": len(features),
+            "reference_rows": n_reference,
+            "current_rows": n_current,
+            "reference_rows_given": reference_rows_given,
+            "current_rows_given": current_rows_given,
+            "features": details,
+        },
+    }
+
+
+def drift_metrics(result: Mapping[str, Any]) -> dict[str, float]:
+    """Flat numeric metrics of a drift result, for KFP Metrics.
+
+    Args:
+        result: ``detect_drift``'s result.
+
+    Returns:
+        ``is_drift`` (0 or 1), ``drifted_features`` (how many), ``psi_drifted_features`` (how many), and for
+        each feature ``p_<name>`` (its p-value) and ``psi_<name>``.
+    """
+    data = result["data"]
+    metrics: dict[str, float] = {
+        "is_drift": int(data["is_drift"]),
+        "drifted_features": len(data["drifted_features"]),
+        "psi_drifted_features": len(data["psi_drifted_features"]),
+    }
+    for name, feature in data["features"].items():
+        metrics[f"p_{name}"] = feature["p_value"]
+        metrics[f"psi_{name}"] = feature["psi"]
+    return metrics
+
+
+def drift_metadata(result: Mapping[str, Any]) -> dict[str, Any]:
+    """KFP metadata for the result artifact: the decision and what a reader needs to act on it."""
+    data, meta = result["data"], result["meta"]
+    return {
+        "is_drift": data["is_drift"],
+        "drifted_features": data["drifted_features"],
+        "psi_drifted_features": data["psi_drifted_features"],
+        "p_val": meta["p_val"],
+        "correction": meta["correction"],
+        "reference_rows": data["reference_rows"],
+        "current_rows": data["current_rows"],
+    }
+
+
+# --- the HTML report --------------------------------------------------------------------------------
+
+
+def _png(figure: Any) -> str:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure).print_png(buffer)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _numeric_plot(name: str, reference: np.ndarray, current: np.ndarray, caption: str) -> str:
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    reference, current = reference[~np.isnan(reference)], current[~np.isnan(current)]
+    both = np.concatenate([reference, current])
+    figure = Figure(figsize=(7, 3.2), dpi=100)
+    axes = figure.subplots()
+    if len(both):
+        low, high = np.quantile(both, [0.005, 0.995])
+        if low == high:
+            low, high = float(both.min()), float(both.max()) + (1.0 if both.min() == both.max() else 0.0)
+        edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
+        for values, label, color in ((reference, "reference", "#4c72b0"), (current, "current", "#dd8452")):
+            counts, _ = np.histogram(np.clip(values, low, high), bins=edges)
+            axes.stairs(counts / max(len(values), 1), edges, label=label, color=color, linewidth=1.6)
+        axes.set_ylabel("share of rows")
+        axes.legend()
+    axes.set_title(f"{name}: {caption}", fontsize=10)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def _categorical_plot(name: str, encoded: _Categories, caption: str) -> str:
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    reference_share = encoded.reference_counts / max(encoded.reference_counts.sum(), 1)
+    current_share = encoded.current_counts / max(encoded.current_counts.sum(), 1)
+    labels = [
+        f"{value} (new)" if code >= encoded.seen and code != encoded.null_code else value
+        for code, value in enumerate(encoded.labels())
+    ]
+    order = np.argsort(-np.maximum(reference_share, current_share), kind="stable")
+    order = order[np.maximum(reference_share, current_share)[order] > 0]
+    shown, rest = order[:CATEGORIES_IN_PLOT], order[CATEGORIES_IN_PLOT:]
+    bar_labels = [labels[code] for code in shown]
+    reference_bars, current_bars = list(reference_share[shown]), list(current_share[shown])
+    if len(rest):
+        bar_labels.append(f"(other {len(rest)})")
+        reference_bars.append(float(reference_share[rest].sum()))
+        current_bars.append(float(current_share[rest].sum()))
+    positions = np.arange(len(bar_labels))
+    figure = Figure(figsize=(7, 3.4), dpi=100)
+    axes = figure.subplots()
+    axes.bar(positions - 0.2, reference_bars, width=0.4, label="reference", color="#4c72b0")
+    axes.bar(positions + 0.2, current_bars, width=0.4, label="current", color="#dd8452")
+    axes.set_xticks(positions, bar_labels, rotation=45, ha="right", fontsize=8)
+    axes.set_ylabel("share of rows")
+    axes.set_title(f"{name}: {caption}", fontsize=10)
+    axes.legend()
+    figure.tight_layout()
+    return _png(figure)
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
+
+
+REPORT_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+tr.drift td { background: #fde2e1; }
+.verdict { font-size: 1.2em; font-weight: bold; }
+.verdict.drift { color: #b00020; }
+.verdict.stable { color: #1b5e20; }
+figure { margin: 1.5em 0; }
+figcaption { color: #555; font-size: 0.9em; }
+"""
+
+
+def render_html_report(result: Mapping[str, Any], reference: TableLike, current: TableLike) -> str:
+    """Render a drift result as one self-contained HTML page (no external asset, no script).
+
+    Args:
+        result: ``detect_drift``'s result.
+        reference: The reference data the result was computed on (sampled again as the result says).
+        current: The current batch, likewise.
+
+    Returns:
+        HTML: the verdict, the parameters, a table of every feature (test, statistic, p-value, PSI, null
+        shares, unseen categories), and for each feature flagged by its test or its PSI (at most
+        ``PLOTS_IN_REPORT``, smallest p-value first) a plot embedded as a base64 PNG: histograms of the
+        reference and current shares for a numeric feature, bars of category shares for a categorical one.
+    """
+    import numpy as np
+
+    meta, data = result["meta"], result["data"]
+    features: dict[str, Any] = data["features"]
+    escape = html.escape
+    verdict = (
+        f"Drift detected in {len(data['drifted_features'])} of {data['n_features']} features"
+        if data["is_drift"]
+        else f"No drift detected in {data['n_features']} features"
+    )
+    lines = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Drift report: {escape(str(meta['current_source']))}</title>",
+        f"<style>{REPORT_STYLE}</style></head><body>",
+        "<h1>Drift report</h1>",
+        f'<p class="verdict {"drift" if data["is_drift"] else "stable"}">{escape(verdict)}</p>',
+        "<p>",
+        f"Reference: {escape(str(meta['reference_source']))} ({data['reference_rows']:,} rows compared of "
+        f"{data['reference_rows_given']:,}).<br>",
+        f"Current batch: {escape(str(meta['current_source']))} ({data['current_rows']:,} rows compared of "
+        f"{data['current_rows_given']:,}).<br>",
+        f"Decision: {escape(meta['detector'])} {escape(str(meta['detector_version']))}, KS for numeric and "
+        f"chi-squared for categorical features, p_val {meta['p_val']} with {escape(meta['correction'])} "
+        f"correction: a feature drifts when its p-value is below {_number(data['threshold'], 4)}. "
+        f"PSI is reported and flagged above {meta['psi_threshold']}; it does not decide.",
+        "</p>",
+        "<table><thead><tr><th>feature</th><th>kind</th><th>test</th><th>statistic</th><th>p-value</th>"
+        "<th>drift</th><th>PSI</th><th>PSI &gt; threshold</th><th>null share ref / cur</th>"
+        "<th>unseen categories (share)</th></tr></thead><tbody>",
+    ]
+    order = sorted(features, key=lambda name: (features[name]["p_value"], -features[name]["psi"]))
+    for name in order:
+        feature = features[name]
+        unseen = ", ".join(escape(str(value)) for value in feature["unseen_categories"])
+        if feature["unseen_count"] > len(feature["unseen_categories"]):
+            unseen += f", ... ({feature['unseen_count']} in all)"
+        unseen_cell = f"{unseen} ({feature['unseen_share']:.2%})" if feature["unseen_count"] else ""
+        lines.append(
+            f'<tr class="{"drift" if feature["drift"] else ""}"><td>{escape(name)}</td><td>{feature["kind"]}</td>'
+            f"<td>{feature['test']}</td><td>{_number(feature['statistic'])}</td>"
+            f"<td>{_number(feature['p_value'])}</td><td>{'yes' if feature['drift'] else 'no'}</td>"
+            f"<td>{_number(feature['psi'])}</td><td>{'yes' if feature['psi_drift'] else 'no'}</td>"
+            f"<td>{feature['null_share_reference']:.2%} / {feature['null_share_current']:.2%}</td>"
+            f"<td>{unseen_cell}</td></tr>"
+        )
+    lines.append("</tbody></table>")
+
+    flagged = [name for name in order if features[name]["drift"] or features[name]["psi_drift"]]
+    if flagged:
+        lines.append("<h2>Flagged features</h2>")
+        if len(flagged) > PLOTS_IN_REPORT:
+            lines.append(f"<p>The first {PLOTS_IN_REPORT} of {len(flagged)} flagged features are plotted.</p>")
+        rng = np.random.default_rng(meta["seed"])
+        sources = (str(meta["reference_source"]), str(meta["current_source"]))
+        reference_table = _sample(_as_table(reference, sources[0]).select(list(features)), meta["max_rows"], rng)
+        current_table = _sample(_as_table(current, sources[1]).select(list(features)), meta["max_rows"], rng)
+        for name in flagged[:PLOTS_IN_REPORT]:
+            feature = features[name]
+            caption = f"{feature['test']} p={_number(feature['p_value'])}, PSI={_number(feature['psi'])}"
+            if feature["kind"] == NUMERIC:
+                image = _numeric_plot(
+                    name,
+                    _numeric_values(reference_table[name]),
+                    _numeric_values(current_table[name]),
+                    caption,
+                )
+            else:
+                encoded = _encode_categories(
+                    _text_values(reference_table[name], name, sources[0]),
+                    _text_values(current_table[name], name, sources[1]),
+                )
+                image = _categorical_plot(name, encoded, caption)
+            lines.append(
+                f'<figure><img src="data:image/png;base64,{image}" alt="{escape(name)}: reference vs current">'
+                f"<figcaption>{escape(name)} ({feature['kind']}): {escape(caption)}</figcaption></figure>"
+            )
+    lines.append(f"<p><small>mlkeel {escape(str(meta['version']))}</small></p></body></html>")
+    return "\n".join(lines) + "\n"
+
+
+# --- files ------------------------------------------------------------------------------------------
+
+
+def drift(
+    reference_path: str,
+    current_path: str,
+    result_path: str | os.PathLike[str],
+    report_path: str | os.PathLike[str],
+    feature_columns: Sequence[str] | None = None,
+    categorical_columns: Sequence[str] | None = None,
+    p_val: float = DEFAULT_P_VAL,
+    correction: str = DEFAULT_CORRECTION,
+    psi_threshold: float = DEFAULT_PSI_THRESHOLD,
+    max_rows: int | None = None,
+    seed: int = DEFAULT_SEED,
+    exclude_columns: Sequence[str] = (),
+    reference_source: str = "",
+    current_source: str = "",
+) -> dict[str, Any]:
+    """Compare two Parquet files; write the drift result (JSON) and the HTML report.
+
+    Args:
+        reference_path: The reference Parquet file (local path or pyarrow-filesystem URI).
+        current_path: The current batch's Parquet file.
+        result_path: Where to write the result JSON (``detect_drift``'s result).
+        report_path: Where to write the HTML report.
+        feature_columns: Columns to compare; None: every column but ``exclude_columns``.
+        categorical_columns: Numeric columns to treat as categorical.
+        p_val: Significance level of the drift decision, in (0, 1).
+        correction: ``bonferroni`` or ``fdr``.
+        psi_threshold: PSI above which a feature is flagged (reported, not deciding).
+        max_rows: At most this many rows of each side (seeded sample); None or 0: every row.
+        seed: Seed of that sample.
+        exclude_columns: Columns never compared (key, target).
+        reference_source: Printable name of the reference; defaults to ``reference_path``.
+        current_source: Printable name of the current batch; defaults to ``current_path``.
+
+    Returns:
+        The result, as written.
+
+    Raises:
+        DataError: a file is missing, unreadable or has no rows.
+        SchemaMismatchError: the files' columns differ (each side's missing columns named).
+        ParameterError: a parameter out of range.
+    """
+    from mlkeel.components.ingest.logic import read_source
+
+    check_parameters(p_val, correction, psi_threshold, max_rows)
+    reference, _ = read_source(reference_path, "parquet")
+    current, _ = read_source(current_path, "parquet")
+    result = detect_drift(
+        reference,
+        current,
+        feature_columns=feature_columns,
+        categorical_columns=categorical_columns,
+        p_val=p_val,
+        correction=correction,
+        psi_threshold=psi_threshold,
+        max_rows=max_rows,
+        seed=seed,
+        exclude_columns=exclude_columns,
+        reference_source=display_uri(reference_source or reference_path),
+        current_source=display_uri(current_source or current_path),
+    )
+    write_json_atomic(result, result_path)
+    write_text_atomic(render_html_report(result, reference, current), report_path)
+    return result

@@ -1,0 +1,327 @@
+"""The prediction log: one row per scored input row, written by batch prediction and by the serving endpoint.
+
+Both writers build their rows with ``build_prediction_log``, so monitoring reads one schema whatever scored
+the rows. A log is a Parquet file; a folder of them (a serving log appended file by file) reads as one table
+with ``read_prediction_logs``.
+
+Columns (``PREDICTION_LOG_SCHEMA`` holds the fixed ones):
+    request_id        string     the row's id: the key column's value, else ``<batch_id>-<row number>``
+    model_name        string     registered model name ("" when the model is not from the registry)
+    model_version     string     registered version, e.g. "3" ("" when not from the registry)
+    model_uri         string     the exact model scored, e.g. ``models:/churn/3`` (never an alias)
+    prediction        int8       1 = the positive class, 0 = the other; ``probability >= threshold``
+    prediction_label  string     the predicted class as text: the positive label for 1, the negative label for 0;
+                                 null for 0 when the negative label is unknown (the registry records only the
+                                 positive one unless the training run tagged ``mlkeel.negative_label``)
+    probability       double     the model's probability of the positive class
+    threshold         double     the decision threshold used for ``prediction``
+    predicted_at      timestamp[us, tz=UTC]
+    feature.<column>  any        each input feature the model read, in its input type, nulls kept as nulls
+
+``prediction`` (a number) is the column to compute with; ``prediction_label`` is for people and downstream
+systems that speak in the dataset's labels.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from mlkeel.errors import DataError, ParameterError, SchemaMismatchError
+from mlkeel.storage import display_uri
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+REQUEST_ID: Final = "request_id"
+MODEL_NAME: Final = "model_name"
+MODEL_VERSION: Final = "model_version"
+MODEL_URI: Final = "model_uri"
+PREDICTION: Final = "prediction"
+PREDICTION_LABEL: Final = "prediction_label"
+PROBABILITY: Final = "probability"
+THRESHOLD: Final = "threshold"
+PREDICTED_AT: Final = "predicted_at"
+# Input features are stored as ``feature.<name>`` so that any dataset's columns fit beside the fixed ones.
+FEATURE_PREFIX: Final = "feature."
+
+# Fixed columns, in order, with their Arrow types (built lazily: importing this module must not load pyarrow).
+FIXED_COLUMNS: Final = (
+    (REQUEST_ID, "string"),
+    (MODEL_NAME, "string"),
+    (MODEL_VERSION, "string"),
+    (MODEL_URI, "string"),
+    (PREDICTION, "int8"),
+    (PREDICTION_LABEL, "string"),
+    (PROBABILITY, "float64"),
+    (THRESHOLD, "float64"),
+    (PREDICTED_AT, "timestamp[us, tz=UTC]"),
+)
+
+
+def prediction_log_schema() -> pa.Schema:
+    """The Arrow schema of the fixed columns (the ``feature.*`` columns follow them, typed by the input).
+
+    Returns:
+        The schema, in column order.
+    """
+    import pyarrow as pa
+
+    types = {
+        "string": pa.string(),
+        "int8": pa.int8(),
+        "float64": pa.float64(),
+        "timestamp[us, tz=UTC]": pa.timestamp("us", tz="UTC"),
+    }
+    return pa.schema([pa.field(name, types[kind], nullable=name == PREDICTION_LABEL) for name, kind in FIXED_COLUMNS])
+
+
+def feature_column(name: str) -> str:
+    """The log column holding input feature ``name``.
+
+    Args:
+        name: The feature's column name in the input.
+
+    Returns:
+        ``feature.<name>``.
+    """
+    return f"{FEATURE_PREFIX}{name}"
+
+
+def feature_columns(table: pa.Table) -> list[str]:
+    """The input feature names recorded in a prediction log (without the prefix), in column order.
+
+    Args:
+        table: A prediction log.
+
+    Returns:
+        The feature names.
+    """
+    return [name[len(FEATURE_PREFIX) :] for name in table.column_names if name.startswith(FEATURE_PREFIX)]
+
+
+def build_prediction_log(
+    features_frame: pd.DataFrame | pa.Table,
+    request_ids: Sequence[str] | pa.Array | pa.ChunkedArray,
+    model_name: str,
+    model_version: str,
+    model_uri: str,
+    scores: Any,
+    threshold: float,
+    positive_label: str,
+    negative_label: str | None = None,
+    predicted_at: datetime | None = None,
+) -> pa.Table:
+    """Build the prediction-log rows of one scored batch (one row per input row, in input order).
+
+    Args:
+        features_frame: The model's input features (a DataFrame or an Arrow table), one row per prediction;
+            each column is stored as ``feature.<name>`` in its own type, nulls kept.
+        request_ids: One non-null id per row.
+        model_name: Registered model name ("" when not from the registry).
+        model_version: Registered version ("" when not from the registry).
+        model_uri: The exact model scored (``models:/NAME/VERSION``, a directory...).
+        scores: Probability of the positive class per row (array-like of floats in [0, 1]).
+        threshold: Decision threshold in [0, 1]: ``prediction = probability >= threshold``.
+        positive_label: Text of the positive class.
+        negative_label: Text of the other class; None or "" when unknown (``prediction_label`` is then null
+            for negative predictions).
+        predicted_at: When the rows were scored, timezone-aware; None means now.
+
+    Returns:
+        The log as an Arrow table: the fixed columns of ``prediction_log_schema()``, then the features.
+
+    Raises:
+        DataError: lengths differ, an id is null, or a score is not a probability.
+        ParameterError: the threshold is outside [0, 1] or ``predicted_at`` has no timezone.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(features_frame, pa.Table):
+        features = features_frame
+    else:
+        features = pa.Table.from_pandas(features_frame, preserve_index=False)
+    rows = features.num_rows
+    probabilities = np.asarray(scores, dtype=np.float64).reshape(-1)
+    ids = request_ids if isinstance(request_ids, pa.ChunkedArray | pa.Array) else pa.array(request_ids)
+    ids = ids.cast(pa.string())
+    if len(probabilities) != rows or len(ids) != rows:
+        raise DataError(f"{rows} feature rows but {len(probabilities)} scores and {len(ids)} request ids")
+    if ids.null_count:
+        first = pc.index(pc.is_null(ids), True).as_py()
+        raise DataError(f"request id is null in row {first}: every prediction needs an id")
+    bad = ~np.isfinite(probabilities) | (probabilities < 0.0) | (probabilities > 1.0)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(f"score {probabilities[first]!r} in row {first} is not a probability in [0, 1]")
+    threshold = check_threshold(threshold)
+    moment = _utc(predicted_at)
+
+    predicted = probabilities >= threshold
+    labels = pa.array([negative_label or None, positive_label], pa.string())
+    schema = prediction_log_schema()
+    fixed = [
+        ids,
+        pa.repeat(pa.scalar(model_name, pa.string()), rows),
+        pa.repeat(pa.scalar(str(model_version), pa.string()), rows),
+        pa.repeat(pa.scalar(model_uri, pa.string()), rows),
+        pa.array(predicted.astype(np.int8), pa.int8()),
+        labels.take(pa.array(predicted.astype(np.int8))),
+        pa.array(probabilities, pa.float64()),
+        pa.repeat(pa.scalar(threshold, pa.float64()), rows),
+        pa.repeat(pa.scalar(moment, schema.field(PREDICTED_AT).type), rows),
+    ]
+    columns = fixed + list(features.columns)
+    fields = list(schema) + [field.with_name(feature_column(field.name)) for field in features.schema]
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def check_threshold(threshold: float) -> float:
+    """Return ``threshold`` as a float when it is a decision threshold in [0, 1].
+
+    Args:
+        threshold: The value.
+
+    Returns:
+        The threshold.
+
+    Raises:
+        ParameterError: not a number in [0, 1].
+    """
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError) as error:
+        raise ParameterError(f"threshold {threshold!r} is not a number in [0, 1]") from error
+    if not 0.0 <= value <= 1.0:
+        raise ParameterError(f"threshold {value} is outside [0, 1]")
+    return value
+
+
+def _utc(moment: datetime | None) -> datetime:
+    from datetime import UTC
+
+    if moment is None:
+        return datetime.now(UTC)
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ParameterError(f"predicted_at {moment.isoformat()} has no timezone: pass an aware datetime (UTC)")
+    return moment.astimezone(UTC)
+
+
+def validate_prediction_log(table: pa.Table, source: str = "prediction log") -> pa.Table:
+    """Check that ``table`` is a prediction log and return it with the fixed columns in their canonical types.
+
+    Integer, float and timestamp columns written by another writer (int64 predictions, nanosecond
+    timestamps) are cast losslessly; anything else is refused.
+
+    Args:
+        table: The table read from a log file.
+        source: Printable name of where it comes from, for messages.
+
+    Returns:
+        The table with the fixed columns cast to ``prediction_log_schema()``'s types.
+
+    Raises:
+        SchemaMismatchError: a fixed column is missing or has a type that cannot be cast.
+    """
+    import pyarrow as pa
+    import pyarrow.types as pat
+
+    schema = prediction_log_schema()
+    missing = [name for name in schema.names if name not in table.column_names]
+    if missing:
+        raise SchemaMismatchError(f"{source}: not a prediction log, missing column(s): {', '.join(missing)}")
+    for expected in schema:
+        index = table.schema.get_field_index(expected.name)
+        actual = table.schema.field(index).type
+        if actual == expected.type:
+            continue
+        if not _castable(actual, expected.type):
+            raise SchemaMismatchError(f"{source}: column {expected.name!r} is {actual}, expected {expected.type}")
+        try:
+            # Timestamps may lose sub-microsecond digits (a nanosecond writer); nothing else may lose data.
+            column = table.column(index).cast(expected.type, safe=not pat.is_timestamp(expected.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise SchemaMismatchError(
+                f"{source}: column {expected.name!r} ({actual}) does not convert to {expected.type}: {error}"
+            ) from error
+        table = table.set_column(index, pa.field(expected.name, expected.type), column)
+    return table
+
+
+def _castable(actual: pa.DataType, expected: pa.DataType) -> bool:
+    import pyarrow.types as pat
+
+    if pat.is_timestamp(expected):
+        return pat.is_timestamp(actual) and actual.tz is not None
+    if pat.is_integer(expected):
+        return pat.is_integer(actual) or pat.is_boolean(actual)
+    if pat.is_floating(expected):
+        return pat.is_floating(actual) or pat.is_integer(actual)
+    if pat.is_dictionary(actual):
+        actual = actual.value_type
+    return pat.is_string(actual) or pat.is_large_string(actual) or pat.is_null(actual)
+
+
+def read_prediction_logs(paths_or_dir: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> pa.Table:
+    """Read one log file, a folder of them (recursively) or a list of either, as one validated table.
+
+    Files whose name starts with "." or "_" are skipped (temporary files of an atomic write, ``_SUCCESS``).
+    Logs with different feature columns combine: a feature missing from one file is null in its rows.
+
+    Args:
+        paths_or_dir: A Parquet file, a folder of Parquet files, or a list of them (local paths or URIs).
+
+    Returns:
+        All rows, files in sorted path order.
+
+    Raises:
+        DataError: a path does not exist, a folder holds no Parquet file, or a file is not Parquet.
+        SchemaMismatchError: a file is not a prediction log (the message names the file).
+    """
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    from mlkeel.storage import resolve_filesystem
+
+    given = [paths_or_dir] if isinstance(paths_or_dir, str | os.PathLike) else list(paths_or_dir)
+    if not given:
+        raise DataError("no prediction log given")
+    tables = []
+    for entry in given:
+        uri = os.fspath(entry)
+        filesystem, path = resolve_filesystem(uri)
+        info = filesystem.get_file_info(path)
+        if info.type == pafs.FileType.NotFound:
+            raise DataError(f"{display_uri(uri)}: prediction log not found")
+        if info.type == pafs.FileType.Directory:
+            found = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
+            files = sorted(
+                item.path
+                for item in found
+                if item.type == pafs.FileType.File and not item.base_name.startswith((".", "_"))
+            )
+            if not files:
+                raise DataError(f"{display_uri(uri)}: folder holds no prediction log file")
+        else:
+            files = [path]
+        for file in files:
+            shown = display_uri(uri) if file == path else f"{display_uri(uri)}: {file[len(path) :].lstrip('/')}"
+            try:
+                table = pq.read_table(file, filesystem=filesystem)
+            except (pa.ArrowInvalid, OSError) as error:
+                raise DataError(f"{shown}: not a readable Parquet file: {error}") from error
+            tables.append(validate_prediction_log(table, shown))
+    if len(tables) == 1:
+        return tables[0]
+    try:
+        combined = pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise SchemaMismatchError(f"prediction logs with incompatible feature columns: {error}") from error
+    fixed = prediction_log_schema().names
+    return combined.select(fixed + [name for name in combined.column_names if name not in fixed])
