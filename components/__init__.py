@@ -9,4 +9,15 @@ README.md       generated from the component's docstring by ``mlkeel compile``
 """
 
 # In pipeline order. Adding a stage: add it here, in pyproject.toml's package list, and an image under images/.
-STAGES = ("ingest", "validate", "split", "train", "evaluate", "gate", "register")
+STAGES = (
+    # training
+    "ingest",
+    "validate",
+    "split",
+    "train",
+    "evaluate",
+    "gate",
+    "register",
+    # monitoring
+    "champion",
+)

@@ -12,6 +12,8 @@ import yaml
 from mlkeel import compiler
 from mlkeel.components import STAGES
 
+TRAINING_STAGES = ("ingest", "validate", "split", "train", "evaluate", "gate", "register")
+
 
 def test_committed_yaml_and_readmes_are_current() -> None:
     stale = compiler.stale_targets()
@@ -26,9 +28,13 @@ def test_two_compiles_are_byte_identical_and_the_registry_setting_repoints_every
     for target in compiler.targets():
         assert filecmp.cmp(tmp_path / "a" / target.relative_path, tmp_path / "b" / target.relative_path, False)
     compiler.run_compiler(tmp_path / "acme", image_registry="ghcr.io/acme", image_tag="1.2.3")
+    for stage in STAGES:
+        component = yaml.safe_load((tmp_path / "acme" / "components" / stage / "component.yaml").read_text())
+        (executor,) = component["deploymentSpec"]["executors"].values()
+        assert executor["container"]["image"] == f"ghcr.io/acme/{stage}:1.2.3"
     pipeline = yaml.safe_load((tmp_path / "acme" / "pipelines" / "training.yaml").read_text())
     images = {executor["container"]["image"] for executor in pipeline["deploymentSpec"]["executors"].values()}
-    assert images == {f"ghcr.io/acme/{stage}:1.2.3" for stage in STAGES}
+    assert images == {f"ghcr.io/acme/{stage}:1.2.3" for stage in TRAINING_STAGES}
 
 
 def test_compiled_components_need_no_runtime_pip_install() -> None:

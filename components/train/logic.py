@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
+    from mlkeel.schema import DatasetSchema
+
 # Estimator name -> (import path, defaults). Defaults are the ones we ship; hyperparameters override them.
 ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
     "logistic_regression": ("sklearn.linear_model:LogisticRegression", {"max_iter": 1000}),
@@ -320,7 +322,8 @@ def train(
         tracking_uri: MLflow tracking URI ("" = ``$MLFLOW_TRACKING_URI``).
         experiment_name: MLflow experiment (created when missing).
         data_fingerprint: Fingerprint of the ingested data, recorded as a lineage tag.
-        schema_path: The validated schema JSON, logged as a run artifact and hashed into a tag ("" = none).
+        schema_path: The validated schema JSON, logged as data/schema.json and hashed into a tag ("" = infer
+            it from the train rows).
         run_name: MLflow run name ("" = MLflow's default).
 
     Returns:
@@ -362,16 +365,19 @@ def train(
         LineageTag.GIT_COMMIT: git_commit(),
         LineageTag.LIBRARY_VERSIONS: library_versions(),
     }
-    if schema_path:
-        from mlkeel.schema import DatasetSchema
+    from mlkeel.schema import DatasetSchema, infer_schema
 
-        tags[LineageTag.SCHEMA_HASH] = DatasetSchema.load(schema_path).schema_hash()
+    if schema_path:
+        schema = DatasetSchema.load(schema_path)
+    else:  # trained outside the pipeline: record the schema of the train rows, so lineage is never partial
+        schema = infer_schema(pq.read_table(train_path), key_columns or (), target_column)
+    tags[LineageTag.SCHEMA_HASH] = schema.schema_hash()
     with mlflow.start_run(run_name=run_name or None) as run:
         mlflow.set_tags(tags)
         mlflow.log_params({name: _param_text(value) for name, value in fitted.params.items()})
         mlflow.log_param("feature_columns", json.dumps(fitted.feature_columns))
         mlflow.log_metrics({f"train_{name}": value for name, value in fitted.train_metrics.items()})
-        log_reference_data(train_path, schema_path, seed)
+        log_reference_data(train_path, schema, seed)
         info = mlflow.sklearn.log_model(
             fitted.model,
             name=MLFLOW_MODEL_ARTIFACT,
@@ -391,7 +397,7 @@ def train(
     )
 
 
-def log_reference_data(train_path: str, schema_path: str = "", seed: int = 42) -> None:
+def log_reference_data(train_path: str, schema: DatasetSchema, seed: int = 42) -> None:
     """Log, into the active MLflow run's ``data/``, what monitoring later compares new data with.
 
     ``data/reference.parquet`` is the train split (a seeded sample of at most ``REFERENCE_MAX_ROWS`` rows) and
@@ -400,10 +406,9 @@ def log_reference_data(train_path: str, schema_path: str = "", seed: int = 42) -
 
     Args:
         train_path: The train split (Parquet).
-        schema_path: The schema JSON from the validate stage ("" = none).
+        schema: The schema the rows were validated against.
         seed: Seed of the sample.
     """
-    import shutil
     import tempfile
 
     import mlflow
@@ -418,8 +423,7 @@ def log_reference_data(train_path: str, schema_path: str = "", seed: int = 42) -
         table = table.take(rows)
     with tempfile.TemporaryDirectory(prefix="mlkeel-reference-") as folder:
         write_parquet_atomic(table, Path(folder) / REFERENCE_ARTIFACT_FILE)
-        if schema_path:
-            shutil.copyfile(schema_path, Path(folder) / SCHEMA_ARTIFACT_FILE)
+        schema.save(Path(folder) / SCHEMA_ARTIFACT_FILE)
         mlflow.log_artifacts(folder, artifact_path=RUN_DATA_ARTIFACT_DIR)
 
 

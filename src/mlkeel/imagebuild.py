@@ -106,6 +106,7 @@ STAGE_PROFILES = {
     "evaluate": "ml",
     "gate": "ml",
     "register": "ml",
+    "champion": "ml",
 }
 STAGE_DESCRIPTIONS = {
     "ingest": "read CSV/Parquet, normalise types, fingerprint the data",
@@ -115,6 +116,7 @@ STAGE_DESCRIPTIONS = {
     "evaluate": "score a model on held-out data",
     "gate": "bless or refuse a candidate model against the champion",
     "register": "register a blessed model version in the MLflow registry",
+    "champion": "fetch the champion's version, schema and reference data",
 }
 
 

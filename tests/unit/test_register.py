@@ -104,7 +104,8 @@ def test_a_second_blessed_model_takes_over_with_its_whole_lineage(
     assert version.tags[LineageTag.DATA_FINGERPRINT] == telco_fingerprint
     assert version.tags[LineageTag.TARGET_COLUMN] == "Churn"
     assert version.tags[LineageTag.POSITIVE_LABEL] == "Yes"
-    assert version.tags[LineageTag.SCHEMA_HASH] == ""  # this training run was given no schema: recorded as unknown
+    # Trained without a validated schema: the schema of its train rows is recorded instead, never nothing.
+    assert version.tags[LineageTag.SCHEMA_HASH].startswith("sha256:")
     assert version.tags[LineageTag.GIT_COMMIT] == git_commit()
     assert version.tags[LineageTag.MLKEEL_VERSION] == __version__
     assert json.loads(version.tags[LineageTag.LIBRARY_VERSIONS])["scikit-learn"].count(".") >= 1
