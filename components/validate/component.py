@@ -18,6 +18,7 @@ def validate(
     schema: Output[Artifact],
     report: Output[Markdown],
     metrics: Output[Metrics],
+    expected_schema: Optional[Input[Artifact]] = None,
     schema_uri: str = "",
     key_columns: Optional[list] = None,
     target_column: str = "",
@@ -45,7 +46,10 @@ def validate(
         report: Output Markdown: counts per check and per column, example quarantined rows with reasons.
         metrics: Output Metrics: rows_in, rows_valid, rows_quarantined, invalid_fraction and
             quarantined_<check> for each check (type, null, range, category, duplicate_key, target_null).
-        schema_uri: A schema JSON (path or URI) to validate against; "" infers the schema from this dataset.
+        expected_schema: Optional Input Artifact (JSON): a schema to validate against, e.g. the champion's
+            (champion stage); takes precedence over schema_uri.
+        schema_uri: A schema JSON (path or URI) to validate against; "" (and no expected_schema) infers the
+            schema from this dataset.
         key_columns: Columns whose values together identify a row; given with schema_uri, they replace its
             keys.
         target_column: The label column; given with schema_uri, it replaces its target.
@@ -66,7 +70,7 @@ def validate(
         quarantine.path,
         schema.path,
         report.path,
-        schema_uri=schema_uri,
+        schema_uri=expected_schema.path if expected_schema is not None else schema_uri,
         key_columns=key_columns or (),
         target_column=target_column,
         positive_label=positive_label,
