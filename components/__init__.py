@@ -20,4 +20,7 @@ STAGES = (
     "register",
     # monitoring
     "champion",
+    "drift",
+    "batch_predict",
+    "performance",
 )

@@ -43,6 +43,11 @@ SETTINGS = {
     "evaluate": TaskSettings(cpu="500m", memory="1Gi", memory_limit="2Gi", retries=1),
     "gate": TaskSettings(cpu="500m", memory="1Gi", memory_limit="2Gi", retries=2),
     "register": TaskSettings(cpu="250m", memory="512Mi", memory_limit="1Gi", retries=2),
+    # Monitoring. The champion moves between runs: never cached.
+    "champion": TaskSettings(cpu="250m", memory="1Gi", memory_limit="2Gi", retries=2),
+    "drift": TaskSettings(cpu="1", memory="2Gi", memory_limit="4Gi", cache=True),
+    "batch_predict": TaskSettings(cpu="1", memory="2Gi", memory_limit="4Gi", retries=1),
+    "performance": TaskSettings(cpu="250m", memory="1Gi", memory_limit="2Gi", retries=1),
 }
 
 

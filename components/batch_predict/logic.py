@@ -4,7 +4,9 @@ The model is resolved first: ``models:/NAME@alias`` becomes the version the alia
 version (``models:/NAME/VERSION``) is what gets loaded and named in every log row, so a log never says
 "champion" when it means "version 3". The model's own preprocessing (imputation, unseen categories) handles
 missing values; every input row gets exactly one log row (checked, never silently dropped). Scoring is
-vectorised: one ``predict_proba`` call per chunk of ``CHUNK_ROWS`` rows.
+vectorised: one ``predict_proba`` call per chunk of ``CHUNK_ROWS`` rows, while a background thread encodes the
+previous chunk's log rows into the Parquet file (encoding releases the GIL; scikit-learn's one-hot encoding
+does not), so writing the log costs little beyond the model's own time.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Rows per predict_proba call: large enough to amortise the per-call cost, small enough to bound memory.
-CHUNK_ROWS = 100_000
+# Rows per predict_proba call. The per-row cost of a Telco pipeline is flat from 25k to 200k rows per call
+# (measured), and several chunks let the log of one encode while the next is scored; memory stays bounded.
+CHUNK_ROWS = 50_000
 # Bytes read at a time when fingerprinting the dataset for default request ids.
 HASH_BLOCK_BYTES = 1 << 20
 # Characters of the dataset's SHA-256 used as the default batch id.
@@ -148,13 +151,14 @@ def resolve_model(
     tags: dict[str, str] = {}
     run_id = ""
     by_alias, by_version = REGISTERED_ALIAS_URI.match(model_uri), REGISTERED_VERSION_URI.match(model_uri)
-    if by_alias or by_version:
-        if by_alias:
-            name = by_alias["name"]
-            found = _version_by_alias(client, name, by_alias["alias"], resolved_uri)
-        else:
-            name = by_version["name"]
-            found = _version_by_number(client, name, by_version["version"], resolved_uri)
+    found = None
+    if by_alias:
+        name = by_alias["name"]
+        found = _version_by_alias(client, name, by_alias["alias"], resolved_uri)
+    elif by_version:
+        name = by_version["name"]
+        found = _version_by_number(client, name, by_version["version"], resolved_uri)
+    if found is not None:
         version, tags, run_id = str(found.version), dict(found.tags or {}), found.run_id or ""
         exact_uri = f"models:/{name}/{version}"
     else:
@@ -265,18 +269,39 @@ def score_table(model: Any, table: pa.Table, feature_columns: list[str], source:
     """
     import numpy as np
 
-    from mlkeel.modeling import feature_frame, positive_scores
+    from mlkeel.modeling import feature_frame
 
     feature_frame(table.schema.empty_table().to_pandas(), feature_columns, source)  # missing columns, before work
     scores = np.empty(table.num_rows, dtype=np.float64)
     for start in range(0, table.num_rows, CHUNK_ROWS):
-        chunk = table.slice(start, CHUNK_ROWS).select(feature_columns).to_pandas()
-        try:
-            scores[start : start + len(chunk)] = positive_scores(model, chunk)
-        except (ValueError, TypeError) as error:
-            end = start + len(chunk) - 1
-            raise DataError(f"{source}: the model cannot score rows {start}-{end}: {error}") from error
+        chunk = table.slice(start, CHUNK_ROWS)
+        scores[start : start + chunk.num_rows] = score_chunk(model, chunk, feature_columns, start, source)
     return scores
+
+
+def score_chunk(model: Any, chunk: pa.Table, feature_columns: list[str], first_row: int, source: str) -> Any:
+    """Positive-class probabilities of one chunk: one ``predict_proba`` call.
+
+    Args:
+        model: A fitted scikit-learn classifier taking ``feature_columns`` as a DataFrame.
+        chunk: The rows, holding every feature column.
+        feature_columns: The model's input columns, in order.
+        first_row: Index of the chunk's first row in the dataset, for messages.
+        source: Printable name of the rows, for messages.
+
+    Returns:
+        A float64 numpy array, one score per row.
+
+    Raises:
+        DataError: the model cannot score the chunk (e.g. text in a numeric column).
+    """
+    from mlkeel.modeling import positive_scores
+
+    try:
+        return positive_scores(model, chunk.select(feature_columns).to_pandas())
+    except (ValueError, TypeError) as error:
+        end = first_row + chunk.num_rows - 1
+        raise DataError(f"{source}: the model cannot score rows {first_row}-{end}: {error}") from error
 
 
 def default_batch_id(dataset_path: str) -> str:
@@ -354,7 +379,8 @@ def batch_predict(
             ``resolve_model``).
         dataset_path: Rows to score (Parquet, local path or URI) with the model's feature columns; other
             columns (a target, keys) are ignored.
-        output_path: Where to write the prediction log (Parquet, local path; written atomically).
+        output_path: Where to write the prediction log (Parquet, local path; written atomically, chunk by
+            chunk).
         tracking_uri: MLflow tracking/registry URI ("" = ``$MLFLOW_TRACKING_URI``); unused for a folder.
         key_column: Column whose value becomes each row's ``request_id`` ("" = ``<batch_id>-<row>``).
         threshold: Decision threshold in [0, 1] for the ``prediction`` column.
@@ -372,13 +398,15 @@ def batch_predict(
         DataError: the dataset is missing, empty or unreadable, a key is null, or the model cannot score it.
         SchemaMismatchError: a feature or key column is missing (the message names every one).
     """
+    from datetime import UTC, datetime
+
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from mlkeel.modeling import feature_frame, model_feature_columns
-    from mlkeel.prediction_log import build_prediction_log, check_threshold
-    from mlkeel.storage import require_readable_file, write_parquet_atomic
+    from mlkeel.prediction_log import PredictionLogWriter, build_prediction_log, check_threshold
+    from mlkeel.storage import require_readable_file
 
     threshold = check_threshold(threshold)
     shown = display_uri(dataset_path)
@@ -399,23 +427,31 @@ def batch_predict(
     keys = [key_column] if key_column and key_column in schema.names else []
     table = pq.read_table(path, filesystem=filesystem, columns=list(dict.fromkeys([*columns, *keys])))
 
-    scores = score_table(resolved.model, table, columns, shown)
     ids = request_ids(table, key_column, batch_id or default_batch_id(dataset_path), shown)
-    log = build_prediction_log(
-        table.select(columns),
-        ids,
-        resolved.name,
-        resolved.version,
-        resolved.uri,
-        scores,
-        threshold,
-        resolved.positive_label,
-        resolved.negative_label,
-    )
-    if log.num_rows != rows_in:  # a broken promise, not a user error: fail loudly before writing anything
-        raise RuntimeError(f"{shown}: {rows_in} rows in but {log.num_rows} prediction log rows")
-    write_parquet_atomic(log, output_path)
-    positive_rate = float(np.mean(scores >= threshold))
+    predicted_at = datetime.now(UTC)  # one moment for the whole batch
+    positives = 0
+    with PredictionLogWriter(output_path) as writer:
+        for start in range(0, rows_in, CHUNK_ROWS):
+            chunk = table.slice(start, CHUNK_ROWS)
+            scores = score_chunk(resolved.model, chunk, columns, start, shown)
+            writer.write(
+                build_prediction_log(
+                    chunk.select(columns),
+                    ids.slice(start, CHUNK_ROWS),
+                    resolved.name,
+                    resolved.version,
+                    resolved.uri,
+                    scores,
+                    threshold,
+                    resolved.positive_label,
+                    resolved.negative_label,
+                    predicted_at,
+                )
+            )
+            positives += int(np.count_nonzero(scores >= threshold))
+        if writer.rows != rows_in:  # a broken promise, not a user error: fail loudly, and the file never appears
+            raise RuntimeError(f"{shown}: {rows_in} rows in but {writer.rows} prediction log rows")
+    positive_rate = positives / rows_in
     logger.info(
         "batch_predict: %d rows of %s scored with %s; %.1f%% predicted %r",
         rows_in,
@@ -426,7 +462,7 @@ def batch_predict(
     )
     return BatchPredictionResult(
         rows_in=rows_in,
-        rows_scored=log.num_rows,
+        rows_scored=writer.rows,
         model_name=resolved.name,
         model_version=resolved.version,
         positive_rate=positive_rate,

@@ -1,5 +1,7 @@
 """KFP component for the champion stage: a thin shell around ``mlkeel.components.champion.logic``."""
 
+from typing import NamedTuple
+
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Output
 
@@ -13,7 +15,7 @@ def champion(
     model_name: str,
     mlflow_tracking_uri: str = "",
     alias: str = "champion",
-) -> str:
+) -> NamedTuple("ChampionOutputs", [("model_uri", str), ("key_columns", list)]):
     """Look up the model under ``alias`` and fetch the schema and reference rows it was trained on.
 
     Args:
@@ -25,11 +27,18 @@ def champion(
         alias: The registry alias to resolve.
 
     Returns:
-        The exact model URI, models:/NAME/VERSION.
+        model_uri: The exact model URI, models:/NAME/VERSION.
+        key_columns: The key columns of the champion's schema (a retrained model keeps them).
     """
     from mlkeel.components.champion.logic import fetch_champion
+    from mlkeel.schema import DatasetSchema
 
     lineage = fetch_champion(model_name, reference.path, schema.path, mlflow_tracking_uri, alias)
     reference.metadata.update(lineage.to_dict())
     schema.metadata.update({"schema_hash": lineage.schema_hash, "model_version": lineage.version})
-    return lineage.model_uri
+
+    class ChampionOutputs(NamedTuple):
+        model_uri: str
+        key_columns: list
+
+    return ChampionOutputs(lineage.model_uri, list(DatasetSchema.load(schema.path).key_columns))

@@ -22,7 +22,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from mlkeel import __version__
 from mlkeel.errors import DataError, ParameterError, SchemaMismatchError
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    TableLike = pa.Table | pd.DataFrame
+    TableLike: TypeAlias = pa.Table | pd.DataFrame
 
 RESULT_NAME = "mlkeel.drift"
 DETECTOR = "alibi_detect.TabularDrift"
@@ -53,7 +53,7 @@ PSI_EPSILON = 1e-4
 
 UNSEEN_IN_RESULT = 20  # unseen categories listed per feature (the most frequent first); the share counts all
 PLOTS_IN_REPORT = 30  # flagged features plotted in the HTML report (the smallest p-values first)
-CATEGORIES_IN_PLOT = 15  # bars per categorical plot; the rest are summed as "(other)"
+CATEGORIES_IN_PLOT = 15  # bars per categorical plot: the categories whose share changed most
 HISTOGRAM_BINS = 40
 NULL_LABEL = "(null)"
 
@@ -243,7 +243,8 @@ def _numeric_values(column: pa.ChunkedArray) -> np.ndarray:
         return np.full(len(column), np.nan)
     if pa.types.is_temporal(column.type):
         column = column.cast(pa.int64() if column.type.bit_width == 64 else pa.int32())
-    return np.asarray(column.cast(pa.float64()).to_numpy(), dtype=np.float64)
+    # Unsafe: an int64 beyond 2**53 (nanosecond times, large ids) loses digits, not its place in a distribution.
+    return np.asarray(column.cast(pa.float64(), safe=False).to_numpy(), dtype=np.float64)
 
 
 def _text_values(column: pa.ChunkedArray, name: str, source: str) -> pa.Array:
@@ -361,6 +362,10 @@ def _null_aware_tabular_drift(**kwargs: Any) -> Any:
     has no value at all, its distribution cannot be compared: the feature counts as drifted (statistic 1,
     p-value 0) unless both sides are empty (statistic 0, p-value 1).
     """
+    import os
+
+    # alibi-detect imports transformers, which warns on every run that no deep-learning framework is installed.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     import numpy as np
     from alibi_detect.cd.tabular import TabularDrift
     from scipy.stats import ks_2samp
@@ -454,6 +459,7 @@ def detect_drift(
         ``kind`` (numeric/categorical), ``test`` (ks/chi2), ``statistic``, ``p_value``, ``drift``, ``psi``,
         ``psi_drift``, ``null_share_reference``, ``null_share_current``, ``unseen_categories`` (most frequent
         first, at most ``UNSEEN_IN_RESULT``), ``unseen_count`` and ``unseen_share`` (share of current rows).
+        P-values are alibi-detect's float32: below about 1e-45 they read 0.
 
     Raises:
         SchemaMismatchError: the two sides lack each other's columns (each side's missing columns are named),
@@ -644,21 +650,20 @@ def _categorical_plot(name: str, encoded: _Categories, caption: str) -> str:
         f"{value} (new)" if code >= encoded.seen and code != encoded.null_code else value
         for code, value in enumerate(encoded.labels())
     ]
-    order = np.argsort(-np.maximum(reference_share, current_share), kind="stable")
-    order = order[np.maximum(reference_share, current_share)[order] > 0]
-    shown, rest = order[:CATEGORIES_IN_PLOT], order[CATEGORIES_IN_PLOT:]
+    # The categories whose share moved most: what the test saw.
+    present = np.flatnonzero(np.maximum(reference_share, current_share) > 0)
+    order = present[np.argsort(-np.abs(current_share - reference_share)[present], kind="stable")]
+    shown = order[:CATEGORIES_IN_PLOT]
     bar_labels = [labels[code] for code in shown]
-    reference_bars, current_bars = list(reference_share[shown]), list(current_share[shown])
-    if len(rest):
-        bar_labels.append(f"(other {len(rest)})")
-        reference_bars.append(float(reference_share[rest].sum()))
-        current_bars.append(float(current_share[rest].sum()))
+    reference_bars, current_bars = reference_share[shown], current_share[shown]
     positions = np.arange(len(bar_labels))
     figure = Figure(figsize=(7, 3.4), dpi=100)
     axes = figure.subplots()
     axes.bar(positions - 0.2, reference_bars, width=0.4, label="reference", color="#4c72b0")
     axes.bar(positions + 0.2, current_bars, width=0.4, label="current", color="#dd8452")
     axes.set_xticks(positions, bar_labels, rotation=45, ha="right", fontsize=8)
+    if len(order) > len(shown):
+        axes.set_xlabel(f"the {len(shown)} of {len(order)} categories whose share changed most", fontsize=8)
     axes.set_ylabel("share of rows")
     axes.set_title(f"{name}: {caption}", fontsize=10)
     axes.legend()
@@ -669,6 +674,8 @@ def _categorical_plot(name: str, encoded: _Categories, caption: str) -> str:
 def _number(value: float | None, digits: int = 3) -> str:
     if value is None:
         return "-"
+    if value == 0:
+        return "0"
     return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
 
 
@@ -738,8 +745,9 @@ def render_html_report(result: Mapping[str, Any], reference: TableLike, current:
         if feature["unseen_count"] > len(feature["unseen_categories"]):
             unseen += f", ... ({feature['unseen_count']} in all)"
         unseen_cell = f"{unseen} ({feature['unseen_share']:.2%})" if feature["unseen_count"] else ""
+        row = '<tr class="drift">' if feature["drift"] else "<tr>"
         lines.append(
-            f'<tr class="{"drift" if feature["drift"] else ""}"><td>{escape(name)}</td><td>{feature["kind"]}</td>'
+            f"{row}<td>{escape(name)}</td><td>{feature['kind']}</td>"
             f"<td>{feature['test']}</td><td>{_number(feature['statistic'])}</td>"
             f"<td>{_number(feature['p_value'])}</td><td>{'yes' if feature['drift'] else 'no'}</td>"
             f"<td>{_number(feature['psi'])}</td><td>{'yes' if feature['psi_drift'] else 'no'}</td>"

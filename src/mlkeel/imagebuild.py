@@ -93,7 +93,9 @@ class Profile:
 
 CORE = Profile("core", description="pyproject [project.dependencies]: what every image needs")
 ML = Profile("ml", extras=("ml",), description="pyproject [ml]: scikit-learn, the MLflow client and its SQL store")
-PROFILES = {profile.name: profile for profile in (CORE, ML)}
+# Only the drift image carries alibi-detect (and what it pulls: transformers, numba, opencv, scikit-image).
+DRIFT = Profile("drift", extras=("ml", "drift"), description="pyproject [ml] + [drift]: alibi-detect, matplotlib")
+PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT)}
 
 # Which requirements profile each stage's image installs. A later `serving` image: add it here (module
 # "mlkeel.serving" for instance) and run `mlkeel images generate`; a `drift` image gets its own profile with
@@ -107,6 +109,9 @@ STAGE_PROFILES = {
     "gate": "ml",
     "register": "ml",
     "champion": "ml",
+    "drift": "drift",
+    "batch_predict": "ml",
+    "performance": "ml",
 }
 STAGE_DESCRIPTIONS = {
     "ingest": "read CSV/Parquet, normalise types, fingerprint the data",
@@ -117,6 +122,9 @@ STAGE_DESCRIPTIONS = {
     "gate": "bless or refuse a candidate model against the champion",
     "register": "register a blessed model version in the MLflow registry",
     "champion": "fetch the champion's version, schema and reference data",
+    "drift": "test a batch against reference data for drift (alibi-detect)",
+    "batch_predict": "score a dataset with a registered model, write the prediction log",
+    "performance": "join predictions with late labels, flag degradation",
 }
 
 

@@ -238,3 +238,110 @@ def run_training(
         run_folder=_newest_run_folder(store.workdir, "mlkeel-training", started),
         seconds=seconds,
     )
+
+
+@dataclass
+class MonitoringSummary:
+    """What a user wants to know after a monitoring run.
+
+    Attributes:
+        model_name: The monitored registered model.
+        champion_before: The champion that was monitored (models:/NAME/VERSION).
+        is_drift: Whether the batch drifted.
+        drifted_features: The features that drifted.
+        degraded: Whether the live metric dropped past the limit.
+        performance_reason: The performance stage's one-sentence reason.
+        champion_after: The champion version after the run (a retrain may have replaced it).
+        store: Where outputs and the MLflow store are.
+        run_folder: This run's output folder.
+        seconds: Wall time of the pipeline run.
+    """
+
+    model_name: str
+    champion_before: str
+    is_drift: bool
+    drifted_features: list[str]
+    degraded: bool
+    performance_reason: str
+    champion_after: str | None
+    store: LocalStore
+    run_folder: Path | None
+    seconds: float
+
+    @property
+    def retrained(self) -> bool:
+        """Whether the retraining branch ran (drift or degradation)."""
+        return self.is_drift or self.degraded
+
+    def render(self) -> str:
+        """The summary as the lines the CLI prints."""
+        before = self.champion_before.rsplit("/", 1)[-1]
+        if not self.retrained:
+            outcome = "not needed"
+        elif self.champion_after != before:
+            outcome = f"ran; the retrained model is the new champion, version {self.champion_after}"
+        else:
+            outcome = f"ran; the retrained model did not pass the gate, version {before} stays champion"
+        drifted = ", ".join(self.drifted_features) or "none"
+        return "\n".join(
+            [
+                "mlkeel monitoring run summary",
+                f"  champion         : {self.champion_before}",
+                f"  drift            : {'DRIFT' if self.is_drift else 'no drift'} (drifted features: {drifted})",
+                f"  performance      : {self.performance_reason}",
+                f"  retraining       : {outcome}",
+                f"  run outputs      : {self.run_folder or self.store.workdir}",
+                f"  MLflow store     : {display_uri(self.store.tracking_uri)}",
+                f"  wall time        : {self.seconds:.1f} s",
+            ]
+        )
+
+
+def run_monitoring(
+    arguments: dict[str, Any],
+    workdir: str | Path = DEFAULT_WORKDIR,
+    tracking_uri: str = "",
+    runner: str = "subprocess",
+) -> MonitoringSummary:
+    """Run the monitoring pipeline under kfp.local and summarise it.
+
+    Args:
+        arguments: Pipeline parameters (see ``mlkeel.pipelines.monitoring.monitoring_pipeline``).
+        workdir: Work folder for outputs and the local MLflow store.
+        tracking_uri: MLflow URI to use instead of the local store.
+        runner: ``subprocess`` or ``docker``.
+
+    Returns:
+        The ``MonitoringSummary``.
+
+    Raises:
+        PipelineRunFailed: a task failed (its log is printed above the error).
+    """
+    from mlkeel.pipelines.monitoring import monitoring_pipeline
+    from mlkeel.tracking import connect
+
+    store = LocalStore.create(workdir, tracking_uri)
+    arguments = {**arguments, "mlflow_tracking_uri": store.tracking_uri}
+    store.ensure_experiment(arguments.get("experiment_name", "mlkeel-churn"))
+    init_runner(store, runner)
+    started = time.time()
+    try:
+        task = monitoring_pipeline(**arguments)
+    except RuntimeError as error:
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+        raise PipelineRunFailed(f"the monitoring pipeline failed: {plain}; the failing task's log is above") from error
+    outputs = task.outputs
+    model_name = arguments.get("model_name", "mlkeel-churn")
+    drift_metadata = outputs["drift_result"].metadata
+    return MonitoringSummary(
+        model_name=model_name,
+        champion_before=str(outputs["champion_model_uri"]),
+        is_drift=bool(outputs["is_drift"]),
+        drifted_features=list(drift_metadata.get("drifted_features", [])),
+        degraded=bool(outputs["degraded"]),
+        performance_reason=str(outputs["performance_result"].metadata.get("reason", "")),
+        champion_after=_alias_version(connect(store.tracking_uri), model_name, CHAMPION_ALIAS),
+        store=store,
+        run_folder=_newest_run_folder(store.workdir, "mlkeel-monitoring", started),
+        seconds=time.time() - started,
+    )

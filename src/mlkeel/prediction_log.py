@@ -325,3 +325,85 @@ def read_prediction_logs(paths_or_dir: str | os.PathLike[str] | Sequence[str | o
         raise SchemaMismatchError(f"prediction logs with incompatible feature columns: {error}") from error
     fixed = prediction_log_schema().names
     return combined.select(fixed + [name for name in combined.column_names if name not in fixed])
+
+
+class PredictionLogWriter:
+    """Write a prediction log to one Parquet file chunk by chunk, atomically, encoding in a background thread.
+
+    Parquet encoding releases the GIL, so the file encodes chunk ``k`` while the caller scores chunk ``k + 1``.
+    At most one chunk waits to be encoded (memory stays bounded). The file appears at ``path`` only when the
+    ``with`` block ends without an error; until then it is a hidden temporary sibling (which
+    ``read_prediction_logs`` skips), deleted on error.
+
+    Example::
+
+        with PredictionLogWriter(path) as writer:
+            for chunk in chunks:
+                writer.write(build_prediction_log(...))
+    """
+
+    def __init__(self, path: str | os.PathLike[str], compression: str = "zstd") -> None:
+        from pathlib import Path
+
+        self.path = Path(path)
+        self.compression = compression
+        self.rows = 0
+        self._writer: Any = None
+        self._temporary: Any = None
+        self._pending: Any = None
+        self._executor: Any = None
+
+    def __enter__(self) -> PredictionLogWriter:
+        import tempfile
+        from concurrent.futures import ThreadPoolExecutor
+        from pathlib import Path
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(handle)
+        self._temporary = Path(name)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prediction-log")
+        return self
+
+    def write(self, table: pa.Table) -> None:
+        """Queue ``table`` (one chunk of the log; every chunk has the first one's schema) for writing.
+
+        Args:
+            table: Rows from ``build_prediction_log``.
+
+        Raises:
+            SchemaMismatchError: the chunk's columns differ from the first chunk's.
+        """
+        import pyarrow.parquet as pq
+
+        if self._executor is None:
+            raise RuntimeError("PredictionLogWriter.write outside its with block")
+        self._wait()
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._temporary, table.schema, compression=self.compression)
+        elif not table.schema.equals(self._writer.schema):
+            raise SchemaMismatchError(f"{self.path}: a chunk's columns differ from the first chunk's")
+        self.rows += table.num_rows
+        self._pending = self._executor.submit(self._writer.write_table, table)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()  # re-raises an encoding error here, in the caller's thread
+
+    def __exit__(self, error_type: Any, error: Any, traceback: Any) -> None:
+        try:
+            if error_type is None:
+                self._wait()
+                if self._writer is None:
+                    raise DataError(f"{self.path}: no rows were written to the prediction log")
+                self._writer.close()
+                self._writer = None
+                os.replace(self._temporary, self.path)
+        finally:
+            # On an error, a chunk still encoding finishes first; its own error, if any, is dropped: the error
+            # that stopped the block is the one to report.
+            self._executor.shutdown(wait=True)
+            if self._writer is not None:
+                self._writer.close()
+            self._temporary.unlink(missing_ok=True)

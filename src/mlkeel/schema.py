@@ -382,7 +382,7 @@ def _require_columns(table: pa.Table, names: Iterable[str], parameter: str) -> N
         )
 
 
-def _infer_column(name: str, column: pa.ChunkedArray, max_categories: int, categorical: bool) -> ColumnSchema:
+def _infer_column(name: str, column: pa.ChunkedArray, max_categories: int, is_key: bool) -> ColumnSchema:
     import pyarrow.compute as pc
     import pyarrow.types as pat
 
@@ -395,14 +395,14 @@ def _infer_column(name: str, column: pa.ChunkedArray, max_categories: int, categ
     if kind == "float" and not nullable:
         nullable = bool(pc.any(pc.is_nan(column.cast("float64"))).as_py())
     minimum = maximum = None
-    if kind in NUMERIC_TYPES and column.null_count < len(column):
+    if kind in NUMERIC_TYPES and column.null_count < len(column) and not is_key:
         bounds = pc.min_max(column)
         low, high = bounds["min"].as_py(), bounds["max"].as_py()
         # NaN-only or infinite bounds are no bound.
         minimum = low if low is not None and math.isfinite(low) else None
         maximum = high if high is not None and math.isfinite(high) else None
     categories = None
-    if kind == "string" and categorical:
+    if kind == "string" and not is_key:
         distinct = pc.unique(column.cast("string")).drop_null()
         if 0 < len(distinct) <= max_categories:  # no value seen at all is no evidence of a closed domain
             categories = tuple(sorted(distinct.to_pylist()))
@@ -420,7 +420,8 @@ def infer_schema(
     Types come from the Arrow types (``mlkeel.components.ingest.logic.logical_type``); a column is nullable
     iff the reference holds a null (or NaN) in it; numeric columns get the reference's min and max as bounds;
     a string column with at most ``max_categories`` distinct values gets them as its closed category domain,
-    a column with more is free text. Key columns never get a category domain (new rows bring new keys).
+    a column with more is free text. Key columns get neither bounds nor a category domain (new rows bring new
+    keys).
 
     Args:
         table: The reference data.
@@ -441,6 +442,6 @@ def infer_schema(
     if target_column:
         _require_columns(table, [target_column], "target_column")
     columns = tuple(
-        _infer_column(name, table[name], max_categories, categorical=name not in keys) for name in table.column_names
+        _infer_column(name, table[name], max_categories, is_key=name in keys) for name in table.column_names
     )
     return DatasetSchema(columns=columns, key_columns=tuple(keys), target_column=target_column or None)
