@@ -4,10 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mlkeel-installed
 
-.PHONY: help setup demo test test-fast lint format compile check-compiled images images-offline benchmarks clean
+.PHONY: help setup demo demo-monitoring test test-fast lint format compile check-compiled images images-offline benchmarks clean
 
 help:
 	@echo "make demo            set up .venv and run the training pipeline locally on the bundled data"
+	@echo "make demo-monitoring train on Jan-Feb flights, monitor Jun-Jul: real drift, retraining"
 	@echo "make test            run every test (Docker tests need a running Docker engine)"
 	@echo "make test-fast       unit tests only"
 	@echo "make lint            ruff + mypy"
@@ -25,6 +26,13 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 demo: setup
 	$(BIN)/mlkeel run training --local
+
+# Real drift: train on January-February flights, monitor June-July (drift -> retraining -> new champion).
+demo-monitoring: setup
+	$(BIN)/mlkeel datasets flights --months 1,2 --output .mlkeel/flights-jan-feb.parquet
+	$(BIN)/mlkeel datasets flights --months 6,7 --output .mlkeel/flights-jun-jul.parquet
+	$(BIN)/mlkeel run monitoring --local --model-name flights --target late --key-column flight_id \
+		--reference .mlkeel/flights-jan-feb.parquet --current .mlkeel/flights-jun-jul.parquet
 
 test: setup
 	$(BIN)/python -m pytest

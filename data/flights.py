@@ -14,3 +14,28 @@ FLIGHTS_POSITIVE_LABEL = "1"
 FLIGHTS_KEY = "flight_id"
 # The column that places a row in time (1-12): the natural way to cut reference and later batches.
 FLIGHTS_PERIOD = "month"
+
+
+def write_months(months: list[int], destination: str | Path, keep_period: bool = False) -> int:
+    """Write the flights of some months to a Parquet file: a reference window or a later batch.
+
+    Args:
+        months: Months 1-12 to keep.
+        destination: Parquet file to write.
+        keep_period: Keep the ``month`` column (by default dropped: it says which window a row came from, which a
+            model should not learn and a drift test would flag trivially).
+
+    Returns:
+        Rows written.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(FLIGHTS_PARQUET)
+    table = table.filter(pc.is_in(table[FLIGHTS_PERIOD], value_set=pa.array(months, pa.int64())))
+    if not keep_period:
+        table = table.drop_columns([FLIGHTS_PERIOD])
+    Path(destination).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, destination, compression="zstd")
+    return table.num_rows

