@@ -114,6 +114,8 @@ def render_component_readme(stage: str) -> str:
     spec = component.component_spec
     parsed = docstring_parser.parse(component.python_func.__doc__ or "")
     described = {param.arg_name: param.description or "" for param in parsed.params}
+    if parsed.returns is not None and parsed.returns.description:  # a single return value: KFP's "Output"
+        described["Output"] = parsed.returns.description
 
     def describe(name: str, kfp_description: str | None) -> str:
         # KFP parses the Returns section; docstring_parser the Args section (outputs artifacts included).

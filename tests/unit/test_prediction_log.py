@@ -14,6 +14,7 @@ import pytest
 from mlkeel.errors import DataError, ParameterError, SchemaMismatchError
 from mlkeel.prediction_log import (
     FIXED_COLUMNS,
+    PredictionLogWriter,
     build_prediction_log,
     feature_columns,
     prediction_log_schema,
@@ -170,3 +171,25 @@ def test_the_schema_is_what_the_docstring_promises() -> None:
         "threshold": "double",
         "predicted_at": "timestamp[us, tz=UTC]",
     }
+
+
+def test_the_writer_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    path = tmp_path / "logs" / "batch.parquet"
+    with PredictionLogWriter(path) as writer:
+        writer.write(_log())
+        writer.write(_log(request_ids=["e", "f", "g", "h"]))
+        assert not path.exists()  # only a hidden temporary sibling until the block ends
+    assert writer.rows == 8 and pq.read_table(path).column("request_id").to_pylist() == list("abcdefgh")
+    assert read_prediction_logs(path.parent).num_rows == 8
+
+    with pytest.raises(ValueError, match="scoring failed"), PredictionLogWriter(path) as writer:
+        writer.write(_log(request_ids=["x", "y", "z", "w"]))
+        raise ValueError("scoring failed")
+    assert pq.read_table(path).column("request_id").to_pylist() == list("abcdefgh")  # the old file stays
+    other = tmp_path / "other.parquet"
+    with pytest.raises(SchemaMismatchError, match="columns differ"), PredictionLogWriter(other) as writer:
+        writer.write(_log())
+        writer.write(_log(features_frame=FEATURES.drop(columns=["tenure"])))
+    with pytest.raises(DataError, match="no rows were written"), PredictionLogWriter(other):
+        pass
+    assert sorted(item.name for item in tmp_path.rglob("*")) == ["batch.parquet", "logs"]
