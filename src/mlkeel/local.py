@@ -179,6 +179,35 @@ def _alias_version(client: Any, model_name: str, alias: str) -> str | None:
         return None
 
 
+def execute_pipeline(
+    pipeline: Any, arguments: dict[str, Any], store: LocalStore, runner: str
+) -> tuple[dict[str, Any], float, float]:
+    """Run ``pipeline`` under kfp.local against ``store``; turn a failed task into ``PipelineRunFailed``.
+
+    Args:
+        pipeline: A ``@dsl.pipeline`` function.
+        arguments: Its parameters; ``mlflow_tracking_uri`` is set to the store's.
+        store: The local store (pipeline root and MLflow).
+        runner: ``subprocess`` or ``docker``.
+
+    Returns:
+        ``(pipeline outputs, start time, wall seconds)``.
+
+    Raises:
+        PipelineRunFailed: a task failed (kfp.local printed its log above).
+    """
+    arguments = {**arguments, "mlflow_tracking_uri": store.tracking_uri}
+    store.ensure_experiment(arguments.get("experiment_name", "mlkeel-churn"))
+    init_runner(store, runner)
+    started = time.time()
+    try:
+        task = pipeline(**arguments)
+    except RuntimeError as error:
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # kfp.local colours task names for terminals
+        raise PipelineRunFailed(f"{plain}; the failing task's log is above") from error
+    return task.outputs, started, time.time() - started
+
+
 def run_training(
     arguments: dict[str, Any],
     workdir: str | Path = DEFAULT_WORKDIR,
@@ -204,17 +233,7 @@ def run_training(
     from mlkeel.tracking import connect
 
     store = LocalStore.create(workdir, tracking_uri)
-    arguments = {**arguments, "mlflow_tracking_uri": store.tracking_uri}
-    store.ensure_experiment(arguments.get("experiment_name", "mlkeel-churn"))
-    init_runner(store, runner)
-    started = time.time()
-    try:
-        task = training_pipeline(**arguments)
-    except RuntimeError as error:
-        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # kfp.local colours task names for terminals
-        raise PipelineRunFailed(f"the training pipeline failed: {plain}; the failing task's log is above") from error
-    seconds = time.time() - started
-    outputs = task.outputs
+    outputs, started, seconds = execute_pipeline(training_pipeline, arguments, store, runner)
     model_name = arguments.get("model_name", "mlkeel-churn")
     client = connect(store.tracking_uri)
     run_id = outputs["model"].metadata.get("mlflow_run_id")
@@ -321,16 +340,7 @@ def run_monitoring(
     from mlkeel.tracking import connect
 
     store = LocalStore.create(workdir, tracking_uri)
-    arguments = {**arguments, "mlflow_tracking_uri": store.tracking_uri}
-    store.ensure_experiment(arguments.get("experiment_name", "mlkeel-churn"))
-    init_runner(store, runner)
-    started = time.time()
-    try:
-        task = monitoring_pipeline(**arguments)
-    except RuntimeError as error:
-        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
-        raise PipelineRunFailed(f"the monitoring pipeline failed: {plain}; the failing task's log is above") from error
-    outputs = task.outputs
+    outputs, started, seconds = execute_pipeline(monitoring_pipeline, arguments, store, runner)
     model_name = arguments.get("model_name", "mlkeel-churn")
     drift_metadata = outputs["drift_result"].metadata
     return MonitoringSummary(
@@ -343,5 +353,5 @@ def run_monitoring(
         champion_after=_alias_version(connect(store.tracking_uri), model_name, CHAMPION_ALIAS),
         store=store,
         run_folder=_newest_run_folder(store.workdir, "mlkeel-monitoring", started),
-        seconds=time.time() - started,
+        seconds=seconds,
     )
