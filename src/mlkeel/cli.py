@@ -12,6 +12,7 @@ from mlkeel import __version__
 from mlkeel.cli_images import images
 from mlkeel.clitools import JSON_OBJECT, reports_user_errors
 from mlkeel.errors import DataError, ParameterError
+from mlkeel.pipelines import PIPELINES
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -137,7 +138,7 @@ def run_training(
     from mlkeel.local import run_training as run_locally
 
     if not local_run:
-        raise ParameterError("only local runs exist so far: add --local (cluster submission comes with `submit`)")
+        raise ParameterError("`mlkeel run` runs on this machine: add --local (for a cluster: `mlkeel submit`)")
     if not data:
         target_column = target_column or TELCO_CHURN_TARGET
         positive_label = positive_label or TELCO_CHURN_POSITIVE_LABEL
@@ -216,7 +217,7 @@ def run_monitoring(
     from mlkeel.local import run_monitoring as run_locally
 
     if not local_run:
-        raise ParameterError("only local runs exist so far: add --local (cluster submission comes with `submit`)")
+        raise ParameterError("`mlkeel run` runs on this machine: add --local (for a cluster: `mlkeel submit`)")
     label = preflight(current_uri, "auto", None, target_column, positive_label or "")
     store = LocalStore.create(workdir, tracking_uri)
     try:
@@ -278,6 +279,91 @@ def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
         except json.JSONDecodeError:
             parsed[name.strip()] = value
     return parsed
+
+
+@main.command(name="submit")
+@click.argument("pipeline", type=click.Choice(sorted(PIPELINES)))
+@click.option(
+    "--host",
+    required=True,
+    envvar="KF_PIPELINES_ENDPOINT",
+    help="KFP API URL, e.g. http://localhost:8080 (env: KF_PIPELINES_ENDPOINT).",
+)
+@click.option(
+    "--param",
+    "extra_params",
+    multiple=True,
+    metavar="NAME=JSON",
+    help="A pipeline parameter (VALUE as JSON, else text); repeatable, e.g. --param current_uri=s3://b/new.parquet.",
+)
+@click.option("--experiment", default="mlkeel", show_default=True, help="KFP experiment (created when missing).")
+@click.option(
+    "--dedupe-key",
+    default="",
+    help="Start at most one run per key (for drift: model name + champion version + batch fingerprint).",
+)
+@click.option("--namespace", default="", help="Namespace of a multi-user KFP deployment.")
+@reports_user_errors
+def submit_command(
+    pipeline: str, host: str, extra_params: tuple[str, ...], experiment: str, dedupe_key: str, namespace: str
+) -> None:
+    """Submit the compiled PIPELINE (its committed YAML) to a KFP cluster.
+
+    The MLflow tracking URI is not sent: the cluster sets MLFLOW_TRACKING_URI from a Secret.
+    """
+    from mlkeel.submit import submit_run
+
+    result = submit_run(
+        host, pipeline, parse_params(extra_params), experiment=experiment, dedupe_key=dedupe_key, namespace=namespace
+    )
+    if result.created:
+        click.echo(f"submitted run {result.run_name} ({result.run_id})")
+    else:
+        click.echo(
+            f"not submitted: run {result.run_name} ({result.run_id}, {result.state or 'state unknown'}) "
+            "already exists for this dedupe key"
+        )
+    click.echo(result.url)
+
+
+@main.command(name="schedule")
+@click.argument("pipeline", type=click.Choice(sorted(PIPELINES)))
+@click.option(
+    "--host",
+    required=True,
+    envvar="KF_PIPELINES_ENDPOINT",
+    help="KFP API URL, e.g. http://localhost:8080 (env: KF_PIPELINES_ENDPOINT).",
+)
+@click.option(
+    "--cron",
+    required=True,
+    help='Standard 5-field cron, e.g. "0 6 * * *" = 06:00 daily in the scheduler\'s time zone (normally UTC); '
+    "KFP's 6-field form (seconds first) is accepted too.",
+)
+@click.option("--param", "extra_params", multiple=True, metavar="NAME=JSON", help="A pipeline parameter; repeatable.")
+@click.option("--name", default="", help="Recurring run name, which identifies it (default: mlkeel-PIPELINE).")
+@click.option("--experiment", default="mlkeel", show_default=True, help="KFP experiment (created when missing).")
+@click.option("--namespace", default="", help="Namespace of a multi-user KFP deployment.")
+@reports_user_errors
+def schedule_command(
+    pipeline: str, host: str, cron: str, extra_params: tuple[str, ...], name: str, experiment: str, namespace: str
+) -> None:
+    """Run the compiled PIPELINE on a cron schedule; an existing schedule of the same name is kept, not duplicated."""
+    from mlkeel.submit import kfp_cron, schedule_run
+
+    result = schedule_run(
+        host, pipeline, cron, parse_params(extra_params), name=name, experiment=experiment, namespace=namespace
+    )
+    if result.created:
+        click.echo(f"scheduled {result.name} ({result.recurring_run_id}) with cron {result.cron!r}")
+    else:
+        click.echo(f"already scheduled: {result.name} ({result.recurring_run_id}) with cron {result.cron!r}")
+        if result.cron != kfp_cron(cron):
+            click.echo(
+                f"warning: kept its cron {result.cron!r}, not {kfp_cron(cron)!r}: delete it in the KFP UI to change it",
+                err=True,
+            )
+    click.echo(result.url)
 
 
 @main.group()

@@ -1,0 +1,191 @@
+"""mlkeel.submit: the real kfp.Client against an in-memory stand-in of the KFP v2beta1 API (tests/kfp_standin.py).
+
+No KFP API server runs here (it needs Kubernetes): these tests show what mlkeel sends and how it decides, not
+that a cluster executes the runs.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+from mlkeel.errors import ParameterError
+from mlkeel.submit import (
+    ClusterError,
+    compiled_pipeline_path,
+    dedupe_run_name,
+    drift_event_key,
+    kfp_cron,
+    schedule_run,
+    submit_run,
+)
+from tests.kfp_standin import KfpStandIn
+
+TRAINING_ARGUMENTS = {"data_uri": "s3://bucket/batch-7.parquet", "model_name": "mlkeel-churn"}
+MONITORING_ARGUMENTS = {"current_uri": "s3://bucket/batch-7.parquet", "model_name": "mlkeel-churn"}
+
+
+@pytest.fixture
+def kfp_api() -> Iterator[KfpStandIn]:
+    """A started stand-in that accepts the committed compiled YAML of both pipelines."""
+    specs = {}
+    for name in ("training", "monitoring"):
+        spec = yaml.safe_load(compiled_pipeline_path(name).read_text(encoding="utf-8"))
+        specs[spec["pipelineInfo"]["name"]] = spec
+    standin = KfpStandIn(pipeline_specs=specs).start()
+    try:
+        yield standin
+    finally:
+        standin.stop()
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_submit_creates_one_run_of_the_compiled_training_pipeline(kfp_api: KfpStandIn) -> None:
+    result = submit_run(kfp_api.host, "training", TRAINING_ARGUMENTS, experiment="churn")
+
+    assert result.created
+    assert [run["run_id"] for run in kfp_api.runs] == [result.run_id]
+    run = kfp_api.runs[0]
+    assert run["pipeline_spec"]["pipelineInfo"]["name"] == "mlkeel-training"
+    assert run["runtime_config"]["parameters"] == TRAINING_ARGUMENTS
+    assert [experiment["display_name"] for experiment in kfp_api.experiments] == ["churn"]
+    assert result.url == f"{kfp_api.host}/#/runs/details/{result.run_id}"
+
+
+def test_same_dedupe_key_returns_the_first_run_and_creates_none(kfp_api: KfpStandIn) -> None:
+    key = drift_event_key("mlkeel-churn", 3, "9f2c4e")
+
+    first = submit_run(kfp_api.host, "training", TRAINING_ARGUMENTS, dedupe_key=key)
+    again = submit_run(kfp_api.host, "training", TRAINING_ARGUMENTS, dedupe_key=key)
+
+    assert first.created and not again.created
+    assert again.run_id == first.run_id
+    assert again.run_name == first.run_name == dedupe_run_name("training", key)
+    assert again.state == "PENDING"
+    assert len(kfp_api.runs) == 1
+    listed = kfp_api.calls("GET", "/runs")
+    assert len(listed) == 2
+    assert listed[-1].query["experiment_id"] == kfp_api.experiments[0]["experiment_id"]
+    assert '"key": "display_name"' in listed[-1].query["filter"]
+
+
+def test_a_different_dedupe_key_creates_a_second_run(kfp_api: KfpStandIn) -> None:
+    first = submit_run(kfp_api.host, "training", TRAINING_ARGUMENTS, dedupe_key=drift_event_key("m", 3, "aaaa"))
+    second = submit_run(kfp_api.host, "training", TRAINING_ARGUMENTS, dedupe_key=drift_event_key("m", 4, "aaaa"))
+
+    assert first.created and second.created
+    assert first.run_id != second.run_id
+    assert len(kfp_api.runs) == 2
+
+
+def test_dedupe_is_per_pipeline_name(kfp_api: KfpStandIn) -> None:
+    key = drift_event_key("mlkeel-churn", 3, "9f2c4e")
+
+    training = submit_run(kfp_api.host, "training", TRAINING_ARGUMENTS, dedupe_key=key)
+    monitoring = submit_run(kfp_api.host, "monitoring", MONITORING_ARGUMENTS, dedupe_key=key)
+
+    assert training.created and monitoring.created
+    assert kfp_api.runs[1]["pipeline_spec"]["pipelineInfo"]["name"] == "mlkeel-monitoring"
+
+
+def test_arguments_carry_no_tracking_uri_unless_given(kfp_api: KfpStandIn) -> None:
+    submit_run(kfp_api.host, "training", TRAINING_ARGUMENTS)
+    submit_run(kfp_api.host, "training", {**TRAINING_ARGUMENTS, "mlflow_tracking_uri": "http://mlflow:5000"})
+
+    sent = [call.body["runtime_config"]["parameters"] for call in kfp_api.calls("POST", "/runs")]
+    assert "mlflow_tracking_uri" not in sent[0]
+    assert sent[1]["mlflow_tracking_uri"] == "http://mlflow:5000"
+
+
+def test_a_tracking_uri_with_credentials_is_refused_before_any_request(kfp_api: KfpStandIn) -> None:
+    arguments = {**TRAINING_ARGUMENTS, "mlflow_tracking_uri": "https://bob:hunter2@mlflow.example.com"}
+
+    with pytest.raises(ParameterError, match="Secret") as raised:
+        submit_run(kfp_api.host, "training", arguments)
+
+    assert "hunter2" not in str(raised.value)
+    assert kfp_api.requests == []
+
+
+def test_unknown_or_missing_parameters_fail_before_any_request(kfp_api: KfpStandIn) -> None:
+    with pytest.raises(ParameterError, match="gate_margn"):
+        submit_run(kfp_api.host, "training", {"gate_margn": 0.02})
+    with pytest.raises(ParameterError, match="current_uri"):
+        submit_run(kfp_api.host, "monitoring", {"model_name": "m"})
+    with pytest.raises(ParameterError, match="training, monitoring"):
+        submit_run(kfp_api.host, "serving", {})
+    assert kfp_api.requests == []
+
+
+def test_schedule_creates_one_recurring_run_and_is_idempotent_by_name(kfp_api: KfpStandIn) -> None:
+    first = schedule_run(kfp_api.host, "monitoring", "0 6 * * *", MONITORING_ARGUMENTS, name="daily-monitoring")
+    again = schedule_run(kfp_api.host, "monitoring", "0 6 * * *", MONITORING_ARGUMENTS, name="daily-monitoring")
+
+    assert first.created and not again.created
+    assert again.recurring_run_id == first.recurring_run_id
+    assert len(kfp_api.recurring_runs) == 1
+    recurring = kfp_api.recurring_runs[0]
+    assert recurring["trigger"]["cron_schedule"]["cron"] == "0 0 6 * * *"  # 06:00 daily, not minute 6 hourly
+    assert recurring["no_catchup"] is True
+    assert recurring["runtime_config"]["parameters"] == MONITORING_ARGUMENTS
+    assert first.cron == again.cron == "0 0 6 * * *"
+    assert kfp_api.runs == []
+
+
+def test_an_existing_schedule_keeps_its_cron(kfp_api: KfpStandIn) -> None:
+    schedule_run(kfp_api.host, "monitoring", "0 6 * * *", MONITORING_ARGUMENTS, name="daily")
+    again = schedule_run(kfp_api.host, "monitoring", "30 7 * * *", MONITORING_ARGUMENTS, name="daily")
+
+    assert not again.created
+    assert again.cron == "0 0 6 * * *"
+    assert len(kfp_api.recurring_runs) == 1
+
+
+def test_unreachable_host_fails_fast_naming_the_host_without_credentials() -> None:
+    port = closed_port()
+    started = time.monotonic()
+
+    with pytest.raises(ClusterError) as raised:
+        submit_run(f"http://admin:s3cret@127.0.0.1:{port}", "training", TRAINING_ARGUMENTS)
+
+    assert time.monotonic() - started < 10
+    assert f"127.0.0.1:{port}" in str(raised.value)
+    assert "s3cret" not in str(raised.value)
+
+
+def test_an_api_error_is_a_cluster_error_naming_the_host(kfp_api: KfpStandIn) -> None:
+    kfp_api.pipeline_specs.clear()  # the stand-in now refuses every pipeline spec with HTTP 400
+
+    with pytest.raises(ClusterError, match=r"127\.0\.0\.1.*HTTP 400"):
+        submit_run(kfp_api.host, "training", TRAINING_ARGUMENTS)
+
+
+def test_dedupe_names_and_drift_keys_are_stable() -> None:
+    key = drift_event_key("mlkeel-churn", "3", "9f2c4e")
+
+    assert key == drift_event_key("mlkeel-churn", 3, "9f2c4e")
+    assert key != drift_event_key("mlkeel-churn", 4, "9f2c4e")
+    name = dedupe_run_name("training", key)
+    assert name.startswith("mlkeel-training-") and len(name) == len("mlkeel-training-") + 16
+    assert name == dedupe_run_name("training", key)
+    with pytest.raises(ParameterError):
+        dedupe_run_name("training", " ")
+    with pytest.raises(ParameterError, match="fingerprint"):
+        drift_event_key("mlkeel-churn", 3, "")
+
+
+def test_cron_gets_kfp_seconds_field() -> None:
+    assert kfp_cron("0 6 * * *") == "0 0 6 * * *"
+    assert kfp_cron("0 0 6 * * *") == "0 0 6 * * *"
+    with pytest.raises(ParameterError, match="5 fields"):
+        kfp_cron("daily")
