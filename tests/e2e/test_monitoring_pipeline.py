@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from mlflow.tracking import MlflowClient
 
 from mlkeel.constants import CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS, LineageTag
 from mlkeel.data.flights import write_months
-from mlkeel.local import LocalStore
+from tests.e2e.registry import registry
 
 pytestmark = pytest.mark.pipeline
 
@@ -48,7 +47,7 @@ def monitor(workdir: Path, reference: Path, current: Path) -> subprocess.Complet
 
 
 def versions(workdir: Path) -> list[str]:
-    client = MlflowClient(LocalStore.create(workdir).tracking_uri)
+    client = registry(workdir)
     return sorted(str(version.version) for version in client.search_model_versions("name='flights'"))
 
 
@@ -62,7 +61,7 @@ def test_real_drift_retrains_and_the_new_model_takes_over(tmp_path: Path) -> Non
     assert "champion         : models:/flights/1" in out
     assert "drift            : DRIFT (drifted features: " in out and "dest" in out.split("drift            :")[1]
     assert "retraining       : ran; the retrained model is the new champion, version 2" in out
-    client = MlflowClient(LocalStore.create(tmp_path / "work").tracking_uri)
+    client = registry(tmp_path / "work")
     assert str(client.get_model_version_by_alias("flights", CHAMPION_ALIAS).version) == "2"
     assert str(client.get_model_version_by_alias("flights", PREVIOUS_CHAMPION_ALIAS).version) == "1"
     # The new champion was trained on the July batch: its lineage says so.

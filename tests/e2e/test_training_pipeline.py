@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 from mlkeel.constants import (
     CHAMPION_ALIAS,
@@ -16,7 +15,8 @@ from mlkeel.constants import (
     SOURCE_ROW_COLUMN,
     LineageTag,
 )
-from mlkeel.local import LocalStore, PipelineRunFailed, run_training
+from mlkeel.local import PipelineRunFailed, run_training
+from tests.e2e.registry import registry
 
 pytestmark = pytest.mark.pipeline
 
@@ -26,10 +26,6 @@ BUNDLED = {
     "key_columns": ["customerID"],
     "model_name": "churn",
 }
-
-
-def registry(workdir: Path) -> MlflowClient:
-    return MlflowClient(LocalStore.create(workdir).tracking_uri)
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,7 @@ def test_evaluate_logs_holdout_metrics_to_the_training_run(
     evaluation = evaluate(
         str(tmp_path / "model"), str(test_path), "Churn", "Yes", mlflow_local_uri, trained.mlflow_run_id
     )
-    logged = MlflowClient(mlflow_local_uri).get_run(trained.mlflow_run_id).data.metrics
+    logged = MlflowClient(mlflow_local_uri, registry_uri=mlflow_local_uri).get_run(trained.mlflow_run_id).data.metrics
     assert evaluation.rows == 1409
     assert logged["holdout_roc_auc"] == pytest.approx(evaluation.metrics["roc_auc"])
     assert sum(map(sum, evaluation.confusion_matrix)) == 1409

@@ -186,7 +186,7 @@ def test_a_better_challenger_is_blessed_both_scored_on_the_same_rows(
     assert blessing.challenger_score - blessing.champion_score > 0.15
     assert f"vs champion version {version} {blessing.champion_score:.4f}" in blessing.reason
     assert Blessing.load(str(tmp_path / "blessing.json")) == blessing
-    run = MlflowClient(mlflow_shared_uri).get_run(challenger.run_id).data
+    run = MlflowClient(mlflow_shared_uri, registry_uri=mlflow_shared_uri).get_run(challenger.run_id).data
     assert run.metrics[GateRunMetric.BLESSED] == 1.0
     assert run.metrics[f"{GateRunMetric.CHAMPION_PREFIX}roc_auc"] == pytest.approx(blessing.champion_score)
     assert run.tags[LineageTag.BLESSING_REASON] == blessing.reason
@@ -220,7 +220,7 @@ def test_a_worse_challenger_is_not_blessed_and_the_champion_stays(
         f"{blessing.champion_score:.4f}"
     )
     assert json.loads((tmp_path / "blessing.json").read_text())["blessed"] is False
-    client = MlflowClient(mlflow_shared_uri)
+    client = MlflowClient(mlflow_shared_uri, registry_uri=mlflow_shared_uri)
     assert str(client.get_model_version_by_alias(model_name, CHAMPION_ALIAS).version) == version
 
 

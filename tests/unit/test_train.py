@@ -97,7 +97,7 @@ def test_train_saves_the_model_and_logs_it_to_mlflow(
         experiment_name="unit",
         data_fingerprint="sha256:abc",
     )
-    run = MlflowClient(mlflow_local_uri).get_run(result.mlflow_run_id)
+    run = MlflowClient(mlflow_local_uri, registry_uri=mlflow_local_uri).get_run(result.mlflow_run_id)
     assert run.data.tags[LineageTag.DATA_FINGERPRINT] == "sha256:abc"
     assert run.data.tags[LineageTag.POSITIVE_LABEL] == "Yes"
     assert run.data.params["estimator"] == "logistic_regression" and run.data.params["hp.C"] == "0.5"
