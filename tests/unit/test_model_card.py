@@ -83,8 +83,11 @@ def tiny_png() -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + (
-        chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + (chunk(b"IEND", b""))
     )
 
 
@@ -220,7 +223,7 @@ def test_missing_parts_render_as_not_computed_and_values_are_escaped() -> None:
     html, markdown = render_card(card_context(version, fairness=hostile))
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "<script>" not in markdown
-    assert "<td class=\"num\">n/a</td>" in html  # a group without positives has no TPR: shown, not crashed
+    assert '<td class="num">n/a</td>' in html  # a group without positives has no TPR: shown, not crashed
 
     # A schema other than the one the version was trained against is flagged, not silently shown.
     schema = {"format_version": 1, "columns": [{"name": "x", "type": "integer", "nullable": False}],
