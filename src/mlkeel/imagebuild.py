@@ -408,8 +408,8 @@ CMD ["python", "-m", "@MODULE@", "--help"]
 ARG GIT_COMMIT=unknown
 ARG VERSION=@VERSION@
 ARG SOURCE_URL=@SOURCE@
-# The exact reference this image is built as (`mlkeel images build` passes its version-commit tag): register
-# records it in the version's lineage (mlkeel.images).
+# The exact reference this image is built as (`mlkeel images build` passes its version-commit tag), recorded
+# in the lineage of every model version it helps make (tag mlkeel.images).
 ARG IMAGE_REF=mlkeel/@NAME@:@VERSION@
 ENV MLKEEL_GIT_COMMIT=${GIT_COMMIT} \\
     MLKEEL_IMAGE=${IMAGE_REF}
