@@ -74,6 +74,7 @@ class RollbackResult:
         by: Who rolled back.
         at: When (UTC, ISO 8601).
         reason: Why ("" when not given).
+        tags: The ``mlkeel.rollback.*`` tags set on both versions (besides the role).
     """
 
     model_name: str
