@@ -23,4 +23,6 @@ STAGES = (
     "drift",
     "batch_predict",
     "performance",
+    # governance (after register, in the training pipeline)
+    "model_card",
 )

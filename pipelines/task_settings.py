@@ -48,6 +48,8 @@ SETTINGS = {
     "drift": TaskSettings(cpu="1", memory="2Gi", memory_limit="4Gi", cache=True),
     "batch_predict": TaskSettings(cpu="1", memory="2Gi", memory_limit="4Gi", retries=1),
     "performance": TaskSettings(cpu="250m", memory="1Gi", memory_limit="2Gi", retries=1),
+    # Governance. Writes to the registry (card artifacts, a version tag): retried, never cached.
+    "model_card": TaskSettings(cpu="500m", memory="1Gi", memory_limit="2Gi", retries=2),
 }
 
 

@@ -79,3 +79,4 @@ def test_wheel_installs_one_namespace_with_the_compiled_yaml(tmp_path: Path) -> 
         assert f"mlkeel/components/{stage}/component.yaml" in names
     assert "mlkeel/pipelines/training.yaml" in names
     assert "mlkeel/data/telco_churn/telco_churn.csv" in names
+    assert "mlkeel/components/model_card/templates/card.html.j2" in names  # package data, read at run time

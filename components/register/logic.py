@@ -139,7 +139,7 @@ def lineage_tags(
     Raises:
         DataError: ``data_fingerprint`` differs from the one the training run recorded.
     """
-    from mlkeel.tracking import git_commit, library_versions
+    from mlkeel.tracking import git_commit, image_lineage, library_versions
 
     tags = {name: run_tags.get(name, "") for name in RUN_LINEAGE_TAGS}
     recorded = tags[LineageTag.DATA_FINGERPRINT]
@@ -154,6 +154,7 @@ def lineage_tags(
             LineageTag.GIT_COMMIT: git_commit(),
             LineageTag.MLKEEL_VERSION: __version__,
             LineageTag.LIBRARY_VERSIONS: library_versions(),
+            LineageTag.IMAGES: image_lineage(run_tags.get(LineageTag.IMAGES, ""), "register"),
             LineageTag.PIPELINE_NAME: pipeline_name,
             LineageTag.PIPELINE_RUN: pipeline_run,
             LineageTag.GATE_METRIC: blessing.metric,

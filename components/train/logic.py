@@ -335,7 +335,7 @@ def train(
     from mlflow.models import infer_signature
 
     from mlkeel.modeling import positive_scores
-    from mlkeel.tracking import connect, git_commit, library_versions
+    from mlkeel.tracking import connect, git_commit, image_lineage, library_versions
 
     frame = pq.read_table(train_path).to_pandas()
     fitted = fit_model(frame, target_column, positive_label, key_columns, estimator, hyperparameters, seed)
@@ -364,6 +364,7 @@ def train(
         LineageTag.POSITIVE_LABEL: positive_label,
         LineageTag.GIT_COMMIT: git_commit(),
         LineageTag.LIBRARY_VERSIONS: library_versions(),
+        LineageTag.IMAGES: image_lineage("", "train"),
     }
     from mlkeel.schema import DatasetSchema, infer_schema
 

@@ -366,6 +366,116 @@ def schedule_command(
     click.echo(result.url)
 
 
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    """Rows as left-aligned, space-padded columns under their headers."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    lines = [headers, ["-" * width for width in widths], *rows]
+    return "\n".join(
+        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
+
+
+@main.command(name="lineage")
+@click.option("--data", "fingerprint", default="", help="A data fingerprint: list every version trained on it.")
+@click.option("--model", "model_reference", default="", help="NAME/VERSION or NAME@ALIAS: print its lineage.")
+@click.option(
+    "--mlflow-uri",
+    "tracking_uri",
+    default="",
+    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./.mlkeel/mlflow.db).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@reports_user_errors
+def lineage_command(fingerprint: str, model_reference: str, tracking_uri: str, as_json: bool) -> None:
+    """Which model versions were trained on some data (--data), or what one version was built from (--model)."""
+    from mlkeel.clitools import echo_json
+    from mlkeel.lineage import NOT_RECORDED, version_lineage, versions_trained_on
+
+    if bool(fingerprint) == bool(model_reference):
+        raise ParameterError("pass exactly one of --data FINGERPRINT or --model NAME/VERSION")
+    if fingerprint:
+        records = versions_trained_on(fingerprint, tracking_uri)
+        if as_json:
+            echo_json([record.to_dict() for record in records])
+            return
+        if not records:
+            click.echo(f"no registered model version was trained on {fingerprint}")
+            return
+        click.echo(f"{len(records)} version(s) trained on {fingerprint}:")
+        click.echo(
+            _table(
+                ["MODEL", "VERSION", "ALIASES", "CREATED (UTC)", "RUN"],
+                [[r.model_name, r.version, ",".join(r.aliases) or "-", r.created, r.run_id or "-"] for r in records],
+            )
+        )
+        return
+    facts = version_lineage(model_reference, tracking_uri)
+    if as_json:
+        echo_json(facts)
+        return
+
+    def shown(value: Any) -> str:
+        if isinstance(value, dict):
+            return ", ".join(f"{key}={item}" for key, item in sorted(value.items())) or NOT_RECORDED
+        return str(value) if value not in ("", None) else NOT_RECORDED
+
+    rows = [
+        ("model", f"{facts['model_name']} version {facts['version']}"),
+        ("aliases", ", ".join(facts["aliases"]) or "none"),
+        ("created", facts["created"]),
+        ("training run", facts["run_id"]),
+        ("data fingerprint", facts["data_fingerprint"]),
+        ("schema hash", facts["schema_hash"]),
+        ("target", f"{facts['target_column']} (positive {facts['positive_label']!r})"),
+        ("git commit", facts["git_commit"]),
+        ("mlkeel version", facts["mlkeel_version"]),
+        ("images", facts["images"] or "not run in an mlkeel image"),
+        ("pipeline", facts["pipeline_name"]),
+        ("pipeline run", facts["pipeline_run"]),
+        ("library versions", facts["library_versions"]),
+        ("gate", f"{facts['gate_metric']} {facts['gate_score']}".strip()),
+        ("blessing", facts["blessing_reason"]),
+        ("replaced version", facts["replaced_version"] or "none"),
+        ("model card", facts["model_card"]),
+        ("metrics", {name: f"{value:.4f}" for name, value in facts["metrics"].items()}),
+    ]
+    if facts["rollback"]:
+        rows.append(("last rollback", facts["rollback"]))
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        click.echo(f"{label.ljust(width)} : {shown(value)}")
+
+
+@main.command(name="rollback")
+@click.argument("model_name")
+@click.option("--reason", default="", help="Why: recorded on both versions.")
+@click.option("--to", "to_version", default="", help="Version to restore (default: the previous_champion alias).")
+@click.option("--by", default="", help="Who (default: the current user).")
+@click.option(
+    "--mlflow-uri",
+    "tracking_uri",
+    default="",
+    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./.mlkeel/mlflow.db).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@reports_user_errors
+def rollback_command(model_name: str, reason: str, to_version: str, by: str, tracking_uri: str, as_json: bool) -> None:
+    """Move MODEL_NAME's champion alias back to its previous_champion (or --to VERSION); record who, when, why."""
+    from mlkeel.clitools import echo_json
+    from mlkeel.constants import CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS
+    from mlkeel.lineage import rollback
+
+    result = rollback(model_name, tracking_uri, reason=reason, to_version=to_version, by=by)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    click.echo(
+        f"{model_name}: '{CHAMPION_ALIAS}' is version {result.to_version} (was {result.from_version}); "
+        f"'{PREVIOUS_CHAMPION_ALIAS}' is version {result.from_version}"
+    )
+    click.echo(f"rolled back by {result.by} at {result.at}" + (f": {result.reason}" if result.reason else ""))
+
+
 @main.group()
 def datasets() -> None:
     """Write slices of the bundled datasets (for demos and experiments)."""

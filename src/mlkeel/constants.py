@@ -29,6 +29,13 @@ ENV_TRACKING_URI: Final = "MLFLOW_TRACKING_URI"
 ENV_GIT_COMMIT: Final = "MLKEEL_GIT_COMMIT"
 ENV_IMAGE_REGISTRY: Final = "MLKEEL_IMAGE_REGISTRY"
 ENV_IMAGE_TAG: Final = "MLKEEL_IMAGE_TAG"
+# Set in every stage image by its Dockerfile: the exact reference the image was built as (lineage reads it).
+ENV_IMAGE_REF: Final = "MLKEEL_IMAGE"
+
+# The model card: files logged on a version's source run under ``model_card/``.
+MODEL_CARD_ARTIFACT_DIR: Final = "model_card"
+MODEL_CARD_HTML_FILE: Final = "model_card.html"
+MODEL_CARD_MARKDOWN_FILE: Final = "model_card.md"
 
 
 class ArtifactMetadata:
@@ -63,6 +70,22 @@ class LineageTag:
     GATE_METRIC: Final = "mlkeel.gate_metric"
     GATE_SCORE: Final = "mlkeel.gate_score"
     REPLACED_VERSION: Final = "mlkeel.replaced_version"
+    # JSON stage -> image reference of the images that trained and registered the version ({} outside images).
+    IMAGES: Final = "mlkeel.images"
+    # ``runs:/<run>/model_card/model_card.html``: where the version's model card is.
+    MODEL_CARD: Final = "mlkeel.model_card"
+
+
+class RollbackTag:
+    """Tags ``mlkeel rollback`` sets on both the demoted and the restored version (the latest rollback wins)."""
+
+    BY: Final = "mlkeel.rollback.by"
+    AT: Final = "mlkeel.rollback.at"
+    REASON: Final = "mlkeel.rollback.reason"
+    # "demoted" (was champion) or "restored" (champion again).
+    ROLE: Final = "mlkeel.rollback.role"
+    FROM_VERSION: Final = "mlkeel.rollback.from_version"
+    TO_VERSION: Final = "mlkeel.rollback.to_version"
 
 
 class GateRunMetric:

@@ -112,6 +112,7 @@ STAGE_PROFILES = {
     "drift": "drift",
     "batch_predict": "ml",
     "performance": "ml",
+    "model_card": "ml",
 }
 STAGE_DESCRIPTIONS = {
     "ingest": "read CSV/Parquet, normalise types, fingerprint the data",
@@ -125,6 +126,7 @@ STAGE_DESCRIPTIONS = {
     "drift": "test a batch against reference data for drift (alibi-detect)",
     "batch_predict": "score a dataset with a registered model, write the prediction log",
     "performance": "join predictions with late labels, flag degradation",
+    "model_card": "render a registered version's model card (HTML + Markdown) and attach it to MLflow",
 }
 
 
@@ -406,7 +408,11 @@ CMD ["python", "-m", "@MODULE@", "--help"]
 ARG GIT_COMMIT=unknown
 ARG VERSION=@VERSION@
 ARG SOURCE_URL=@SOURCE@
-ENV MLKEEL_GIT_COMMIT=${GIT_COMMIT}
+# The exact reference this image is built as (`mlkeel images build` passes its version-commit tag), recorded
+# in the lineage of every model version it helps make (tag mlkeel.images).
+ARG IMAGE_REF=mlkeel/@NAME@:@VERSION@
+ENV MLKEEL_GIT_COMMIT=${GIT_COMMIT} \\
+    MLKEEL_IMAGE=${IMAGE_REF}
 LABEL org.opencontainers.image.title="mlkeel-@NAME@" \\
       org.opencontainers.image.description="@DESCRIPTION@" \\
       org.opencontainers.image.source="${SOURCE_URL}" \\
@@ -879,7 +885,12 @@ def build_stage_image(
         log(f"{tags[0]} is up to date (same sources, same revision {revision[:12]})")
         return BuildResult(stage, tags, _image_id(tags[0]), 0.0, True, _image_size(tags[0]), revision)
 
-    build_args = {"GIT_COMMIT": revision, "VERSION": __version__, "SOURCE_URL": source_url(root)}
+    build_args = {
+        "GIT_COMMIT": revision,
+        "VERSION": __version__,
+        "SOURCE_URL": source_url(root),
+        "IMAGE_REF": tags[-1],
+    }
     if base_image:
         build_args["BASE_IMAGE"] = base_image
     command = [

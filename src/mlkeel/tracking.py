@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlkeel import __version__
-from mlkeel.constants import ENV_GIT_COMMIT, ENV_TRACKING_URI
+from mlkeel.constants import ENV_GIT_COMMIT, ENV_IMAGE_REF, ENV_TRACKING_URI
 from mlkeel.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -106,3 +106,28 @@ def library_versions() -> str:
             continue
     versions["mlkeel"] = __version__
     return json.dumps(versions, sort_keys=True, separators=(",", ":"))
+
+
+def image_lineage(recorded: str, stage: str) -> str:
+    """Add the image this process runs in (``$MLKEEL_IMAGE``, set by every stage's Dockerfile) to a record.
+
+    A container cannot know its own registry digest; the reference it was built as, with the git commit in
+    its tag and in ``mlkeel.git_commit``, names the exact build.
+
+    Args:
+        recorded: JSON ``{stage: image}`` recorded by an earlier stage ("" = none), e.g. the training run's.
+        stage: This stage's name.
+
+    Returns:
+        Compact JSON ``{stage: image}``; unchanged (``{}`` at least) outside an image.
+    """
+    try:
+        images = json.loads(recorded) if recorded else {}
+    except json.JSONDecodeError:
+        images = {}
+    if not isinstance(images, dict):
+        images = {}
+    reference = os.environ.get(ENV_IMAGE_REF, "").strip()
+    if reference:
+        images[stage] = reference
+    return json.dumps(images, sort_keys=True, separators=(",", ":"))

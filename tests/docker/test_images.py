@@ -211,6 +211,7 @@ def test_oci_labels_and_tags_name_the_git_commit(built: dict[str, BuildResult], 
     assert labels["org.opencontainers.image.source"].startswith("https://")
     assert labels["io.mlkeel.stage"] == stage
     assert f"MLKEEL_GIT_COMMIT={result.revision}" in details["Config"]["Env"]
+    assert f"MLKEEL_IMAGE={result.tags[-1]}" in details["Config"]["Env"]  # what lineage records
     assert result.tags == imagebuild.image_tags(stage, result.revision)
     assert result.tags[1].endswith(f":{__version__}-{head[:12]}" + ("-dirty" if "-dirty" in result.revision else ""))
     assert {inspect(tag)["Id"] for tag in result.tags} == {details["Id"]}

@@ -1,0 +1,1 @@
+"""Model card stage: an HTML and Markdown card per registered version, attached to the version in MLflow."""

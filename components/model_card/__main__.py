@@ -1,0 +1,5 @@
+"""``python -m mlkeel.components.model_card``."""
+
+from mlkeel.components.model_card.cli import main
+
+main()

@@ -1,0 +1,669 @@
+"""Model card: one HTML and one Markdown page per registered version, attached to the version in MLflow.
+
+The card gathers what a reviewer asks about a model in one place: which version and aliases, the data it was
+trained on (fingerprint, schema and its hash), holdout metrics overall and per slice, the champion comparison
+the gate made, fairness per sensitive group, the most important features (table and plot) and the lineage the
+registry records (git commit, images, pipeline run, library versions).
+
+Parts that were not computed (no sensitive columns configured, no importance) render as "not computed", never
+as an error. The content is a plain dict first (``card_context``), rendered by Jinja2 templates second
+(``templates/``, HTML autoescaped), so a test or another renderer can read the same facts.
+
+The card files are logged on the version's source run under ``model_card/`` and the version gets the tag
+``mlkeel.model_card`` = ``runs:/<run>/model_card/model_card.html``.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlkeel.constants import (
+    MODEL_CARD_ARTIFACT_DIR,
+    MODEL_CARD_HTML_FILE,
+    MODEL_CARD_MARKDOWN_FILE,
+    RUN_DATA_ARTIFACT_DIR,
+    SCHEMA_ARTIFACT_FILE,
+    GateRunMetric,
+    LineageTag,
+)
+from mlkeel.errors import DataError, RegistryError, SchemaMismatchError
+from mlkeel.storage import read_json, write_text_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+HTML_TEMPLATE = "card.html.j2"
+MARKDOWN_TEMPLATE = "card.md.j2"
+NOT_COMPUTED = "not computed"
+# Metrics in the order a reader scans them (the rest follow alphabetically).
+METRIC_ORDER = ("roc_auc", "accuracy", "precision", "recall", "f1", "log_loss")
+TOP_FEATURES = 15
+# A slice column with more distinct values than this shows its largest groups only (the card says how many).
+MAX_SLICE_VALUES = 25
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# The training run's metric names: evaluate logs holdout_<metric>, train logs train_<metric>.
+HOLDOUT_PREFIX = "holdout_"
+
+
+@dataclass(frozen=True)
+class CardResult:
+    """What ``model_card`` wrote.
+
+    Attributes:
+        model_name: The registered model.
+        version: The version.
+        html: The HTML card.
+        markdown: The Markdown card.
+        card_uri: Where MLflow holds the HTML card (``runs:/...``), "" when not attached.
+        context: The facts the card shows (``card_context``).
+    """
+
+    model_name: str
+    version: str
+    html: str
+    markdown: str
+    card_uri: str = ""
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def ordered_metrics(metrics: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """Numeric metrics in reading order (``METRIC_ORDER`` first, then alphabetical); non-numbers dropped.
+
+    Args:
+        metrics: Metric name -> value.
+
+    Returns:
+        ``[(name, value), ...]``.
+    """
+    numbers = {name: _number(value) for name, value in metrics.items()}
+    names = [name for name in METRIC_ORDER if name in numbers] + sorted(set(numbers) - set(METRIC_ORDER))
+    return [(name, numbers[name]) for name in names if numbers[name] is not None]  # type: ignore[misc]
+
+
+def schema_section(schema: Mapping[str, Any] | None, recorded_hash: str = "", source: str = "schema") -> dict[str, Any]:
+    """The schema part: columns with type, nullability and role, and the schema hash.
+
+    Args:
+        schema: The validate stage's schema JSON, or None.
+        recorded_hash: The hash the version's lineage records, compared with the schema's own.
+        source: Printable name of the schema, for messages.
+
+    Returns:
+        ``{"computed": bool, "columns": [...], "hash": str, "recorded_hash": str, "hash_matches": bool|None}``.
+
+    Raises:
+        DataError: ``schema`` is not a valid schema.
+    """
+    if schema is None:
+        return {"computed": False, "columns": [], "hash": recorded_hash, "recorded_hash": recorded_hash}
+    from mlkeel.schema import DatasetSchema
+
+    parsed = DatasetSchema.from_dict(schema, source=source)
+    columns = []
+    for column in parsed.columns:
+        role = (
+            "target"
+            if column.name == parsed.target_column
+            else "key"
+            if column.name in parsed.key_columns
+            else "feature"
+        )
+        if column.categories is not None:
+            domain = f"{len(column.categories)} categories"
+        elif column.minimum is not None or column.maximum is not None:
+            domain = f"{column.minimum} .. {column.maximum}"
+        else:
+            domain = ""
+        columns.append(
+            {"name": column.name, "type": column.type, "nullable": column.nullable, "role": role, "domain": domain}
+        )
+    computed = parsed.schema_hash()
+    return {
+        "computed": True,
+        "columns": columns,
+        "hash": computed,
+        "recorded_hash": recorded_hash,
+        "hash_matches": (computed == recorded_hash) if recorded_hash else None,
+    }
+
+
+def slice_metrics(
+    frame: pd.DataFrame, labels: Any, scores: Any, slice_columns: Sequence[str], source: str = "test data"
+) -> list[dict[str, Any]]:
+    """Holdout metrics per value of each slice column.
+
+    Args:
+        frame: The holdout rows.
+        labels: Their 0/1 labels.
+        scores: The model's positive-class scores on them.
+        slice_columns: Columns to slice by.
+        source: Printable name of the rows, for messages.
+
+    Returns:
+        One entry per column: ``{"column", "groups": [{"value", "rows", "positive_rate", "metrics" (None when
+        the slice holds one class), "note"}], "hidden": int}``, groups by size, largest first.
+
+    Raises:
+        SchemaMismatchError: a slice column is not in the rows.
+    """
+    import numpy as np
+
+    from mlkeel.metrics import classification_metrics
+
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    missing = [column for column in slice_columns if column not in frame.columns]
+    if missing:
+        raise SchemaMismatchError(
+            f"{source}: slice column(s) {', '.join(map(repr, missing))} not found; columns: {', '.join(frame.columns)}"
+        )
+    sections = []
+    for column in slice_columns:
+        values = frame[column].astype("string").fillna("(missing)").to_numpy()
+        distinct, counts = np.unique(values, return_counts=True)
+        order = np.argsort(-counts, kind="stable")
+        groups = []
+        for index in order[:MAX_SLICE_VALUES]:
+            mask = values == distinct[index]
+            group_labels = labels[mask]
+            entry: dict[str, Any] = {
+                "value": str(distinct[index]),
+                "rows": int(mask.sum()),
+                "positive_rate": float(group_labels.mean()),
+                "metrics": None,
+                "note": "",
+            }
+            if len(np.unique(group_labels)) < 2:
+                entry["note"] = "one class only: metrics need both"
+            else:
+                entry["metrics"] = dict(ordered_metrics(classification_metrics(group_labels, scores[mask])))
+            groups.append(entry)
+        sections.append({"column": column, "groups": groups, "hidden": max(0, len(distinct) - MAX_SLICE_VALUES)})
+    return sections
+
+
+def comparison_section(blessing: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The champion comparison from the gate's blessing (slice results included when the gate made them).
+
+    Args:
+        blessing: The blessing JSON (``Blessing.to_dict()`` plus optional ``slices``/``fairness``), or None.
+
+    Returns:
+        ``{"computed": bool, ...the blessing's fields..., "gain": float|None, "slices": dict|None}``.
+    """
+    if not blessing:
+        return {"computed": False}
+    from mlkeel.metrics import HIGHER_IS_BETTER
+
+    challenger = _number(blessing.get("challenger_score"))
+    champion = _number(blessing.get("champion_score"))
+    metric = str(blessing.get("metric", ""))
+    gain = None
+    if challenger is not None and champion is not None:
+        gain = challenger - champion if HIGHER_IS_BETTER.get(metric, True) else champion - challenger
+    thresholds = [
+        {
+            "metric": name,
+            "value": _number(result.get("value")),
+            "threshold": _number(result.get("threshold")),
+            "passed": bool(result.get("passed")),
+        }
+        for name, result in sorted((blessing.get("threshold_results") or {}).items())
+        if isinstance(result, Mapping)
+    ]
+    slices = blessing.get("slices") if isinstance(blessing.get("slices"), Mapping) else None
+    return {
+        "computed": True,
+        "blessed": blessing.get("blessed"),
+        "reason": str(blessing.get("reason", "")),
+        "metric": metric,
+        "margin": _number(blessing.get("margin")),
+        "challenger_score": challenger,
+        "champion_score": champion,
+        "champion_version": blessing.get("champion_version"),
+        "gain": gain,
+        "thresholds": thresholds,
+        "decided_at": str(blessing.get("decided_at", "")),
+        "slices": slices,
+    }
+
+
+def fairness_section(fairness: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The fairness part: per sensitive column the two differences and each group's rates, and the verdict.
+
+    Args:
+        fairness: The fairness stage's JSON, or None.
+
+    Returns:
+        ``{"computed": bool, "why_not": str, "passed", "reason", "thresholds", "columns": [...]}``.
+    """
+    if not fairness:
+        return {"computed": False, "why_not": "the fairness stage did not run"}
+    if not fairness.get("configured"):
+        return {
+            "computed": False,
+            "why_not": str(fairness.get("reason") or "no sensitive columns were configured"),
+        }
+    columns = []
+    for column, result in (fairness.get("by_column") or {}).items():
+        groups = [
+            {
+                "value": str(value),
+                "rows": group.get("rows"),
+                "selection_rate": _number(group.get("selection_rate")),
+                "tpr": _number(group.get("tpr")),
+                "fpr": _number(group.get("fpr")),
+            }
+            for value, group in (result.get("groups") or {}).items()
+        ]
+        columns.append(
+            {
+                "column": column,
+                "demographic_parity_difference": _number(result.get("demographic_parity_difference")),
+                "equalized_odds_difference": _number(result.get("equalized_odds_difference")),
+                "groups": groups,
+            }
+        )
+    return {
+        "computed": True,
+        "passed": bool(fairness.get("passed")),
+        "reason": str(fairness.get("reason", "")),
+        "thresholds": {name: _number(value) for name, value in (fairness.get("thresholds") or {}).items()},
+        "min_group_rows": fairness.get("min_group_rows"),
+        "columns": columns,
+    }
+
+
+def importance_section(importance: Mapping[str, Any] | None, plot_png: bytes | None = None) -> dict[str, Any]:
+    """The importance part: the top features and the plot as a ``data:`` URI.
+
+    Args:
+        importance: The explain stage's JSON, or None.
+        plot_png: The importance plot (PNG bytes), or None.
+
+    Returns:
+        ``{"computed": bool, "method", "metric", "n_repeats", "rows", "features": [...top...], "total",
+        "plot_data_uri": str}``.
+    """
+    plot = ""
+    if plot_png:
+        if plot_png.startswith(PNG_MAGIC):
+            plot = "data:image/png;base64," + base64.b64encode(plot_png).decode("ascii")
+        else:
+            logger.warning("model card: the importance plot is not a PNG; left out")
+    if not importance or not importance.get("features"):
+        return {"computed": False, "plot_data_uri": plot}
+    features = sorted(
+        (
+            {
+                "feature": str(entry.get("feature")),
+                "importance_mean": _number(entry.get("importance_mean")),
+                "importance_std": _number(entry.get("importance_std")),
+            }
+            for entry in importance["features"]
+        ),
+        key=lambda entry: -(entry["importance_mean"] or 0.0),
+    )
+    return {
+        "computed": True,
+        "method": str(importance.get("method", "")),
+        "metric": str(importance.get("metric", "")),
+        "n_repeats": importance.get("n_repeats"),
+        "rows": importance.get("rows"),
+        "features": features[:TOP_FEATURES],
+        "total": len(features),
+        "plot_data_uri": plot,
+    }
+
+
+def card_context(
+    version: Mapping[str, Any],
+    metrics: Mapping[str, Any] | None = None,
+    schema: Mapping[str, Any] | None = None,
+    blessing: Mapping[str, Any] | None = None,
+    fairness: Mapping[str, Any] | None = None,
+    importance: Mapping[str, Any] | None = None,
+    importance_plot: bytes | None = None,
+    slices: list[dict[str, Any]] | None = None,
+    slice_columns: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Every fact the card shows, as a plain dict (what the templates render).
+
+    Args:
+        version: ``mlkeel.lineage.version_lineage`` output (model_name, version, aliases, lineage facts...).
+        metrics: Holdout metrics, name -> value.
+        schema: The validate stage's schema JSON.
+        blessing: The gate's blessing JSON.
+        fairness: The fairness stage's JSON.
+        importance: The explain stage's JSON.
+        importance_plot: The importance plot (PNG bytes).
+        slices: ``slice_metrics`` output.
+        slice_columns: The slice columns asked for (shown when ``slices`` is None).
+
+    Returns:
+        The context dict.
+    """
+    from datetime import UTC, datetime
+
+    return {
+        "not_computed": NOT_COMPUTED,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": version,
+        "schema": schema_section(schema, str(version.get("schema_hash", ""))),
+        "metrics": ordered_metrics(metrics or {}),
+        "slices": {"computed": slices is not None, "columns": list(slice_columns), "sections": slices or []},
+        "comparison": comparison_section(blessing),
+        "fairness": fairness_section(fairness),
+        "importance": importance_section(importance, importance_plot),
+    }
+
+
+def _format_number(value: Any, digits: int = 4) -> str:
+    number = _number(value)
+    return "n/a" if number is None else f"{number:.{digits}f}"
+
+
+def _markdown_cell(value: Any) -> str:
+    """Text safe inside a Markdown table cell: no pipes, no line breaks, no raw HTML."""
+    text = "" if value is None else str(value)
+    for raw, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("\r", " "), ("\n", " ")):
+        text = text.replace(raw, escaped)
+    return text
+
+
+def render_card(context: Mapping[str, Any]) -> tuple[str, str]:
+    """Render the card as HTML (autoescaped) and Markdown.
+
+    Args:
+        context: ``card_context`` output.
+
+    Returns:
+        ``(html, markdown)``.
+    """
+    import jinja2
+
+    def environment(autoescape: bool) -> jinja2.Environment:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+            autoescape=autoescape,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        env.filters["num"] = _format_number
+        env.filters["md"] = _markdown_cell
+        return env
+
+    html = environment(True).get_template(HTML_TEMPLATE).render(**context)
+    markdown = environment(False).get_template(MARKDOWN_TEMPLATE).render(**context)
+    return html, markdown
+
+
+def attach_card(
+    client: MlflowClient, model_name: str, version: str, run_id: str, html: str, markdown: str, tracking_uri: str
+) -> str:
+    """Log both card files on the version's source run under ``model_card/`` and tag the version with the path.
+
+    Args:
+        client: A registry client.
+        model_name: The registered model.
+        version: The version.
+        run_id: The version's source run.
+        html: The HTML card.
+        markdown: The Markdown card.
+        tracking_uri: The resolved URI, for messages.
+
+    Returns:
+        ``runs:/<run>/model_card/model_card.html`` (the tag's value).
+
+    Raises:
+        RegistryError: the version has no source run, or the registry refuses a write.
+    """
+    from mlkeel.components.gate.logic import registry_call
+
+    if not run_id:
+        raise RegistryError(f"version {version} of {model_name!r} has no source run to attach the model card to")
+    with tempfile.TemporaryDirectory(prefix="mlkeel-card-") as folder:
+        write_text_atomic(html, Path(folder) / MODEL_CARD_HTML_FILE)
+        write_text_atomic(markdown, Path(folder) / MODEL_CARD_MARKDOWN_FILE)
+        registry_call(
+            tracking_uri,
+            f"log the model card on run {run_id}",
+            lambda: client.log_artifacts(run_id, folder, artifact_path=MODEL_CARD_ARTIFACT_DIR),
+        )
+    card_uri = _card_uri(run_id)
+    registry_call(
+        tracking_uri,
+        f"tag version {version} of {model_name!r} with its model card",
+        lambda: client.set_model_version_tag(model_name, version, LineageTag.MODEL_CARD, card_uri),
+    )
+    return card_uri
+
+
+def registered_version(metadata: Mapping[str, Any], path: str = "") -> tuple[str, str]:
+    """The model name and version of the register stage's output artifact.
+
+    Args:
+        metadata: The artifact's metadata (model_name, model_version).
+        path: Its JSON file (``RegistrationResult.to_dict()``), read when the metadata lacks them.
+
+    Returns:
+        ``(model_name, version)``.
+
+    Raises:
+        DataError: neither names them.
+    """
+    from mlkeel.constants import ArtifactMetadata
+
+    name = metadata.get(ArtifactMetadata.REGISTERED_MODEL_NAME)
+    version = metadata.get(ArtifactMetadata.REGISTERED_MODEL_VERSION)
+    if not (name and version) and path and Path(path).is_file():
+        document = read_json(path)
+        name, version = document.get("model_name"), document.get("version")
+    if not name or version in (None, ""):
+        raise DataError(
+            "registered_model: names no model and version (expected the register stage's output: "
+            "metadata model_name and model_version)"
+        )
+    if isinstance(version, float) and version.is_integer():  # kfp.local returns metadata numbers as floats
+        version = int(version)
+    return str(name), str(version)
+
+
+def _optional_json(path: str) -> Any:
+    return read_json(path) if path and Path(path).is_file() else None
+
+
+def _optional_bytes(path: str) -> bytes | None:
+    return Path(path).read_bytes() if path and Path(path).is_file() else None
+
+
+def _slices_from_test_data(
+    model_uri: str, test_path: str, target_column: str, positive_label: str, slice_columns: Sequence[str]
+) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    from mlkeel.modeling import (
+        binary_labels,
+        feature_frame,
+        load_sklearn_model,
+        model_feature_columns,
+        positive_scores,
+    )
+    from mlkeel.storage import require_readable_file
+
+    if not target_column:
+        raise DataError("the version records no target column: cannot compute per-slice metrics")
+    require_readable_file(test_path)
+    frame = pq.read_table(test_path).to_pandas()
+    if target_column not in frame.columns:
+        raise SchemaMismatchError(f"{test_path}: target column {target_column!r} not found")
+    labels = binary_labels(frame[target_column], positive_label, test_path)
+    model = load_sklearn_model(model_uri)
+    scores = positive_scores(model, feature_frame(frame, model_feature_columns(model), test_path))
+    return slice_metrics(frame, labels, scores, slice_columns, test_path)
+
+
+def model_card(
+    model_name: str,
+    version: str,
+    html_path: str,
+    markdown_path: str,
+    tracking_uri: str = "",
+    metrics: Mapping[str, Any] | None = None,
+    schema_path: str = "",
+    blessing_path: str = "",
+    fairness_path: str = "",
+    importance_path: str = "",
+    importance_plot_path: str = "",
+    test_path: str = "",
+    model_uri: str = "",
+    slice_columns: Sequence[str] = (),
+    attach: bool = True,
+) -> CardResult:
+    """Build the card of version ``version`` of ``model_name``, write it and attach it to the version.
+
+    What is not given is read from MLflow where it holds it: the lineage tags and aliases always; the
+    holdout metrics (``holdout_*`` of the training run) when ``metrics`` is None; the schema from the run's
+    ``data/schema.json`` when ``schema_path`` is ""; the champion comparison from the gate's tags and metrics
+    on the run when ``blessing_path`` is "". Fairness and importance exist only as files: without them the card
+    says "not computed".
+
+    Args:
+        model_name: The registered model.
+        version: The version (or ``@alias``).
+        html_path: Where to write the HTML card.
+        markdown_path: Where to write the Markdown card.
+        tracking_uri: MLflow tracking/registry URI ("" = ``$MLFLOW_TRACKING_URI``, else the local store).
+        metrics: Holdout metrics (the evaluate stage's Metrics), or None to read them from the run.
+        schema_path: The validate stage's schema JSON.
+        blessing_path: The gate's blessing JSON.
+        fairness_path: The fairness stage's JSON.
+        importance_path: The explain stage's importance JSON.
+        importance_plot_path: The explain stage's PNG plot.
+        test_path: Holdout rows (Parquet), for per-slice metrics.
+        model_uri: The model to score them with ("" = ``models:/NAME/VERSION``).
+        slice_columns: Columns to compute per-slice metrics for (needs ``test_path``).
+        attach: Log the card on the version's run and tag the version.
+
+    Returns:
+        A ``CardResult``.
+
+    Raises:
+        RegistryError: no such model or version; the registry cannot be reached or refuses a write.
+        DataError: an input file is not what it should be.
+        SchemaMismatchError: a slice column or the target is not in the test data.
+        ParameterError: slice columns without test data.
+    """
+    from mlkeel.errors import ParameterError
+    from mlkeel.lineage import open_registry, version_lineage
+
+    if slice_columns and not test_path:
+        raise ParameterError("slice_columns need test data (the holdout rows) to compute per-slice metrics")
+    client, resolved = open_registry(tracking_uri)
+    reference = model_name + version if version.startswith("@") else f"{model_name}/{version}"
+    facts = version_lineage(reference, resolved)
+    version = facts["version"]
+    run_id = facts["run_id"]
+    run_metrics: dict[str, float] = facts.get("metrics", {})
+
+    if metrics is None:
+        metrics = {
+            name[len(HOLDOUT_PREFIX) :]: value for name, value in run_metrics.items() if name.startswith(HOLDOUT_PREFIX)
+        }
+    schema = _optional_json(schema_path)
+    if schema is None and not schema_path and run_id:
+        schema = _run_schema(client, run_id, resolved)
+    blessing = _optional_json(blessing_path)
+    if blessing is None and not blessing_path:
+        blessing = _blessing_from_run(facts, run_metrics)
+    slices = None
+    if slice_columns:
+        slices = _slices_from_test_data(
+            model_uri or f"models:/{model_name}/{version}",
+            test_path,
+            facts["target_column"],
+            facts["positive_label"],
+            slice_columns,
+        )
+    context = card_context(
+        facts,
+        metrics=metrics,
+        schema=schema,
+        blessing=blessing,
+        fairness=_optional_json(fairness_path),
+        importance=_optional_json(importance_path),
+        importance_plot=_optional_bytes(importance_plot_path),
+        slices=slices,
+        slice_columns=slice_columns,
+    )
+    if attach and run_id:
+        # The attached card names where it lives: the tag it is about to get.
+        context["model"] = {**facts, "model_card": _card_uri(run_id)}
+    html, markdown = render_card(context)
+    write_text_atomic(html, html_path)
+    write_text_atomic(markdown, markdown_path)
+    card_uri = ""
+    if attach:
+        card_uri = attach_card(client, model_name, version, run_id, html, markdown, resolved)
+        logger.info("model card: attached to %s version %s at %s", model_name, version, card_uri)
+    return CardResult(model_name, version, html, markdown, card_uri, context)
+
+
+def _card_uri(run_id: str) -> str:
+    return f"runs:/{run_id}/{MODEL_CARD_ARTIFACT_DIR}/{MODEL_CARD_HTML_FILE}"
+
+
+def _run_schema(client: MlflowClient, run_id: str, tracking_uri: str) -> dict[str, Any] | None:
+    """The schema the training run logged (``data/schema.json``), or None when it logged none."""
+    from mlkeel.components.gate.logic import registry_call
+
+    with tempfile.TemporaryDirectory(prefix="mlkeel-card-schema-") as folder:
+        try:
+            path = registry_call(
+                tracking_uri,
+                f"download the schema of run {run_id}",
+                lambda: client.download_artifacts(run_id, f"{RUN_DATA_ARTIFACT_DIR}/{SCHEMA_ARTIFACT_FILE}", folder),
+            )
+        except RegistryError as error:
+            logger.warning("model card: no schema: %s", error)
+            return None
+        return read_json(path)
+
+
+def _blessing_from_run(facts: Mapping[str, Any], run_metrics: Mapping[str, float]) -> dict[str, Any] | None:
+    """What the gate recorded on the version and its run: reason, metric, both scores."""
+    metric = facts.get("gate_metric") or ""
+    if not metric and not facts.get("blessing_reason"):
+        return None
+    challenger = run_metrics.get(f"{GateRunMetric.CHALLENGER_PREFIX}{metric}", _number(facts.get("gate_score")))
+    blessed = run_metrics.get(GateRunMetric.BLESSED)
+    return {
+        "blessed": True if blessed is None else blessed == 1.0,
+        "reason": facts.get("blessing_reason", ""),
+        "metric": metric,
+        "challenger_score": challenger,
+        "champion_score": run_metrics.get(f"{GateRunMetric.CHAMPION_PREFIX}{metric}"),
+        "champion_version": facts.get("replaced_version") or None,
+    }
