@@ -23,4 +23,6 @@ STAGES = (
     "drift",
     "batch_predict",
     "performance",
+    # serving
+    "deploy",
 )
