@@ -37,7 +37,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from mlkeel.constants import CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS, ServingLabel
+from mlkeel.constants import (
+    CHAMPION_ALIAS,
+    ENV_TRACKING_URI,
+    MLFLOW_SECRET_NAME,
+    MLFLOW_SECRET_URI_KEY,
+    PREVIOUS_CHAMPION_ALIAS,
+    ServingLabel,
+)
 from mlkeel.errors import DeployError, NotBlessedError, ParameterError
 from mlkeel.storage import write_json_atomic
 
@@ -60,9 +67,6 @@ METRICS_PATH = "/metrics"
 # Prometheus counter of the serving app's requests, labelled with the HTTP status; 5xx count as errors.
 REQUESTS_METRIC = "mlkeel_requests_total"
 STATUS_LABEL = "status"
-# The tracking URI reaches the serving pods from this Secret, as in the pipelines (pipelines/task_settings.py).
-MLFLOW_SECRET_NAME = "mlkeel-mlflow"
-MLFLOW_SECRET_URI_KEY = "tracking_uri"
 HTTP_NOT_FOUND = 404
 MAX_DNS_LABEL = 63
 # "-canary" is the longest suffix added to the serving name; names stay valid DNS labels with it.
@@ -403,7 +407,7 @@ def render_deployment(settings: DeploySettings, slot: str, track: str = STABLE, 
         ports=[k8s.V1ContainerPort(name=port_name, container_port=settings.port, protocol="TCP")],
         env=[
             k8s.V1EnvVar(
-                name="MLFLOW_TRACKING_URI",
+                name=ENV_TRACKING_URI,
                 value_from=k8s.V1EnvVarSource(
                     secret_key_ref=k8s.V1SecretKeySelector(name=MLFLOW_SECRET_NAME, key=MLFLOW_SECRET_URI_KEY)
                 ),

@@ -30,6 +30,11 @@ ENV_GIT_COMMIT: Final = "MLKEEL_GIT_COMMIT"
 ENV_IMAGE_REGISTRY: Final = "MLKEEL_IMAGE_REGISTRY"
 ENV_IMAGE_TAG: Final = "MLKEEL_IMAGE_TAG"
 
+# On a cluster, pods read MLFLOW_TRACKING_URI from this Kubernetes Secret's key (manifests/pipelines, serving):
+# the URI may carry credentials, so it is never a pipeline argument or a literal in compiled YAML.
+MLFLOW_SECRET_NAME: Final = "mlkeel-mlflow"
+MLFLOW_SECRET_URI_KEY: Final = "tracking_uri"
+
 
 class ArtifactMetadata:
     """Keys of KFP artifact metadata that a downstream stage reads."""
