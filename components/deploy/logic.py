@@ -64,9 +64,14 @@ SERVE_MODULE = "mlkeel.components.serve"
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
 METRICS_PATH = "/metrics"
-# Prometheus counter of the serving app's requests, labelled with the HTTP status; 5xx count as errors.
-REQUESTS_METRIC = "mlkeel_requests_total"
+PREDICT_PATH = "/predict"
+# The serving app's Prometheus counter of requests, labelled by endpoint and HTTP status: a canary's error rate
+# is the share of its /predict requests answered 5xx (probes and /metrics scrapes do not count).
+REQUESTS_METRIC = "mlkeel_serve_requests_total"
+ENDPOINT_LABEL = "endpoint"
 STATUS_LABEL = "status"
+# Where the serving container writes its prediction log (an emptyDir: the root filesystem is read-only).
+PREDICTION_LOG_DIR = "/home/mlkeel/prediction-log"
 HTTP_NOT_FOUND = 404
 MAX_DNS_LABEL = 63
 # "-canary" is the longest suffix added to the serving name; names stay valid DNS labels with it.
@@ -403,7 +408,17 @@ def render_deployment(settings: DeploySettings, slot: str, track: str = STABLE, 
         image=settings.image or stage_image("serve"),
         image_pull_policy="IfNotPresent",
         command=["python", "-m", SERVE_MODULE],
-        args=["--model", model_uri(settings), "--port", str(settings.port)],
+        # 0.0.0.0: the app listens on loopback by default, which a Service cannot reach.
+        args=[
+            "--model",
+            model_uri(settings),
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(settings.port),
+            "--prediction-log",
+            PREDICTION_LOG_DIR,
+        ],
         ports=[k8s.V1ContainerPort(name=port_name, container_port=settings.port, protocol="TCP")],
         env=[
             k8s.V1EnvVar(
@@ -977,21 +992,18 @@ def deploy(
 # ----------------------------------------------------------------------------------------------------------
 
 
-def error_rate(
-    metrics_text: str, metric: str = REQUESTS_METRIC, status_label: str = STATUS_LABEL
-) -> tuple[float, float]:
-    """Read ``(requests, 5xx share)`` from Prometheus text exposition.
+def error_rate(metrics_text: str, endpoint: str = PREDICT_PATH) -> tuple[float, float]:
+    """Read ``(requests, 5xx share)`` of one endpoint from the serving app's Prometheus text.
 
     Args:
         metrics_text: The body of a ``/metrics`` response.
-        metric: The request counter (``_total`` samples; labelled with the HTTP status).
-        status_label: The label holding the HTTP status code.
+        endpoint: The endpoint whose requests count (``/predict``).
 
     Returns:
         ``(requests, error_rate)``; the rate is 0.0 without requests.
 
     Raises:
-        DeployError: the counter is not in the text (not the serving app, or another metric name).
+        DeployError: the request counter is not in the text (not the serving app, or another version of it).
     """
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -999,14 +1011,16 @@ def error_rate(
     found = False
     for family in text_string_to_metric_families(metrics_text):
         for sample in family.samples:
-            if sample.name != metric:
+            if sample.name != REQUESTS_METRIC:
                 continue
             found = True
+            if sample.labels.get(ENDPOINT_LABEL) != endpoint:
+                continue
             total += sample.value
-            if str(sample.labels.get(status_label, "")).startswith("5"):
+            if str(sample.labels.get(STATUS_LABEL, "")).startswith("5"):
                 errors += sample.value
     if not found:
-        raise DeployError(f"the canary's metrics hold no {metric!r} counter: cannot judge its error rate")
+        raise DeployError(f"the canary's metrics hold no {REQUESTS_METRIC!r} counter: cannot judge its error rate")
     return total, (errors / total if total else 0.0)
 
 

@@ -111,7 +111,16 @@ def test_the_deployment_serves_the_version_with_probes_resources_and_a_non_root_
     (container,) = pod["containers"]
     assert container["image"] == "registry.local/serve:1"
     assert container["command"] == ["python", "-m", "mlkeel.components.serve"]
-    assert container["args"] == ["--model", uri("3"), "--port", "8080"]
+    assert container["args"] == [
+        "--model",
+        uri("3"),
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8080",
+        "--prediction-log",
+        "/home/mlkeel/prediction-log",
+    ]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["resources"] == {
@@ -276,10 +285,11 @@ def test_a_canary_failing_the_error_rate_check_is_removed_and_the_stable_version
 ) -> None:
     deploy(apis_of(cluster), settings("1", replicas=4), waiting=NO_WAIT)
     metrics = (
-        "# TYPE mlkeel_requests_total counter\n"
-        'mlkeel_requests_total{status="200"} 180.0\n'
-        'mlkeel_requests_total{status="422"} 5.0\n'
-        'mlkeel_requests_total{status="500"} 15.0\n'
+        "# TYPE mlkeel_serve_requests_total counter\n"
+        'mlkeel_serve_requests_total{endpoint="/predict",status="200"} 180.0\n'
+        'mlkeel_serve_requests_total{endpoint="/predict",status="422"} 5.0\n'
+        'mlkeel_serve_requests_total{endpoint="/predict",status="500"} 15.0\n'
+        'mlkeel_serve_requests_total{endpoint="/readyz",status="200"} 400.0\n'
     )
     fetched: list[str] = []
 
@@ -311,11 +321,15 @@ def test_a_canary_that_never_becomes_ready_is_removed_without_being_judged(clust
     assert served_model(cluster, f"{MODEL}-blue") == uri("1")
 
 
-def test_error_rate_counts_5xx_responses_only() -> None:
-    text = 'mlkeel_requests_total{status="200"} 90\nmlkeel_requests_total{status="503"} 10\n'
+def test_error_rate_is_the_5xx_share_of_predict_requests() -> None:
+    text = (
+        'mlkeel_serve_requests_total{endpoint="/predict",status="200"} 90\n'
+        'mlkeel_serve_requests_total{endpoint="/predict",status="503"} 10\n'
+        'mlkeel_serve_requests_total{endpoint="/readyz",status="503"} 30\n'
+    )
     assert error_rate(text) == (100.0, 0.1)
-    assert error_rate("mlkeel_requests_total 0\n") == (0.0, 0.0)
-    with pytest.raises(DeployError, match="no 'mlkeel_requests_total' counter"):
+    assert error_rate('mlkeel_serve_requests_total{endpoint="/healthz",status="200"} 3\n') == (0.0, 0.0)
+    with pytest.raises(DeployError, match="no 'mlkeel_serve_requests_total' counter"):
         error_rate("process_cpu_seconds_total 1.5\n")
 
 
