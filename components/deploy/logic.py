@@ -786,6 +786,9 @@ def _rolling(apis: KubeApis, settings: DeploySettings, slot: str, active: Any, w
     """Update the active slot's Deployment in place; restore it (or delete a new one) when never Ready."""
     body = render_deployment(settings, slot)
     name = body.metadata.name
+    if settings.max_replicas and active is not None:
+        # The autoscaler owns the replica count: keep what it chose rather than reset it to the minimum.
+        body.spec.replicas = max(active.spec.replicas or 0, settings.replicas)
     _put_deployment(apis, body, active)
     if wait_ready(apis, name, settings.namespace, waiting):
         return name

@@ -238,6 +238,14 @@ def test_blue_green_moves_the_autoscaler_to_the_new_slot(cluster: KubernetesStan
     assert hpa["spec"]["scaleTargetRef"]["name"] == f"{MODEL}-green"
 
 
+def test_a_rolling_update_keeps_the_replica_count_the_autoscaler_chose(cluster: KubernetesStandIn) -> None:
+    deploy(apis_of(cluster), settings("1", max_replicas=6), waiting=NO_WAIT)
+    cluster.get("Deployment", NAMESPACE, f"{MODEL}-blue")["spec"]["replicas"] = 5  # the HPA scaled it up
+    deploy(apis_of(cluster), settings("2", max_replicas=6), waiting=NO_WAIT)
+    assert cluster.get("Deployment", NAMESPACE, f"{MODEL}-blue")["spec"]["replicas"] == 5
+    assert served_model(cluster, f"{MODEL}-blue") == uri("2")
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Canary
 # ----------------------------------------------------------------------------------------------------------
