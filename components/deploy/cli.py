@@ -23,6 +23,13 @@ from mlkeel.constants import CHAMPION_ALIAS
 @click.option("--canary-fraction", type=float, default=0.2, show_default=True, help="The canary's share of replicas.")
 @click.option("--max-error-rate", type=float, default=0.01, show_default=True, help="Largest 5xx share of a canary.")
 @click.option("--canary-observe-seconds", type=float, default=60.0, show_default=True)
+@click.option(
+    "--canary-min-requests",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Fewer /predict requests than this fails the canary (0: promoted on readiness without traffic).",
+)
 @click.option("--ready-timeout-seconds", type=float, default=300.0, show_default=True, help="Then roll back.")
 @click.option(
     "--required-alias",
@@ -51,6 +58,7 @@ def main(
     canary_fraction: float,
     max_error_rate: float,
     canary_observe_seconds: float,
+    canary_min_requests: int,
     ready_timeout_seconds: float,
     required_alias: str,
     image: str,
@@ -91,7 +99,9 @@ def main(
         required_alias=required_alias,
         tracking_uri=tracking_uri,
         canary_fraction=canary_fraction,
-        canary_check=metrics_error_rate_check(max_error_rate, observe_s=canary_observe_seconds),
+        canary_check=metrics_error_rate_check(
+            max_error_rate, observe_s=canary_observe_seconds, min_requests=canary_min_requests
+        ),
         waiting=Waiting(timeout_s=ready_timeout_seconds),
         result_path=result_out,
     )

@@ -18,6 +18,7 @@ def deploy(
     canary_fraction: float = 0.2,
     max_error_rate: float = 0.01,
     canary_observe_seconds: float = 60.0,
+    canary_min_requests: int = 0,
     ready_timeout_seconds: float = 300.0,
     required_alias: str = "champion",
     image: str = "",
@@ -47,6 +48,8 @@ def deploy(
         canary_fraction: The canary's share of ``replicas``, in (0, 1); at least one pod.
         max_error_rate: Largest 5xx share the canary may show.
         canary_observe_seconds: Traffic time before the canary is judged.
+        canary_min_requests: Fewer /predict requests than this in that time fails the canary (0: a canary
+            without traffic is promoted on readiness alone).
         ready_timeout_seconds: Time a new version has to become Ready before it is rolled back.
         required_alias: The registry alias a deployable version must hold.
         image: The serving image; "" = mlkeel's serve image.
@@ -77,7 +80,9 @@ def deploy(
         required_alias=required_alias,
         tracking_uri=mlflow_tracking_uri,
         canary_fraction=canary_fraction,
-        canary_check=metrics_error_rate_check(max_error_rate, observe_s=canary_observe_seconds),
+        canary_check=metrics_error_rate_check(
+            max_error_rate, observe_s=canary_observe_seconds, min_requests=canary_min_requests
+        ),
         waiting=Waiting(timeout_s=ready_timeout_seconds),
         result_path=deployment.path,
     )

@@ -329,6 +329,23 @@ def test_a_canary_that_never_becomes_ready_is_removed_without_being_judged(clust
     assert served_model(cluster, f"{MODEL}-blue") == uri("1")
 
 
+def test_a_canary_without_enough_traffic_fails_when_a_minimum_is_set() -> None:
+    quiet = 'mlkeel_serve_requests_total{endpoint="/predict",status="200"} 3\n'
+    target = CanaryTarget(NAMESPACE, f"{MODEL}-canary", 8080, f"{MODEL}-canary", "2")
+    strict = metrics_error_rate_check(min_requests=50, observe_s=60, fetch=lambda _: quiet, sleep=lambda _: None)
+    assert strict(target) == CanaryReport(False, "only 3 requests in 60s, fewer than 50", 0.0, 3.0)
+    lenient = metrics_error_rate_check(observe_s=60, fetch=lambda _: quiet, sleep=lambda _: None)
+    assert lenient(target).healthy is True
+
+
+def test_no_kubeconfig_is_a_one_line_error(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlkeel.components.deploy.logic import kube_apis
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    with pytest.raises(DeployError, match=r"no Kubernetes configuration from kubeconfig context \(current\)"):
+        kube_apis()
+
+
 def test_error_rate_is_the_5xx_share_of_predict_requests() -> None:
     text = (
         'mlkeel_serve_requests_total{endpoint="/predict",status="200"} 90\n'
