@@ -246,13 +246,21 @@ class _Api:
     """One client class's methods for one kind, named as in ``kubernetes.client``."""
 
     def __init__(self, server: KubernetesStandIn, kind: str, resource: str) -> None:
+        import inspect
+
+        from kubernetes import client
+
         self._server, self._kind = server, kind
-        setattr(self, f"read_namespaced_{resource}", self._read)
-        setattr(self, f"create_namespaced_{resource}", self._create)
-        setattr(self, f"patch_namespaced_{resource}", self._patch)
-        setattr(self, f"delete_namespaced_{resource}", self._delete)
+        real = {"Deployment": client.AppsV1Api, "Service": client.CoreV1Api}.get(kind, client.AutoscalingV2Api)
+        methods = {"read": self._read, "create": self._create, "patch": self._patch, "delete": self._delete}
         if kind != "Service":  # deploy patches its Service and never replaces it
-            setattr(self, f"replace_namespaced_{resource}", self._replace)
+            methods["replace"] = self._replace
+        for verb, method in methods.items():
+            name = f"{verb}_namespaced_{resource}"
+            # Same name and the same positional parameters as the real client's method.
+            wanted = [p for p in inspect.signature(getattr(real, name)).parameters if p not in ("self", "kwargs")]
+            assert wanted == [p for p in inspect.signature(method).parameters if p != "_"], (name, wanted)
+            setattr(self, name, method)
 
     def _read(self, name: str, namespace: str, **_: Any) -> Any:
         return self._server.read(self._kind, name, namespace)
