@@ -58,6 +58,22 @@ class Call:
     name: str
 
 
+class FakeClock:
+    """A clock that advances only by the sleeps it is given: a readiness timeout passes without waiting.
+
+    Use as ``Waiting(sleep=clock.sleep, clock=clock)``.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class _Response:
     """What ``ApiClient.deserialize`` reads: an HTTP response's ``data``."""
 

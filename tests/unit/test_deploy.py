@@ -28,24 +28,11 @@ from mlkeel.components.deploy.logic import (
 from mlkeel.constants import CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS, ServingLabel
 from mlkeel.errors import DeployError, NotBlessedError, ParameterError
 from mlkeel.k8s_schema import ManifestError, validate_manifest
-from tests.k8s_standin import Call, KubernetesStandIn
+from tests.k8s_standin import Call, FakeClock, KubernetesStandIn
 
 NAMESPACE = "mlkeel-serving"
 MODEL = "churn"
 NO_WAIT = Waiting(timeout_s=30, poll_s=5, sleep=lambda _: None)
-
-
-class FakeClock:
-    """A clock that advances by the sleeps it is given, so a timeout passes without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def waiting(timeout_s: float = 30, poll_s: float = 5) -> Waiting:

@@ -25,7 +25,7 @@ from mlkeel.k8s_schema import (
     with_example_env_files,
     yaml_files,
 )
-from tests.k8s_standin import KubernetesStandIn
+from tests.k8s_standin import FakeClock, KubernetesStandIn
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
@@ -96,7 +96,8 @@ def test_credentials_come_only_from_generated_env_files(tmp_path: Path) -> None:
 def _exercise_every_path(cluster: KubernetesStandIn) -> None:
     """Every strategy, with and without an autoscaler, each rollback: every API call deploy can make."""
     apis = KubeApis(apps=cluster.apps, core=cluster.core, autoscaling=cluster.autoscaling)
-    quick = Waiting(timeout_s=10, poll_s=5, sleep=lambda _: None)
+    clock = FakeClock()
+    quick = Waiting(timeout_s=10, poll_s=5, sleep=clock.sleep, clock=clock)
 
     def version(number: str, **extra) -> DeploySettings:
         return DeploySettings("churn", number, SERVING_NAMESPACE, **extra)
