@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mlkeel-installed
 
-.PHONY: help setup demo demo-monitoring test test-fast lint format compile check-compiled images images-offline benchmarks clean
+.PHONY: help setup demo demo-monitoring test test-fast lint format compile check-compiled images images-offline benchmarks clean \
+	validate-manifests kind-up kind-down
 
 help:
 	@echo "make demo            set up .venv and run the training pipeline locally on the bundled data"
@@ -15,6 +16,9 @@ help:
 	@echo "make compile         recompile component/pipeline YAML and READMEs"
 	@echo "make check-compiled  fail when committed YAML is stale"
 	@echo "make images-offline  build every stage image from Debian packages (no registry needed)"
+	@echo "make validate-manifests  check manifests/ against the Kubernetes OpenAPI schemas (offline)"
+	@echo "make kind-up         kind cluster with KFP, MLflow (PostgreSQL + MinIO) and the images loaded"
+	@echo "make kind-down       delete that kind cluster"
 
 setup: $(STAMP)
 
@@ -63,6 +67,16 @@ images-offline: setup
 
 benchmarks: setup
 	$(BIN)/python benchmarks/images.py
+
+# Every manifest and every local kustomization's render (kubectl kustomize), strict, no network.
+validate-manifests: setup
+	$(BIN)/python -m mlkeel.k8s_schema manifests
+
+kind-up: setup
+	scripts/kind_up.sh
+
+kind-down:
+	kind delete cluster --name $${CLUSTER:-mlkeel}
 
 clean:
 	rm -rf .mlkeel build dist *.egg-info

@@ -25,4 +25,6 @@ STAGES = (
     "performance",
     # governance (after register, in the training pipeline)
     "model_card",
+    # serving
+    "deploy",
 )

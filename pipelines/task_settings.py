@@ -2,11 +2,17 @@
 
 Requests are sized for the bundled data plus headroom; override per task in your own pipeline with
 ``task.set_cpu_request(...)`` etc. Limits on memory only: CPU limits throttle, memory limits protect nodes.
+
+Stages that talk to MLflow get ``MLFLOW_TRACKING_URI`` from the Kubernetes Secret ``MLFLOW_SECRET`` (kfp-kubernetes
+``use_secret_as_env``): the compiled YAML names the Secret and its key, never the URI, which may carry
+credentials. kfp.local ignores this platform config; there the URI comes from the process environment.
 """
 
 from dataclasses import dataclass
 
-from kfp import dsl
+from kfp import dsl, kubernetes
+
+from mlkeel.constants import ENV_TRACKING_URI, MLFLOW_SECRET_NAME, MLFLOW_SECRET_URI_KEY
 
 
 @dataclass(frozen=True)
@@ -19,6 +25,7 @@ class TaskSettings:
         memory_limit: Memory limit.
         retries: Retries on failure (I/O steps: object stores and the registry have transient failures).
         cache: Whether KFP may reuse a previous result: only where outputs are a pure function of inputs.
+        mlflow: Whether the task reads MLFLOW_TRACKING_URI from the ``MLFLOW_SECRET`` Secret.
     """
 
     cpu: str
@@ -26,6 +33,7 @@ class TaskSettings:
     memory_limit: str
     retries: int = 0
     cache: bool = False
+    mlflow: bool = False
 
 
 # Short backoff: retries are for blips (network, registry restarts), not for bad input, which fails fast anyway.
@@ -33,23 +41,28 @@ RETRY_BACKOFF = "5s"
 RETRY_BACKOFF_FACTOR = 2.0
 RETRY_BACKOFF_MAX = "60s"
 
+# The Secret (in the namespace the runs execute in) holding the tracking URI: manifests/pipelines/.
+MLFLOW_SECRET = MLFLOW_SECRET_NAME
+
 SETTINGS = {
     # External source may change under the same URI: never cached.
     "ingest": TaskSettings(cpu="500m", memory="1Gi", memory_limit="4Gi", retries=2),
     "validate": TaskSettings(cpu="500m", memory="1Gi", memory_limit="4Gi", cache=True),
     "split": TaskSettings(cpu="250m", memory="512Mi", memory_limit="2Gi", cache=True),
     # Side effects in MLflow (a run per training, registry reads/writes): never cached.
-    "train": TaskSettings(cpu="1", memory="2Gi", memory_limit="4Gi", retries=1),
-    "evaluate": TaskSettings(cpu="500m", memory="1Gi", memory_limit="2Gi", retries=1),
-    "gate": TaskSettings(cpu="500m", memory="1Gi", memory_limit="2Gi", retries=2),
-    "register": TaskSettings(cpu="250m", memory="512Mi", memory_limit="1Gi", retries=2),
+    "train": TaskSettings(cpu="1", memory="2Gi", memory_limit="4Gi", retries=1, mlflow=True),
+    "evaluate": TaskSettings(cpu="500m", memory="1Gi", memory_limit="2Gi", retries=1, mlflow=True),
+    "gate": TaskSettings(cpu="500m", memory="1Gi", memory_limit="2Gi", retries=2, mlflow=True),
+    "register": TaskSettings(cpu="250m", memory="512Mi", memory_limit="1Gi", retries=2, mlflow=True),
     # Monitoring. The champion moves between runs: never cached.
-    "champion": TaskSettings(cpu="250m", memory="1Gi", memory_limit="2Gi", retries=2),
+    "champion": TaskSettings(cpu="250m", memory="1Gi", memory_limit="2Gi", retries=2, mlflow=True),
     "drift": TaskSettings(cpu="1", memory="2Gi", memory_limit="4Gi", cache=True),
-    "batch_predict": TaskSettings(cpu="1", memory="2Gi", memory_limit="4Gi", retries=1),
-    "performance": TaskSettings(cpu="250m", memory="1Gi", memory_limit="2Gi", retries=1),
+    "batch_predict": TaskSettings(cpu="1", memory="2Gi", memory_limit="4Gi", retries=1, mlflow=True),
+    "performance": TaskSettings(cpu="250m", memory="1Gi", memory_limit="2Gi", retries=1, mlflow=True),
+    # Serving (for pipelines that add the deploy component). No retries: a failed rollout was rolled back.
+    "deploy": TaskSettings(cpu="100m", memory="256Mi", memory_limit="512Mi", mlflow=True),
     # Governance. Writes to the registry (card artifacts, a version tag): retried, never cached.
-    "model_card": TaskSettings(cpu="500m", memory="1Gi", memory_limit="2Gi", retries=2),
+    "model_card": TaskSettings(cpu="500m", memory="1Gi", memory_limit="2Gi", retries=2, mlflow=True),
 }
 
 
@@ -69,6 +82,10 @@ def configure(task: dsl.PipelineTask, stage: str) -> dsl.PipelineTask:
     task.set_memory_request(settings.memory)
     task.set_memory_limit(settings.memory_limit)
     task.set_caching_options(settings.cache)
+    if settings.mlflow:
+        kubernetes.use_secret_as_env(
+            task, secret_name=MLFLOW_SECRET, secret_key_to_env={MLFLOW_SECRET_URI_KEY: ENV_TRACKING_URI}
+        )
     if settings.retries:
         task.set_retry(
             num_retries=settings.retries,

@@ -36,6 +36,24 @@ from urllib.parse import parse_qs, urlsplit
 PREFIX = "/apis/v2beta1"
 
 
+def compiled_package(yaml_text: str) -> dict[str, Any]:
+    """A compiled pipeline YAML as ``kfp.Client`` 2.17 sends it: the spec, wrapped with its platform spec if any."""
+    import yaml
+
+    spec, *platform = list(yaml.safe_load_all(yaml_text))
+    if not platform:
+        return spec
+    merged: dict[str, Any] = {}
+    for document in platform:
+        merged.update(document)
+    return {"pipeline_spec": spec, "platform_spec": merged}
+
+
+def spec_of(package: dict[str, Any]) -> dict[str, Any]:
+    """The PipelineSpec inside what ``compiled_package`` returns (or a run's ``pipeline_spec``)."""
+    return package.get("pipeline_spec", package)
+
+
 class BadRequest(Exception):
     """A request the real server would refuse (answered with HTTP 400 or 404)."""
 
@@ -59,7 +77,9 @@ class KfpStandIn:
     """The in-memory KFP API. Start with ``start()``, stop with ``stop()``; ``host`` is its URL.
 
     Attributes:
-        pipeline_specs: Compiled pipeline specs (parsed YAML) that runs may carry, by ``pipelineInfo.name``.
+        pipeline_specs: Compiled pipelines that runs may carry, by ``pipelineInfo.name``, as the client sends
+            them: the parsed YAML, or ``{"pipeline_spec": ..., "platform_spec": ...}`` when the YAML has a second
+            (platform) document (``compiled_package`` builds either).
         experiments, runs, recurring_runs: What was created, in order.
         requests: Every request received.
     """
@@ -192,13 +212,15 @@ class KfpStandIn:
         if not isinstance(body, dict) or not body.get("display_name"):
             raise BadRequest("display_name is required")
         experiment_id = self._experiment(body.get("experiment_id"))["experiment_id"]
-        spec = body.get("pipeline_spec")
-        if not isinstance(spec, dict):
+        package = body.get("pipeline_spec")
+        if not isinstance(package, dict):
             raise BadRequest("pipeline_spec is required (a compiled PipelineSpec)")
+        # With a platform spec (kfp-kubernetes settings), the client sends {"pipeline_spec", "platform_spec"}.
+        spec = spec_of(package)
         name = spec.get("pipelineInfo", {}).get("name")
         if name not in self.pipeline_specs:
             raise BadRequest(f"pipeline_spec: pipelineInfo.name {name!r} is not a compiled mlkeel pipeline")
-        if spec != self.pipeline_specs[name]:
+        if package != self.pipeline_specs[name]:
             raise BadRequest(f"pipeline_spec of {name!r} differs from its compiled YAML")
         parameters = (body.get("runtime_config") or {}).get("parameters") or {}
         inputs = spec["root"].get("inputDefinitions", {}).get("parameters", {})

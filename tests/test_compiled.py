@@ -32,7 +32,8 @@ def test_two_compiles_are_byte_identical_and_the_registry_setting_repoints_every
         component = yaml.safe_load((tmp_path / "acme" / "components" / stage / "component.yaml").read_text())
         (executor,) = component["deploymentSpec"]["executors"].values()
         assert executor["container"]["image"] == f"ghcr.io/acme/{stage}:1.2.3"
-    pipeline = yaml.safe_load((tmp_path / "acme" / "pipelines" / "training.yaml").read_text())
+    # The first document is the PipelineSpec; the second, the platform spec (kfp-kubernetes settings).
+    pipeline = next(yaml.safe_load_all((tmp_path / "acme" / "pipelines" / "training.yaml").read_text()))
     images = {executor["container"]["image"] for executor in pipeline["deploymentSpec"]["executors"].values()}
     assert images == {f"ghcr.io/acme/{stage}:1.2.3" for stage in TRAINING_STAGES}
 

@@ -544,6 +544,8 @@ def _attach_stage_commands() -> None:
 
 _attach_stage_commands()
 main.add_command(images)
+# `mlkeel deploy`: the deploy stage's command (also `mlkeel stage deploy`, `python -m mlkeel.components.deploy`).
+main.add_command(stage.commands["deploy"], name="deploy")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,11 @@ MODEL_CARD_ARTIFACT_DIR: Final = "model_card"
 MODEL_CARD_HTML_FILE: Final = "model_card.html"
 MODEL_CARD_MARKDOWN_FILE: Final = "model_card.md"
 
+# On a cluster, pods read MLFLOW_TRACKING_URI from this Kubernetes Secret's key (manifests/pipelines, serving):
+# the URI may carry credentials, so it is never a pipeline argument or a literal in compiled YAML.
+MLFLOW_SECRET_NAME: Final = "mlkeel-mlflow"
+MLFLOW_SECRET_URI_KEY: Final = "tracking_uri"
+
 
 class ArtifactMetadata:
     """Keys of KFP artifact metadata that a downstream stage reads."""
@@ -94,3 +99,20 @@ class GateRunMetric:
     BLESSED: Final = "gate_blessed"
     CHAMPION_PREFIX: Final = "gate_champion_"
     CHALLENGER_PREFIX: Final = "gate_challenger_"
+
+
+class ServingLabel:
+    """Labels and annotations on the Kubernetes objects the deploy stage manages."""
+
+    APP: Final = "app.kubernetes.io/name"
+    MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+    MODEL_NAME: Final = "mlkeel.io/model-name"
+    MODEL_VERSION: Final = "mlkeel.io/model-version"
+    # blue | green: the Service selects one slot; a canary's pods carry the slot they join.
+    SLOT: Final = "mlkeel.io/slot"
+    # stable | canary: keeps the Deployments' selectors apart.
+    TRACK: Final = "mlkeel.io/track"
+    # Annotations.
+    MODEL: Final = "mlkeel.io/model-uri"
+    SETTINGS_DIGEST: Final = "mlkeel.io/settings-digest"
+    ACTIVE_DEPLOYMENT: Final = "mlkeel.io/active-deployment"

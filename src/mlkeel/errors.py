@@ -32,3 +32,7 @@ class NotBlessedError(MlkeelError):
 
 class RegistryError(MlkeelError):
     """The model registry is unreachable or does not hold what was asked for."""
+
+
+class DeployError(MlkeelError):
+    """A deployment failed (API refused, never Ready, canary unhealthy); the message says what was rolled back."""

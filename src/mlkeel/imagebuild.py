@@ -95,7 +95,12 @@ CORE = Profile("core", description="pyproject [project.dependencies]: what every
 ML = Profile("ml", extras=("ml",), description="pyproject [ml]: scikit-learn, the MLflow client and its SQL store")
 # Only the drift image carries alibi-detect (and what it pulls: transformers, numba, opencv, scikit-image).
 DRIFT = Profile("drift", extras=("ml", "drift"), description="pyproject [ml] + [drift]: alibi-detect, matplotlib")
-PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT)}
+DEPLOY = Profile(
+    "deploy",
+    extras=("deploy",),
+    description="pyproject [deploy]: the Kubernetes client, the MLflow client, a Prometheus text parser",
+)
+PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT, DEPLOY)}
 
 # Which requirements profile each stage's image installs. A later `serving` image: add it here (module
 # "mlkeel.serving" for instance) and run `mlkeel images generate`; a `drift` image gets its own profile with
@@ -113,6 +118,7 @@ STAGE_PROFILES = {
     "batch_predict": "ml",
     "performance": "ml",
     "model_card": "ml",
+    "deploy": "deploy",
 }
 STAGE_DESCRIPTIONS = {
     "ingest": "read CSV/Parquet, normalise types, fingerprint the data",
@@ -127,6 +133,7 @@ STAGE_DESCRIPTIONS = {
     "batch_predict": "score a dataset with a registered model, write the prediction log",
     "performance": "join predictions with late labels, flag degradation",
     "model_card": "render a registered version's model card (HTML + Markdown) and attach it to MLflow",
+    "deploy": "serve a blessed model version on Kubernetes (rolling, blue-green, canary; rollback)",
 }
 
 

@@ -124,7 +124,8 @@ def pipeline_parameters(name: str) -> dict[str, Any]:
     """
     import yaml
 
-    spec = yaml.safe_load(compiled_pipeline_path(name).read_text(encoding="utf-8"))
+    # The first document; a second one is the platform spec (kfp-kubernetes settings).
+    spec = next(yaml.safe_load_all(compiled_pipeline_path(name).read_text(encoding="utf-8")))
     return dict(spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {}))
 
 

@@ -118,7 +118,7 @@ def test_each_image_installs_only_its_profile(built: dict[str, BuildResult], sta
     probe = (
         "import json\nfrom importlib import metadata\nfound = {}\n"
         "for name in ('kfp', 'pandas', 'pyarrow', 'scikit-learn', 'mlflow-skinny', 'mlflow', 'sqlalchemy', "
-        "'alembic', 'skops', 'alibi-detect', 'flask'):\n"
+        "'alembic', 'skops', 'alibi-detect', 'flask', 'kubernetes', 'prometheus-client'):\n"
         "    try:\n        found[name] = metadata.version(name)\n"
         "    except metadata.PackageNotFoundError:\n        pass\nprint(json.dumps(found))"
     )
@@ -132,6 +132,10 @@ def test_each_image_installs_only_its_profile(built: dict[str, BuildResult], sta
     ml_packages = {"scikit-learn", "mlflow-skinny", "sqlalchemy", "alembic", "skops"}
     if stage in ML_STAGES:
         assert ml_packages <= installed.keys()
+    elif stage == "deploy":
+        # The registry and Kubernetes clients and a Prometheus parser; none of the model-fitting libraries.
+        assert {"mlflow-skinny", "kubernetes", "prometheus-client"} <= installed.keys()
+        assert not (ml_packages - {"mlflow-skinny"}) & installed.keys()
     else:
         assert not ml_packages & installed.keys(), f"{stage} needs no ML libraries: {ml_packages & installed.keys()}"
 

@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import yaml
 
 from mlkeel.errors import ParameterError
 from mlkeel.submit import (
@@ -23,7 +22,7 @@ from mlkeel.submit import (
     schedule_run,
     submit_run,
 )
-from tests.kfp_standin import KfpStandIn
+from tests.kfp_standin import KfpStandIn, compiled_package, spec_of
 
 TRAINING_ARGUMENTS = {"data_uri": "s3://bucket/batch-7.parquet", "model_name": "mlkeel-churn"}
 MONITORING_ARGUMENTS = {"current_uri": "s3://bucket/batch-7.parquet", "model_name": "mlkeel-churn"}
@@ -34,8 +33,8 @@ def kfp_api() -> Iterator[KfpStandIn]:
     """A started stand-in that accepts the committed compiled YAML of both pipelines."""
     specs = {}
     for name in ("training", "monitoring"):
-        spec = yaml.safe_load(compiled_pipeline_path(name).read_text(encoding="utf-8"))
-        specs[spec["pipelineInfo"]["name"]] = spec
+        package = compiled_package(compiled_pipeline_path(name).read_text(encoding="utf-8"))
+        specs[spec_of(package)["pipelineInfo"]["name"]] = package
     standin = KfpStandIn(pipeline_specs=specs).start()
     try:
         yield standin
@@ -56,7 +55,10 @@ def test_submit_creates_one_run_of_the_compiled_training_pipeline(kfp_api: KfpSt
     assert result.created
     assert [run["run_id"] for run in kfp_api.runs] == [result.run_id]
     run = kfp_api.runs[0]
-    assert run["pipeline_spec"]["pipelineInfo"]["name"] == "mlkeel-training"
+    assert spec_of(run["pipeline_spec"])["pipelineInfo"]["name"] == "mlkeel-training"
+    # The Secret reference travels with the run (the platform spec), never the tracking URI itself.
+    executors = run["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert executors["exec-train"]["secretAsEnv"][0]["secretName"] == "mlkeel-mlflow"
     assert run["runtime_config"]["parameters"] == TRAINING_ARGUMENTS
     assert [experiment["display_name"] for experiment in kfp_api.experiments] == ["churn"]
     assert result.url == f"{kfp_api.host}/#/runs/details/{result.run_id}"
@@ -95,7 +97,7 @@ def test_dedupe_is_per_pipeline_name(kfp_api: KfpStandIn) -> None:
     monitoring = submit_run(kfp_api.host, "monitoring", MONITORING_ARGUMENTS, dedupe_key=key)
 
     assert training.created and monitoring.created
-    assert kfp_api.runs[1]["pipeline_spec"]["pipelineInfo"]["name"] == "mlkeel-monitoring"
+    assert spec_of(kfp_api.runs[1]["pipeline_spec"])["pipelineInfo"]["name"] == "mlkeel-monitoring"
 
 
 def test_arguments_carry_no_tracking_uri_unless_given(kfp_api: KfpStandIn) -> None:

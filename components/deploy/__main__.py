@@ -1,0 +1,5 @@
+"""``python -m mlkeel.components.deploy``."""
+
+from mlkeel.components.deploy.cli import main
+
+main()
