@@ -23,4 +23,6 @@ STAGES = (
     "drift",
     "batch_predict",
     "performance",
+    # serving: the infrastructure check of the serving app (the app itself: ``mlkeel serve``)
+    "serve",
 )

@@ -434,6 +434,9 @@ def _attach_stage_commands() -> None:
 
 _attach_stage_commands()
 main.add_command(images)
+# `mlkeel serve --model models:/NAME@champion`: the serving app, the same command as `python -m
+# mlkeel.components.serve`.
+main.add_command(stage.commands["serve"], name="serve")
 
 
 if __name__ == "__main__":

@@ -95,11 +95,14 @@ CORE = Profile("core", description="pyproject [project.dependencies]: what every
 ML = Profile("ml", extras=("ml",), description="pyproject [ml]: scikit-learn, the MLflow client and its SQL store")
 # Only the drift image carries alibi-detect (and what it pulls: transformers, numba, opencv, scikit-image).
 DRIFT = Profile("drift", extras=("ml", "drift"), description="pyproject [ml] + [drift]: alibi-detect, matplotlib")
-PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT)}
+# The serving image: [ml] + prometheus-client (Starlette and uvicorn already come with mlflow-skinny).
+SERVE = Profile(
+    "serve", extras=("ml", "serve"), description="pyproject [ml] + [serve]: Starlette, uvicorn, prometheus-client"
+)
+PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT, SERVE)}
 
-# Which requirements profile each stage's image installs. A later `serving` image: add it here (module
-# "mlkeel.serving" for instance) and run `mlkeel images generate`; a `drift` image gets its own profile with
-# the [drift] extra, so only that image carries alibi-detect.
+# Which requirements profile each stage's image installs (then run `mlkeel images generate`); the drift image
+# has its own profile with the [drift] extra, so only that image carries alibi-detect.
 STAGE_PROFILES = {
     "ingest": "core",
     "validate": "core",
@@ -112,6 +115,7 @@ STAGE_PROFILES = {
     "drift": "drift",
     "batch_predict": "ml",
     "performance": "ml",
+    "serve": "serve",
 }
 STAGE_DESCRIPTIONS = {
     "ingest": "read CSV/Parquet, normalise types, fingerprint the data",
@@ -125,7 +129,10 @@ STAGE_DESCRIPTIONS = {
     "drift": "test a batch against reference data for drift (alibi-detect)",
     "batch_predict": "score a dataset with a registered model, write the prediction log",
     "performance": "join predictions with late labels, flag degradation",
+    "serve": "serve a registered model over HTTP (mlkeel serve), check it before release",
 }
+# Ports the image's process listens on (EXPOSE): the serving app only.
+STAGE_PORTS = {"serve": 8080}
 
 
 @dataclass(frozen=True)
@@ -400,7 +407,7 @@ RUN pip install --no-cache-dir --no-deps --no-build-isolation . \\
 
 WORKDIR /home/mlkeel
 USER @UID@:@UID@
-CMD ["python", "-m", "@MODULE@", "--help"]
+@EXPOSE_BLOCK@CMD ["python", "-m", "@MODULE@", "--help"]
 
 # 3. Metadata last: it changes with every commit and adds no layer.
 ARG GIT_COMMIT=unknown
@@ -441,6 +448,8 @@ def render_dockerfile(name: str, root: Path | None = None) -> str:
     if spec.profile.name != CORE.name:
         profile_block = PROFILE_BLOCK_TEMPLATE.replace("@PROFILE_DESCRIPTION@", spec.profile.description)
     text = DOCKERFILE_TEMPLATE.replace("@PROFILE_BLOCK@", profile_block)
+    port = STAGE_PORTS.get(name)
+    text = text.replace("@EXPOSE_BLOCK@", f"EXPOSE {port}\n" if port else "")
     replacements = {
         "@NAME@": spec.name,
         "@PROFILE@": spec.profile.name,
