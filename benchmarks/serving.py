@@ -242,6 +242,8 @@ def main() -> None:
         work = Path(folder)
         tracking_uri, records = prepare_model(work)
         environment = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"}
+        # mlflow models serve execs `uvicorn` by name: the one of this interpreter's environment.
+        environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
         uri = f"models:/{MODEL_NAME}@champion"
         ports = {"mlkeel": free_port(), "mlflow": free_port()}
         commands = {

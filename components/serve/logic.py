@@ -9,7 +9,8 @@ Endpoints:
                     ``{"dataframe_records": [...]}`` is accepted too. Every record is checked against the
                     model's input schema (the validated ``data/schema.json`` its training run logged, else its
                     MLflow signature) before scoring: a bad body gets a 4xx whose JSON names the record and
-                    field, never a 5xx. Bodies over ``max_body_bytes`` are refused (413) before being read.
+                    field, never a 5xx. Bodies over ``max_body_bytes`` are refused (413) before any parsing
+                    and never held in memory.
     GET  /healthz   liveness: 200 while the process serves.
     GET  /readyz    readiness: 200 once the model is loaded, else 503 with the reason.
     GET  /metrics   Prometheus text: requests and latency by endpoint and status, predicted classes, a
@@ -51,6 +52,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8080
 DEFAULT_MAX_BODY_BYTES: Final = 1 << 20
+# An oversized body is read and dropped up to this size, so that the client reads the 413 (see read_body).
+DRAIN_MAX_BYTES: Final = 64 << 20
 DEFAULT_PREDICTION_LOG_DIR: Final = "prediction-log"
 # A part file is written when this many rows wait, or every FLUSH_SECONDS, whichever comes first.
 DEFAULT_FLUSH_ROWS: Final = 5_000
@@ -62,6 +65,7 @@ RECORDS_KEY: Final = "records"
 MLFLOW_RECORDS_KEY: Final = "dataframe_records"
 IDS_KEY: Final = "ids"
 REQUEST_ID_HEADER: Final = "X-Request-ID"
+NUMERIC: Final = ("integer", "float")
 # Probability buckets of the prediction-score histogram.
 SCORE_BUCKETS: Final = tuple(round(0.1 * step, 1) for step in range(1, 11))
 # MLflow signature column types -> mlkeel logical types (the fallback when a run logged no schema.json).
@@ -325,36 +329,35 @@ def _kind(value: Any) -> str:
     return names.get(type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
 
 
+_EXPECTED = {"integer": "an integer", "float": "a number", "string": "a string", "boolean": "true or false"}
+
+
 def _coerce(value: Any, spec: InputField) -> tuple[Any, str]:
     """``(value in the field's type, "")`` or ``(None, problem)``; JSON gives None, bool, int, float, str."""
+    kind, given = spec.type, type(value)
+    # The common cases first, by exact type (bool is a subclass of int): this runs once per value.
+    if (given is str and kind == "string") or (given is bool and kind == "boolean"):
+        return value, ""
+    if given is float and kind == "float" and math.isfinite(value):
+        return value, ""
+    if given is int and kind in NUMERIC and -(2**63) <= value < 2**63:
+        return (value if kind == "integer" else float(value)), ""
     if value is None:
         return None, "" if spec.nullable else "null is not allowed (the field is not nullable)"
-    expected = {"integer": "an integer", "float": "a number", "string": "a string", "boolean": "true or false"}
-    wrong = f"expected {expected.get(spec.type, 'an ISO 8601 timestamp string')}, got {_kind(value)} {value!r}"
-    if spec.type == "string":
-        return (value, "") if isinstance(value, str) else (None, wrong)
-    if spec.type == "boolean":
-        return (value, "") if isinstance(value, bool) else (None, wrong)
-    if spec.type == "timestamp":
-        if not isinstance(value, str):
-            return None, wrong
+    if kind == "timestamp" and given is str:
         try:
             return datetime.fromisoformat(value), ""
         except ValueError:
-            return None, wrong
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None, wrong
-    if isinstance(value, float) and not math.isfinite(value):
-        return None, f"expected a finite number, got {value!r}"
-    if spec.type == "integer":
-        if isinstance(value, float):
-            if not value.is_integer():
-                return None, f"expected an integer, got {value!r}"
-            value = int(value)
-        if not -(2**63) <= value < 2**63:
-            return None, f"integer {value} does not fit in 64 bits"
-        return value, ""
-    return float(value), ""
+            pass
+    if given is float and kind in NUMERIC:
+        if not math.isfinite(value):
+            return None, f"expected a finite number, got {value!r}"
+        if value.is_integer():  # 3.0 for an integer field
+            return _coerce(int(value), spec)
+        return None, f"expected an integer, got {value!r}"
+    if given is int and kind in NUMERIC:
+        return None, f"integer {value} does not fit in 64 bits"
+    return None, f"expected {_EXPECTED.get(kind, 'an ISO 8601 timestamp string')}, got {_kind(value)} {value!r}"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -671,15 +674,23 @@ def create_app(settings: ServeSettings, loader: Loader = _default_loader) -> Any
 
     async def read_body(request: Request) -> bytes:
         limit = settings.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PayloadError(413, [f"body of {declared} bytes exceeds the limit of {limit} bytes"])
-        chunks, size = [], 0
-        async for chunk in request.stream():  # also bounds a chunked body that declared no length
-            size += len(chunk)
-            if size > limit:
-                raise PayloadError(413, [f"body exceeds the limit of {limit} bytes"])
-            chunks.append(chunk)
+        declared = request.headers.get("content-length", "")
+        size = int(declared) if declared.isdigit() else 0
+        too_large = size > limit
+        chunks, received = [], 0
+        if size <= DRAIN_MAX_BYTES:
+            # Past the limit the rest is read and dropped (memory stays bounded): a client still sending when
+            # the server answers would see a broken pipe instead of the 413 that says what is wrong.
+            async for chunk in request.stream():
+                received += len(chunk)
+                too_large = too_large or received > limit
+                if received > DRAIN_MAX_BYTES:
+                    break
+                if not too_large:
+                    chunks.append(chunk)
+        if too_large:
+            shown = f"of {max(size, received)} bytes " if size or received <= DRAIN_MAX_BYTES else ""
+            raise PayloadError(413, [f"body {shown}exceeds the limit of {limit} bytes"])
         return b"".join(chunks)
 
     async def predict(request: Request) -> Response:

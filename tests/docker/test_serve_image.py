@@ -146,8 +146,8 @@ def test_the_serving_container_predicts_refuses_bad_payloads_counts_and_logs_as_
     assert docker("exec", identifier, "id", "-u").stdout.strip() == "1000"
     assert "8080/tcp" in json.loads(docker("inspect", identifier).stdout)[0]["Config"]["ExposedPorts"]
     docker("stop", "--time", "30", identifier)  # SIGTERM: the buffered log rows are written before exit
-    # 128 + SIGTERM: uvicorn shuts down cleanly, then re-raises the signal it caught.
-    assert docker("inspect", "--format", "{{.State.ExitCode}}", identifier).stdout.strip() == "143"
+    # uvicorn shuts down cleanly, then re-raises the signal it caught, which PID 1 ignores: a clean exit 0.
+    assert docker("inspect", "--format", "{{.State.ExitCode}}", identifier).stdout.strip() == "0"
     log = read_prediction_logs(log_dir)
     assert log.num_rows == 30
     assert set(log.column("model_version").to_pylist()) == {"1"}

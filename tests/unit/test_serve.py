@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -58,6 +59,26 @@ def holdout_rows(test_path: Path, rows: int) -> pa.Table:
 def post(base: str, document: object) -> tuple[int, dict]:
     status, body = http_call(f"{base}/predict", json.dumps(document).encode())
     return status, json.loads(body)
+
+
+def raw_post(base: str, body: object, headers: dict[str, str]) -> tuple[int, str]:
+    """POST with exactly these headers (http.client: chunked bodies, a made-up Content-Length)."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.putrequest("POST", "/predict")
+    for name, value in {"Content-Type": "application/json", **headers}.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    if isinstance(body, bytes):
+        connection.send(body)
+    else:
+        for chunk in body:
+            connection.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        connection.send(b"0\r\n\r\n")
+    response = connection.getresponse()
+    answer = json.loads(response.read())["error"]
+    connection.close()
+    return response.status, answer
 
 
 def metric(base: str, name: str, **labels: str) -> float:
@@ -148,6 +169,11 @@ def test_each_malformed_payload_gets_a_4xx_naming_the_problem_and_metrics_count_
         status_mlflow, answer_mlflow = post(base, {"dataframe_records": good, "ids": ["c1", "c2", "c3"]})
         status_ok, _ = post(base, {"records": good})
         wrong_method = http_call(f"{base}/predict")[0]
+        # A body that declares no length (chunked) is cut off at the limit too; a huge declared length is
+        # refused without reading.
+        large = json.dumps({"records": good * 100}).encode()
+        chunked = raw_post(base, iter([large[:9000], large[9000:]]), {"Transfer-Encoding": "chunked"})
+        declared_huge = raw_post(base, b"{}", {"Content-Length": str(1 << 40)})
         counts = {
             code: metric(base, "mlkeel_serve_requests_total", endpoint="/predict", status=code)
             for code in ("200", "400", "413", "422")
@@ -162,9 +188,11 @@ def test_each_malformed_payload_gets_a_4xx_naming_the_problem_and_metrics_count_
         assert status == expected_status, document
         assert expected_text in document["error"], document
     assert status_mlflow == status_ok == 200 and wrong_method == 405
+    assert chunked == (413, f"body of {len(large)} bytes exceeds the limit of 20000 bytes")
+    assert declared_huge == (413, f"body of {1 << 40} bytes exceeds the limit of 20000 bytes")
     assert [item["id"] for item in answer_mlflow["predictions"]] == ["c1", "c2", "c3"]
-    assert counts == {"200": 2, "400": 2, "413": 1, "422": 8}
-    assert latency_count == 13
+    assert counts == {"200": 2, "400": 2, "413": 3, "422": 8}
+    assert latency_count == 15
     assert scored == score_count == 6 and info == 1
     log = read_prediction_logs(log_dir)  # written on shutdown: only the records that were scored
     assert log.num_rows == 6
