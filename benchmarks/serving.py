@@ -81,24 +81,14 @@ def prepare_model(folder: Path) -> tuple[str, list[dict]]:
 
 
 def start(command: list[str], environment: dict[str, str], log: Path, ready_url: str) -> subprocess.Popen[bytes]:
+    from mlkeel.components.serve.logic import wait_until_ok
+
     with log.open("wb") as handle:
         process = subprocess.Popen(command, env=environment, stdout=handle, stderr=subprocess.STDOUT,
                                    start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + START_TIMEOUT_S
-    host, port, path = _split(ready_url)
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{command[:4]} exited {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            connection = http.client.HTTPConnection(host, port, timeout=2)
-            connection.request("GET", path)
-            if connection.getresponse().status == 200:
-                return process
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{command[:4]} not ready after {START_TIMEOUT_S}s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.3)
+    if not wait_until_ok(ready_url, START_TIMEOUT_S, lambda: process.poll() is None, interval=0.3):
+        raise RuntimeError(f"{command[:4]} not ready (exit {process.poll()}):\n{log.read_text()[-3000:]}")
+    return process
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

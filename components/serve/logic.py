@@ -929,6 +929,29 @@ def http_call(url: str, body: bytes | None = None, timeout: float = 30.0) -> tup
         return error.code, error.read()
 
 
+def wait_until_ok(url: str, timeout: float, alive: Callable[[], bool] = lambda: True, interval: float = 0.2) -> bool:
+    """GET ``url`` until it answers 200 (a server process starting up).
+
+    Args:
+        url: E.g. ``http://127.0.0.1:8080/readyz``.
+        timeout: Seconds to keep trying.
+        alive: Returns False once waiting is pointless (the server process exited).
+        interval: Seconds between tries.
+
+    Returns:
+        True once it answered 200; False when ``alive()`` turned False or the time ran out.
+    """
+    deadline = time.monotonic() + timeout
+    while alive() and time.monotonic() < deadline:
+        try:
+            if http_call(url, timeout=2)[0] == 200:
+                return True
+        except OSError:  # not listening yet
+            pass
+        time.sleep(interval)
+    return False
+
+
 def json_records(table: pa.Table) -> list[dict[str, Any]]:
     """Rows of ``table`` as JSON-ready dicts (timestamps as ISO text, NaN as null)."""
     records = table.to_pylist()

@@ -6,7 +6,6 @@ import json
 import os
 import stat
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mlkeel import imagebuild
 from mlkeel.components.gate.logic import decide
 from mlkeel.components.register.logic import register
-from mlkeel.components.serve.logic import http_call, json_records
+from mlkeel.components.serve.logic import http_call, json_records, wait_until_ok
 from mlkeel.modeling import load_sklearn_model, model_feature_columns, positive_scores
 from mlkeel.prediction_log import read_prediction_logs
 
@@ -79,17 +78,12 @@ def container(
     try:
         host_port = docker("port", identifier, str(CONTAINER_PORT)).stdout.split()[0].rsplit(":", 1)[1]
         base = f"http://127.0.0.1:{host_port}"
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            try:
-                if http_call(f"{base}/readyz", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            running = docker("inspect", "--format", "{{.State.Running}}", identifier).stdout.strip()
-            if running != "true" or time.monotonic() > deadline:
-                pytest.fail(f"serving container not ready:\n{docker('logs', identifier).stderr[-3000:]}")
-            time.sleep(0.5)
+
+        def running() -> bool:
+            return docker("inspect", "--format", "{{.State.Running}}", identifier).stdout.strip() == "true"
+
+        if not wait_until_ok(f"{base}/readyz", READY_TIMEOUT_S, running, interval=0.5):
+            pytest.fail(f"serving container not ready:\n{docker('logs', identifier).stderr[-3000:]}")
         yield identifier, base, log_dir
     finally:
         docker("rm", "--force", identifier, check=False)

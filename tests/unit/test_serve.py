@@ -32,6 +32,7 @@ from mlkeel.components.serve.logic import (
     serving_in_thread,
     validate_infrastructure,
     wait_ready,
+    wait_until_ok,
 )
 from mlkeel.errors import ParameterError
 from mlkeel.modeling import load_sklearn_model, model_feature_columns, positive_scores
@@ -332,15 +333,8 @@ def test_mlkeel_serve_runs_the_server_and_writes_the_log_on_sigterm(
     process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if http_call(f"{base}/readyz", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1][-3000:]
-            time.sleep(0.2)
+        ready = wait_until_ok(f"{base}/readyz", 90, lambda: process.poll() is None)
+        assert ready, process.communicate()[1][-3000:]
         features = load_serving_model(champion, mlflow_shared_uri).feature_names
         status, answer = post(base, {"records": json_records(holdout_rows(telco_split[1], 4).select(features))})
     finally:
