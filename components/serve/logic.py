@@ -406,14 +406,17 @@ class PredictionLogSink:
         self._thread: threading.Thread | None = None
         self._sequence = 0
 
-    def start(self) -> None:
-        """Create the folder (fails early when it is not writable) and start the writer thread."""
+    def prepare(self) -> None:
+        """Create the folder; raise ParameterError when that fails or it is not writable (before serving)."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ParameterError(f"prediction log folder {self.directory}: cannot create it: {error}") from error
         if not os.access(self.directory, os.W_OK):
             raise ParameterError(f"prediction log folder {self.directory} is not writable by uid {os.getuid()}")
+
+    def start(self) -> None:
+        """Start the writer thread (``prepare`` first)."""
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
@@ -515,7 +518,7 @@ class ServingMetrics:
         )
         self.predictions = Counter(
             "mlkeel_serve_predictions",
-            "Records scored, by model and predicted class",
+            "Records scored, by model and predicted class (1 = positive, as the log's prediction column)",
             ["model_name", "model_version", "predicted_class"],
             registry=self.registry,
         )
@@ -652,6 +655,7 @@ def create_app(settings: ServeSettings, loader: Loader = _default_loader) -> Any
     sink = PredictionLogSink(
         settings.prediction_log_dir, settings.flush_rows, settings.flush_seconds, settings.max_buffered_rows
     )
+    sink.prepare()  # an unwritable log folder is a user error now, not a failed start-up later
     state = ServingState(settings, metrics, sink)
 
     def timed(endpoint: str, handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
@@ -783,10 +787,11 @@ def score_request(state: ServingState, model: ServingModel, body: bytes, request
     metrics = state.metrics
     labels = (resolved.name, resolved.version)
     positives = int(np.count_nonzero(predicted))
+    # predicted_class is the log's ``prediction``: "1" for the positive class, "0" for the other.
     if positives:
-        metrics.predictions.labels(*labels, resolved.positive_label).inc(positives)
+        metrics.predictions.labels(*labels, "1").inc(positives)
     if positives < len(scores):
-        metrics.predictions.labels(*labels, resolved.negative_label or "0").inc(len(scores) - positives)
+        metrics.predictions.labels(*labels, "0").inc(len(scores) - positives)
     for score in scores.tolist():
         metrics.scores.labels(*labels).observe(score)
     negative = resolved.negative_label

@@ -26,6 +26,7 @@ from mlkeel.components.register.logic import register
 from mlkeel.components.serve.logic import (
     PredictionLogSink,
     ServeSettings,
+    create_app,
     http_call,
     json_records,
     load_serving_model,
@@ -246,6 +247,7 @@ def test_the_prediction_log_sink_writes_every_row_of_concurrent_appends_and_boun
                                     [0.1, 0.6, 0.9], 0.5, "Yes")  # fmt: skip
 
     sink = PredictionLogSink(tmp_path / "log", flush_rows=20, flush_seconds=0.05, max_buffered_rows=10_000)
+    sink.prepare()
     sink.start()
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda request: sink.append(rows(request)), range(200)))
@@ -313,6 +315,9 @@ def test_settings_that_cannot_work_are_refused_before_anything_starts(tmp_path: 
         ServeSettings(" ").check()
     with pytest.raises(ParameterError, match="max_body_bytes=0"):
         ServeSettings("models:/m@champion", max_body_bytes=0).check()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ParameterError, match=r"prediction log folder .*/file/log: cannot create it"):
+        create_app(ServeSettings("models:/m@champion", prediction_log_dir=str(tmp_path / "file" / "log")))
     with pytest.raises(ParameterError, match=r"threshold 1\.5 is outside"):
         ServeSettings("models:/m@champion", threshold=1.5).check()
 
