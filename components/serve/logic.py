@@ -927,8 +927,10 @@ def http_call(url: str, body: bytes | None = None, timeout: float = 30.0) -> tup
 
     headers = {"Content-Type": "application/json"} if body is not None else {}
     request = urllib.request.Request(url, data=body, headers=headers, method="POST" if body is not None else "GET")
+    # No proxy: these calls go to a server on this machine, whatever HTTP_PROXY a pod or CI sets.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
