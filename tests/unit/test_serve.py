@@ -376,3 +376,24 @@ def test_positive_scores_match_direct_scoring_on_the_logged_features(
     table, ids = parse_payload(json.dumps({"records": json_records(rows)}).encode(), model.fields)
     assert ids is None and table.schema == rows.schema
     np.testing.assert_array_equal(model.scores(table), positive_scores(model.resolved.model, rows.to_pandas()))
+
+
+def test_a_model_folder_is_checked_against_its_mlflow_signature(
+    mlflow_shared_uri: str, train_telco, telco_split: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """No registry, no training run: the signature logged with the model is the input schema."""
+    trained = train_telco(mlflow_shared_uri, "strong")
+    settings = ServeSettings(str(trained.model_dir), prediction_log_dir=str(tmp_path / "log"))
+    with serving_in_thread(settings) as (base, state):
+        model = wait_ready(state)
+        rows = holdout_rows(telco_split[1], 5).select(model.feature_names)
+        good = post(base, {"records": json_records(rows)})
+        bad = post(base, {"records": [{**json_records(rows)[0], "tenure": "long"}]})
+
+    assert model.schema_source == "MLflow signature" and model.resolved.version == ""
+    assert good[0] == 200
+    expected = positive_scores(load_sklearn_model(str(trained.model_dir)), rows.to_pandas())
+    np.testing.assert_allclose([item["probability"] for item in good[1]["predictions"]], expected, atol=1e-12)
+    # The signature's example stores integers as floats: tenure is a number there, and text is still refused.
+    assert bad == (422, {"error": "records[0].tenure: expected a number, got a string 'long'",
+                         "errors": ["records[0].tenure: expected a number, got a string 'long'"]})  # fmt: skip
