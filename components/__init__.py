@@ -27,4 +27,6 @@ STAGES = (
     "model_card",
     # serving
     "deploy",
+    # serving: the infrastructure check of the serving app (the app itself: ``mlkeel serve``)
+    "serve",
 )

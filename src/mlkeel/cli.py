@@ -546,6 +546,9 @@ _attach_stage_commands()
 main.add_command(images)
 # `mlkeel deploy`: the deploy stage's command (also `mlkeel stage deploy`, `python -m mlkeel.components.deploy`).
 main.add_command(stage.commands["deploy"], name="deploy")
+# `mlkeel serve --model models:/NAME@champion`: the serving app, the same command as `python -m
+# mlkeel.components.serve`.
+main.add_command(stage.commands["serve"], name="serve")
 
 
 if __name__ == "__main__":

@@ -100,11 +100,14 @@ DEPLOY = Profile(
     extras=("deploy",),
     description="pyproject [deploy]: the Kubernetes client, the MLflow client, a Prometheus text parser",
 )
-PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT, DEPLOY)}
+# The serving image: [ml] + prometheus-client (Starlette and uvicorn already come with mlflow-skinny).
+SERVE = Profile(
+    "serve", extras=("ml", "serve"), description="pyproject [ml] + [serve]: Starlette, uvicorn, prometheus-client"
+)
+PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT, DEPLOY, SERVE)}
 
-# Which requirements profile each stage's image installs. A later `serving` image: add it here (module
-# "mlkeel.serving" for instance) and run `mlkeel images generate`; a `drift` image gets its own profile with
-# the [drift] extra, so only that image carries alibi-detect.
+# Which requirements profile each stage's image installs (then run `mlkeel images generate`); the drift image
+# has its own profile with the [drift] extra, so only that image carries alibi-detect.
 STAGE_PROFILES = {
     "ingest": "core",
     "validate": "core",
@@ -119,6 +122,7 @@ STAGE_PROFILES = {
     "performance": "ml",
     "model_card": "ml",
     "deploy": "deploy",
+    "serve": "serve",
 }
 STAGE_DESCRIPTIONS = {
     "ingest": "read CSV/Parquet, normalise types, fingerprint the data",
@@ -134,7 +138,10 @@ STAGE_DESCRIPTIONS = {
     "performance": "join predictions with late labels, flag degradation",
     "model_card": "render a registered version's model card (HTML + Markdown) and attach it to MLflow",
     "deploy": "serve a blessed model version on Kubernetes (rolling, blue-green, canary; rollback)",
+    "serve": "serve a registered model over HTTP (mlkeel serve), check it before release",
 }
+# Ports the image's process listens on (EXPOSE): the serving app only.
+STAGE_PORTS = {"serve": 8080}
 
 
 @dataclass(frozen=True)
@@ -409,7 +416,7 @@ RUN pip install --no-cache-dir --no-deps --no-build-isolation . \\
 
 WORKDIR /home/mlkeel
 USER @UID@:@UID@
-CMD ["python", "-m", "@MODULE@", "--help"]
+@EXPOSE_BLOCK@CMD ["python", "-m", "@MODULE@", "--help"]
 
 # 3. Metadata last: it changes with every commit and adds no layer.
 ARG GIT_COMMIT=unknown
@@ -454,6 +461,8 @@ def render_dockerfile(name: str, root: Path | None = None) -> str:
     if spec.profile.name != CORE.name:
         profile_block = PROFILE_BLOCK_TEMPLATE.replace("@PROFILE_DESCRIPTION@", spec.profile.description)
     text = DOCKERFILE_TEMPLATE.replace("@PROFILE_BLOCK@", profile_block)
+    port = STAGE_PORTS.get(name)
+    text = text.replace("@EXPOSE_BLOCK@", f"EXPOSE {port}\n" if port else "")
     replacements = {
         "@NAME@": spec.name,
         "@PROFILE@": spec.profile.name,

@@ -109,6 +109,14 @@ def load_sklearn_model(uri: str) -> Any:
     Returns:
         The scikit-learn model.
     """
+    import tempfile
+
     import mlflow.sklearn
 
-    return mlflow.sklearn.load_model(uri)
+    if not uri.startswith("models:/"):
+        return mlflow.sklearn.load_model(uri)
+    # For a models:/ URI MLflow writes a ``registered_model_meta`` file into the folder it loads from, which for
+    # a local artifact store is the store itself: a read-only mounted store (a serving pod) would fail. Loading
+    # from a copy keeps the store untouched; the model is in memory once loaded.
+    with tempfile.TemporaryDirectory(prefix="mlkeel-model-") as folder:
+        return mlflow.sklearn.load_model(uri, dst_path=folder)

@@ -17,7 +17,7 @@ from mlkeel.imagebuild import BuildResult
 
 pytestmark = pytest.mark.docker
 
-ML_STAGES = [stage for stage in STAGES if imagebuild.image_spec(stage).profile.name in ("ml", "drift")]
+ML_STAGES = [stage for stage in STAGES if imagebuild.image_spec(stage).profile.name in ("ml", "drift", "serve")]
 CORE_STAGES = [stage for stage in STAGES if imagebuild.image_spec(stage).profile.name == "core"]
 BASE_IMAGE = imagebuild.OFFLINE_BASE_IMAGE
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -79,6 +79,8 @@ def test_dockerfiles_are_one_template_apart_from_names_and_requirements_profile(
         if spec.profile.name != "core":
             assert profile_block in text
             text = text.replace(profile_block, "")
+        if stage in imagebuild.STAGE_PORTS:  # the serving image's EXPOSE line
+            text = text.replace(f"EXPOSE {imagebuild.STAGE_PORTS[stage]}\n", "")
         # The profile first: the drift image's profile is also called "drift".
         text = text.replace(f"profile ({spec.profile.name})", "profile (<profile>)")
         text = text.replace(f'io.mlkeel.profile="{spec.profile.name}"', 'io.mlkeel.profile="<profile>"')
@@ -129,6 +131,9 @@ def test_each_image_installs_only_its_profile(built: dict[str, BuildResult], sta
     else:
         assert "alibi-detect" not in installed, "only the drift image may carry alibi-detect"
     assert "mlflow" not in installed and "flask" not in installed, "mlflow-skinny, not the full mlflow server"
+    assert ("prometheus-client" in installed) == (stage in {"serve", "deploy"}), (
+        "only the serving image (/metrics) and the deploy image (reads a canary's /metrics) need prometheus-client"
+    )
     ml_packages = {"scikit-learn", "mlflow-skinny", "sqlalchemy", "alembic", "skops"}
     if stage in ML_STAGES:
         assert ml_packages <= installed.keys()
