@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlkeel.errors import DataError, ParameterError
-from mlkeel.storage import display_uri, require_readable_file, write_parquet_atomic
+from mlkeel.storage import (
+    READ_RETRY_POLICY,
+    display_uri,
+    is_transient_io_error,
+    read_with_retries,
+    require_readable_file,
+    write_parquet_atomic,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -105,23 +112,31 @@ def read_source(source_uri: str, file_format: str = "auto") -> tuple[pa.Table, s
     shown = display_uri(source_uri)
     resolved_format = detect_format(source_uri, file_format)
     filesystem, path, _ = require_readable_file(source_uri)
-    try:
+    delimiter = "\t" if path.lower().endswith(".tsv") else ","
+
+    def read() -> pa.Table:
         if resolved_format == "csv":
-            delimiter = "\t" if path.lower().endswith(".tsv") else ","
             with filesystem.open_input_stream(path, compression="detect") as stream:
-                table = pacsv.read_csv(
+                return pacsv.read_csv(
                     stream,
                     parse_options=pacsv.ParseOptions(delimiter=delimiter),
                     convert_options=pacsv.ConvertOptions(
                         null_values=NULL_TOKENS, strings_can_be_null=True, quoted_strings_can_be_null=True
                     ),
                 )
-        else:
-            table = pq.read_table(path, filesystem=filesystem)
-            # A pandas index saved by DataFrame.to_parquet() is bookkeeping, not data.
-            pandas_index = [name for name in table.column_names if PANDAS_INDEX_COLUMN.fullmatch(str(name))]
-            table = table.drop_columns(pandas_index)
+        table = pq.read_table(path, filesystem=filesystem)
+        # A pandas index saved by DataFrame.to_parquet() is bookkeeping, not data.
+        pandas_index = [name for name in table.column_names if PANDAS_INDEX_COLUMN.fullmatch(str(name))]
+        return table.drop_columns(pandas_index)
+
+    try:
+        # An object store's transient errors (dropped connection, 5xx) are retried; a corrupt file is not.
+        table = read_with_retries(source_uri, read)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError) as error:
+        if is_transient_io_error(error):
+            raise DataError(
+                f"{shown}: could not read after {READ_RETRY_POLICY.attempts} attempts (transient errors): {error}"
+            ) from error
         hint = " (corrupted or truncated, or not Parquet?)" if resolved_format == "parquet" else ""
         raise DataError(f"{shown}: not a readable {resolved_format.upper()} file{hint}: {error}") from error
     if table.num_columns == 0:

@@ -63,6 +63,20 @@ class LineageTag:
     GATE_METRIC: Final = "mlkeel.gate_metric"
     GATE_SCORE: Final = "mlkeel.gate_score"
     REPLACED_VERSION: Final = "mlkeel.replaced_version"
+    # Register's bookkeeping: what makes two registrations "the same" (data + code + training parameters), the
+    # state of a version (``RegistrationState``) and the promotion decision (also set on the training run).
+    REGISTRATION_KEY: Final = "mlkeel.registration_key"
+    REGISTRATION_STATE: Final = "mlkeel.registration"
+    PROMOTION_DECISION: Final = "mlkeel.promotion"
+    # A registered-model tag: who may move the aliases now, and until when (a lease; see register's docstring).
+    PROMOTION_LOCK: Final = "mlkeel.promotion_lock"
+
+
+class RegistrationState:
+    """Values of ``LineageTag.REGISTRATION_STATE``: a version counts as registered only once ``complete``."""
+
+    PENDING: Final = "pending"
+    COMPLETE: Final = "complete"
 
 
 class GateRunMetric:
