@@ -82,7 +82,7 @@ def detect_format(path: str, file_format: str = "auto") -> str:
         return file_format
     if file_format != "auto":
         raise ParameterError(f"file_format={file_format!r}: expected 'auto', 'csv' or 'parquet'")
-    lowered = path.lower()
+    lowered = display_uri(path).lower()  # without a query such as ?endpoint_override=...
     if lowered.endswith(CSV_SUFFIXES):
         return "csv"
     if lowered.endswith(PARQUET_SUFFIXES):
