@@ -265,6 +265,24 @@ def _normalise_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return trimmed
 
 
+def _require_utf8(column: pa.ChunkedArray, name: str, source: str) -> None:
+    """Refuse a binary column (what the CSV reader makes of text that is not UTF-8) that does not decode."""
+    import pyarrow.types as pat
+
+    if not (pat.is_binary(column.type) or pat.is_large_binary(column.type)):
+        return
+    for row, value in enumerate(column.to_pylist()):
+        if value is None:
+            continue
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(
+                f"{source}: column {name!r}, row {row} (0-based data row): {value[:20]!r} is not UTF-8 text "
+                f"({error.reason} at byte {error.start}); save the file as UTF-8"
+            ) from error
+
+
 def normalise_table(table: pa.Table, source: str, column_types: dict[str, str] | None = None) -> pa.Table:
     """Normalise column names and types so that the same content always yields the same table.
 
@@ -278,8 +296,8 @@ def normalise_table(table: pa.Table, source: str, column_types: dict[str, str] |
         The normalised table.
 
     Raises:
-        DataError: duplicate or blank column names, an all-null column, or a value that cannot be cast to an
-            override type (the message names the column, the row and the value).
+        DataError: duplicate or blank column names, text that is not UTF-8, an all-null column, or a value that
+            cannot be cast to an override type (the message names the column, the row and the value).
         ParameterError: an override names a column that does not exist or an unknown type.
     """
     import pyarrow as pa
@@ -291,12 +309,18 @@ def normalise_table(table: pa.Table, source: str, column_types: dict[str, str] |
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise DataError(f"{source}: duplicate column names: {', '.join(duplicates)}")
+    for name, column in zip(names, table.columns, strict=True):
+        _require_utf8(column, name, source)
     columns = {name: _normalise_column(column) for name, column in zip(names, table.columns, strict=True)}
 
     for name, type_name in (column_types or {}).items():
         if name not in columns:
             raise ParameterError(
                 f"column_types names column {name!r}, which {source} does not have; columns: {', '.join(names)}"
+            )
+        if type_name not in SUPPORTED_TYPES:
+            raise ParameterError(
+                f"column_types[{name!r}]={type_name!r}: unknown type; expected one of {', '.join(SUPPORTED_TYPES)}"
             )
         target = arrow_type_for(type_name)
         column = columns[name]
