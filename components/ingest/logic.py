@@ -18,6 +18,7 @@ from mlkeel.storage import (
     display_uri,
     is_transient_io_error,
     read_with_retries,
+    redact,
     require_readable_file,
     write_parquet_atomic,
 )
@@ -135,10 +136,13 @@ def read_source(source_uri: str, file_format: str = "auto") -> tuple[pa.Table, s
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError) as error:
         if is_transient_io_error(error):
             raise DataError(
-                f"{shown}: could not read after {READ_RETRY_POLICY.attempts} attempts (transient errors): {error}"
+                f"{shown}: could not read after {READ_RETRY_POLICY.attempts} attempts (transient errors): "
+                f"{redact(str(error), source_uri)}"
             ) from error
         hint = " (corrupted or truncated, or not Parquet?)" if resolved_format == "parquet" else ""
-        raise DataError(f"{shown}: not a readable {resolved_format.upper()} file{hint}: {error}") from error
+        raise DataError(
+            f"{shown}: not a readable {resolved_format.upper()} file{hint}: {redact(str(error), source_uri)}"
+        ) from error
     if table.num_columns == 0:
         raise DataError(f"{shown}: no columns found")
     if table.num_rows == 0:

@@ -111,6 +111,24 @@ def display_uri(uri: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def redact(text: str, uri: str) -> str:
+    """Return ``text`` (e.g. a library's error message) with ``uri``'s user-info password and query removed.
+
+    Args:
+        text: Text that may quote ``uri``.
+        uri: The URI as given, possibly with ``user:password@`` or a query holding a token.
+
+    Returns:
+        The text with ``uri`` shown as ``display_uri(uri)`` and any stray password or query replaced by ``***``.
+    """
+    parts = urlsplit(uri)
+    text = text.replace(uri, display_uri(uri))
+    for secret in (parts.password, parts.query):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 def resolve_filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     """Return the pyarrow filesystem for ``uri`` and the path inside it.
 
@@ -130,7 +148,7 @@ def resolve_filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     try:
         return pafs.FileSystem.from_uri(uri)
     except Exception as error:  # pyarrow raises ArrowInvalid / ValueError / OSError by scheme
-        raise DataError(f"{display_uri(uri)}: cannot open this URI with pyarrow: {error}") from error
+        raise DataError(f"{display_uri(uri)}: cannot open this URI with pyarrow: {redact(str(error), uri)}") from error
 
 
 def require_readable_file(uri: str) -> tuple[pafs.FileSystem, str, int]:
@@ -151,7 +169,7 @@ def require_readable_file(uri: str) -> tuple[pafs.FileSystem, str, int]:
     try:
         info = read_with_retries(uri, lambda: filesystem.get_file_info(path))
     except OSError as error:
-        raise DataError(f"{display_uri(uri)}: cannot read: {error}") from error
+        raise DataError(f"{display_uri(uri)}: cannot read: {redact(str(error), uri)}") from error
     if info.type == pafs.FileType.NotFound:
         raise DataError(f"{display_uri(uri)}: file not found")
     if info.type == pafs.FileType.Directory:
