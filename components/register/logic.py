@@ -438,7 +438,7 @@ def register(
         champion = registry.champion()
         if champion == version:  # a rerun: the aliases moved before the crash or the earlier registration
             previous = tags.get(LineageTag.REPLACED_VERSION) or None
-            decision = f"promoted: version {version} is the {CHAMPION_ALIAS}"
+            decision = tags.get(LineageTag.PROMOTION_DECISION) or f"promoted: version {version} is the {CHAMPION_ALIAS}"
         elif champion != blessing.champion_version:
             decision = (
                 f"not promoted: the gate compared against {CHAMPION_ALIAS} version {blessing.champion_version}, but "

@@ -21,9 +21,11 @@ from pathlib import Path
 import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pytest
+import yaml
 
 from mlkeel.components.ingest.logic import ingest
 from mlkeel.errors import DataError
+from mlkeel.storage import is_transient_io_error
 from pipelines.task_settings import SETTINGS
 
 pytestmark = pytest.mark.integration
@@ -154,7 +156,28 @@ def test_ingest_retries_transient_failures_of_the_object_store(
     assert retries and all(f"read s3://{BUCKET}/telco.csv failed" in line for line in retries), retries
     assert proxy.failures > 3 and proxy.connections > proxy.failures
     # The outer layer: KFP reruns the whole ingest step when the in-process retries give up.
-    assert SETTINGS["ingest"].retries >= 1
+    training = yaml.safe_load((Path(__file__).resolve().parents[2] / "pipelines" / "training.yaml").read_text())
+    policy = training["root"]["dag"]["tasks"]["ingest"]["retryPolicy"]
+    assert policy["maxRetryCount"] == SETTINGS["ingest"].retries >= 1 and policy["backoffDuration"] == "5s"
+
+
+@pytest.mark.parametrize(
+    ("message", "transient"),
+    [
+        (
+            "When getting information for key 'x.csv' in bucket 'b': AWS Error NETWORK_CONNECTION during HeadObject "
+            "operation: curlCode: 56, Failure when receiving data from the peer",
+            True,
+        ),
+        ("AWS Error SLOW_DOWN during GetObject operation: Please reduce your request rate.", True),
+        ("AWS Error ACCESS_DENIED during HeadObject operation: No response body.", False),
+        ("AWS Error NO_SUCH_BUCKET during HeadObject operation: The specified bucket does not exist", False),
+        ("Parquet magic bytes not found in footer. Either the file is corrupted or this is not a parquet file.", False),
+    ],
+    ids=["connection reset", "throttled", "access denied", "no such bucket", "corrupt file"],
+)
+def test_which_read_errors_are_retried(message: str, transient: bool) -> None:
+    assert is_transient_io_error(OSError(message)) is transient
 
 
 @pytest.mark.parametrize(
