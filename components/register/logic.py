@@ -24,9 +24,11 @@ Behaviour a user can rely on:
       the tag, waiting ``LOCK_SETTLE_S`` and reading it back (the last writer holds it). Under the lock the
       champion is re-read: if it is no longer the one the gate compared against, the blessing is stale, the
       version stays registered but is not promoted, the decision is recorded and the step fails (rerun the
-      gate). Guarantee: exactly one champion and a ``previous_champion`` that matches the order of promotion,
-      as long as no registrant stalls for more than ``LOCK_SETTLE_S`` between reading and writing the lock tag
-      and the hosts' clocks agree within the lease; a crashed holder blocks promotions for at most the lease.
+      gate). A blessing made without a champion (the first model) compared against nothing, so it promotes over
+      whatever champion there is by then, still one at a time under the lock. Guarantee: exactly one champion
+      and a ``previous_champion`` that matches the order of promotion, as long as no registrant stalls for more
+      than ``LOCK_SETTLE_S`` between reading and writing the lock tag and the hosts' clocks agree within the
+      lease; a crashed holder blocks promotions for at most the lease.
 
 An unblessed model is refused before the registry is touched, with the gate's reason in the error and the log.
 """
@@ -439,7 +441,7 @@ def register(
         if champion == version:  # a rerun: the aliases moved before the crash or the earlier registration
             previous = tags.get(LineageTag.REPLACED_VERSION) or None
             decision = tags.get(LineageTag.PROMOTION_DECISION) or f"promoted: version {version} is the {CHAMPION_ALIAS}"
-        elif champion != blessing.champion_version:
+        elif blessing.champion_version is not None and champion != blessing.champion_version:
             decision = (
                 f"not promoted: the gate compared against {CHAMPION_ALIAS} version {blessing.champion_version}, but "
                 f"version {champion} became the {CHAMPION_ALIAS} since (another run promoted it); rerun the gate"

@@ -186,6 +186,17 @@ def _temporary_sibling(path: Path) -> Path:
     return Path(name)
 
 
+def _write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) -> None:
+    """Call ``write(temporary)`` on a temporary sibling of ``path``, then rename it to ``path``."""
+    destination = Path(path)
+    temporary = _temporary_sibling(destination)
+    try:
+        write(temporary)
+        os.replace(temporary, destination)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str]) -> None:
     """Write ``table`` as Parquet to the local ``path`` atomically.
 
@@ -195,13 +206,7 @@ def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str]) -> None:
     """
     import pyarrow.parquet as pq
 
-    destination = Path(path)
-    temporary = _temporary_sibling(destination)
-    try:
-        pq.write_table(table, temporary, compression="zstd")
-        os.replace(temporary, destination)
-    finally:
-        temporary.unlink(missing_ok=True)
+    _write_atomic(path, lambda temporary: pq.write_table(table, temporary, compression="zstd"))
 
 
 def write_text_atomic(text: str, path: str | os.PathLike[str]) -> None:
@@ -211,13 +216,17 @@ def write_text_atomic(text: str, path: str | os.PathLike[str]) -> None:
         text: The content.
         path: Destination file.
     """
-    destination = Path(path)
-    temporary = _temporary_sibling(destination)
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, destination)
-    finally:
-        temporary.unlink(missing_ok=True)
+    _write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def copy_file_atomic(source: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Copy the local file ``source`` to ``path`` atomically.
+
+    Args:
+        source: The file to copy.
+        path: Destination file.
+    """
+    _write_atomic(path, lambda temporary: shutil.copyfile(source, temporary))
 
 
 def write_json_atomic(document: Any, path: str | os.PathLike[str]) -> None:
