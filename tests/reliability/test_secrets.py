@@ -84,6 +84,7 @@ def test_compiling_with_secrets_in_the_environment_keeps_them_out_of_the_yaml(
         assert not leaks(path.read_text(encoding="utf-8")), path
 
 
+@pytest.mark.integration
 def test_register_prints_and_records_no_credential(
     mlflow_server: str, train_telco, model_name: str, tmp_path: Path
 ) -> None:
