@@ -137,11 +137,8 @@ UNBLESSED = json.dumps(Blessing(False, "Not blessed: roc_auc 0.61 < 0.75", "roc_
 
 CASES = [
     # ingest
-    Case("missing file", "ingest", lambda f, i: ingest(str(f / "nope.csv"), f), r"nope\.csv: file not found"),
-    Case("empty file", "ingest", lambda f, i: ingest(write(f, "e.csv", ""), f), r"e\.csv: file is empty \(0 bytes\)",
-         subprocess=True),
-    Case("header-only CSV", "ingest", lambda f, i: ingest(write(f, "h.csv", "a,b,y\n"), f),
-         r"h\.csv: has a header \(3 columns\) but no data rows"),
+    Case("empty Parquet file", "ingest", lambda f, i: ingest(write(f, "e.parquet", ""), f),
+         r"e\.parquet: file is empty \(0 bytes\)", subprocess=True),
     Case("ragged CSV row", "ingest", lambda f, i: ingest(write(f, "r.csv", "a,b\n1,2\n3,4,5\n"), f),
          r"r\.csv: not a readable CSV file.*Expected 2 columns, got 3"),
     Case("invalid UTF-8 in a CSV", "ingest", lambda f, i: ingest(write(f, "u.csv", b"a,b\n1,\xff\xfe\n"), f),
@@ -155,14 +152,9 @@ CASES = [
          r"d\.json.*(csv|CSV).*(parquet|Parquet)"),
     Case("CSV bytes named .parquet", "ingest", lambda f, i: ingest(write(f, "x.parquet", "a,b\n1,2\n"), f),
          r"x\.parquet: not a readable PARQUET file"),
-    Case("wrong dtype for a declared column", "ingest",
-         lambda f, i: ingest(write(f, "w.csv", "a,y\n1.5,0\nx,1\n"), f, "--column-types", '{"a": "float"}'),
-         r"column 'a', row 1 .*cannot parse 'x' as float"),
     Case("unknown column type", "ingest",
          lambda f, i: ingest(write(f, "k.csv", "a,y\n1,0\n"), f, "--column-types", '{"a": "decimal"}'),
          r"column_types\['a'\]='decimal': unknown type"),
-    Case("all-null column", "ingest", lambda f, i: ingest(write(f, "an.csv", "a,b,y\n1,,0\n2,,1\n"), f),
-         r"an\.csv: column\(s\) 'b' have no value in any of the 2 rows"),
     # validate
     Case("target with one class", "validate",
          lambda f, i: validate(parquet(f, "one.parquet", replace(telco(i), TELCO_CHURN_TARGET, ["No"] * ROWS)), f,
