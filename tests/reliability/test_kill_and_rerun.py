@@ -123,3 +123,25 @@ def test_the_same_data_and_code_registered_twice_is_one_version_and_one_champion
         other_model.model_uri, Blessing(True, "Blessed", "roc_auc", 0.0, 0.8, champion_version="1"), model_name
     )
     assert (third.version, third.previous_champion_version) == ("2", "1")
+
+
+@pytest.mark.parametrize(
+    ("commit", "same_key_for_another_model"),
+    [("0123abcd", True), ("0123abcd-dirty", False), ("unknown", False)],
+    ids=["identified code", "dirty checkout", "unknown commit"],
+)
+def test_the_registration_key_identifies_data_code_and_parameters(
+    commit: str, same_key_for_another_model: bool
+) -> None:
+    from mlkeel.components.register.logic import registration_key
+
+    tags = {LineageTag.DATA_FINGERPRINT: "sha256:data", LineageTag.GIT_COMMIT: commit}
+    params = {"estimator": "logistic_regression", "C": "1.0"}
+    key = registration_key("churn", tags, params, "models:/m-1")
+    assert key == registration_key("churn", dict(tags), dict(params), "models:/m-1")
+    assert (key == registration_key("churn", tags, params, "models:/m-2")) is same_key_for_another_model
+    assert key != registration_key("churn", tags, {**params, "C": "0.5"}, "models:/m-1")
+    assert key != registration_key(
+        "churn", {**tags, LineageTag.DATA_FINGERPRINT: "sha256:other"}, params, "models:/m-1"
+    )
+    assert key != registration_key("other-model", tags, params, "models:/m-1")

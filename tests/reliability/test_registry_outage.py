@@ -125,3 +125,31 @@ def test_register_survives_the_registry_going_away_and_a_rerun_completes(
         == (versions["2"].tags[LineageTag.PROMOTION_DECISION])
     )
     assert LineageTag.PROMOTION_LOCK not in client.get_registered_model(model_name).tags
+
+
+def test_only_transient_registry_errors_are_retried() -> None:
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import (
+        INTERNAL_ERROR,
+        INVALID_PARAMETER_VALUE,
+        PERMISSION_DENIED,
+        RESOURCE_DOES_NOT_EXIST,
+        TEMPORARILY_UNAVAILABLE,
+    )
+
+    def wrapped(cause: BaseException) -> RegistryError:
+        try:
+            raise RegistryError("MLflow registry at http://127.0.0.1:5000: could not ...") from cause
+        except RegistryError as error:
+            return error
+
+    transient = [MlflowException("down", INTERNAL_ERROR), MlflowException("busy", TEMPORARILY_UNAVAILABLE)]
+    permanent = [
+        MlflowException("no such model", RESOURCE_DOES_NOT_EXIST),
+        MlflowException("bad name", INVALID_PARAMETER_VALUE),
+        MlflowException("denied", PERMISSION_DENIED),
+    ]
+    assert all(register_logic.is_transient_registry_error(wrapped(error)) for error in transient)
+    assert not any(register_logic.is_transient_registry_error(wrapped(error)) for error in permanent)
+    assert register_logic.is_transient_registry_error(wrapped(ConnectionRefusedError()))
+    assert not register_logic.is_transient_registry_error(RegistryError("the promotion lock is held"))
