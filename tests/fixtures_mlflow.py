@@ -133,51 +133,85 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=SERVER_STOP_TIMEOUT_S)
 
 
+class MlflowServer:
+    """A real ``mlflow server`` process (SQLite backend, proxied artifacts under ``root``) on 127.0.0.1.
+
+    ``start()`` and ``stop()`` may be called again: the server comes back on the same port with the same store,
+    as a restarted registry would.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = _free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.log_path = root / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        """Start the server and wait until ``/health`` answers; return its URI."""
+        command = [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
+            "--artifacts-destination", str(self.root / "artifacts"),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--workers", "1",
+        ]  # fmt: skip
+        environment = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", MLFLOW_DEFAULT_ARTIFACT_ROOT_ENV)
+        }
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
+            )
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(f"mlflow server exited with {self.process.returncode}:\n{_log_tail(self.log_path)}")
+            try:
+                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return self.uri
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"mlflow server not healthy after {SERVER_START_TIMEOUT_S}s:\n{_log_tail(self.log_path)}")
+            time.sleep(0.25)
+
+    def stop(self) -> None:
+        """Stop the server (its whole process group); a no-op when it is not running."""
+        if self.process is not None:
+            _stop(self.process)
+            self.process = None
+
+
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``mlflow server`` (SQLite backend, proxied artifacts under tmp) on 127.0.0.1; yields its URI.
 
     Started once per session and stopped (process group, bounded waits) at the end. Tests share it, so each
-    uses its own registered model name.
+    uses its own registered model name. A test that stops the server uses ``own_mlflow_server`` instead.
     """
-    root = tmp_path_factory.mktemp("mlflow_server")
-    port = _free_port()
-    uri = f"http://127.0.0.1:{port}"
-    log_path = root / "server.log"
-    command = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination", str(root / "artifacts"),
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--workers", "1",
-    ]  # fmt: skip
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", MLFLOW_DEFAULT_ARTIFACT_ROOT_ENV)
-    }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=root, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
-        )
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow_server"))
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"mlflow server exited with {process.returncode}:\n{_log_tail(log_path)}")
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server not healthy after {SERVER_START_TIMEOUT_S}s:\n{_log_tail(log_path)}")
-            time.sleep(0.25)
-        yield uri
+        yield server.start()
     finally:
-        _stop(process)
+        server.stop()
+
+
+@pytest.fixture
+def own_mlflow_server(tmp_path: Path) -> Iterator[MlflowServer]:
+    """A started ``MlflowServer`` of this test alone, which the test may stop and start again."""
+    (tmp_path / "mlflow_server").mkdir()
+    server = MlflowServer(tmp_path / "mlflow_server")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass(frozen=True)

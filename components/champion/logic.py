@@ -7,7 +7,6 @@ against exactly those.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from mlkeel.constants import (
     LineageTag,
 )
 from mlkeel.errors import RegistryError
+from mlkeel.storage import copy_file_atomic
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,5 @@ def fetch_champion(
                     f"{model_name} version {lineage.version}: its run {lineage.run_id} has no "
                     f"{RUN_DATA_ARTIFACT_DIR}/{name} (trained by an mlkeel older than monitoring?)"
                 )
-            Path(destination).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(downloaded / name, destination)
+            copy_file_atomic(downloaded / name, destination)
     return lineage

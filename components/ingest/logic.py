@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlkeel.errors import DataError, ParameterError
-from mlkeel.storage import display_uri, require_readable_file, write_parquet_atomic
+from mlkeel.storage import (
+    READ_RETRY_POLICY,
+    display_uri,
+    is_transient_io_error,
+    read_with_retries,
+    redact,
+    require_readable_file,
+    write_parquet_atomic,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -75,7 +83,7 @@ def detect_format(path: str, file_format: str = "auto") -> str:
         return file_format
     if file_format != "auto":
         raise ParameterError(f"file_format={file_format!r}: expected 'auto', 'csv' or 'parquet'")
-    lowered = path.lower()
+    lowered = display_uri(path).lower()  # without a query such as ?endpoint_override=...
     if lowered.endswith(CSV_SUFFIXES):
         return "csv"
     if lowered.endswith(PARQUET_SUFFIXES):
@@ -105,25 +113,36 @@ def read_source(source_uri: str, file_format: str = "auto") -> tuple[pa.Table, s
     shown = display_uri(source_uri)
     resolved_format = detect_format(source_uri, file_format)
     filesystem, path, _ = require_readable_file(source_uri)
-    try:
+    delimiter = "\t" if path.lower().endswith(".tsv") else ","
+
+    def read() -> pa.Table:
         if resolved_format == "csv":
-            delimiter = "\t" if path.lower().endswith(".tsv") else ","
             with filesystem.open_input_stream(path, compression="detect") as stream:
-                table = pacsv.read_csv(
+                return pacsv.read_csv(
                     stream,
                     parse_options=pacsv.ParseOptions(delimiter=delimiter),
                     convert_options=pacsv.ConvertOptions(
                         null_values=NULL_TOKENS, strings_can_be_null=True, quoted_strings_can_be_null=True
                     ),
                 )
-        else:
-            table = pq.read_table(path, filesystem=filesystem)
-            # A pandas index saved by DataFrame.to_parquet() is bookkeeping, not data.
-            pandas_index = [name for name in table.column_names if PANDAS_INDEX_COLUMN.fullmatch(str(name))]
-            table = table.drop_columns(pandas_index)
+        table = pq.read_table(path, filesystem=filesystem)
+        # A pandas index saved by DataFrame.to_parquet() is bookkeeping, not data.
+        pandas_index = [name for name in table.column_names if PANDAS_INDEX_COLUMN.fullmatch(str(name))]
+        return table.drop_columns(pandas_index)
+
+    try:
+        # An object store's transient errors (dropped connection, 5xx) are retried; a corrupt file is not.
+        table = read_with_retries(source_uri, read)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError) as error:
+        if is_transient_io_error(error):
+            raise DataError(
+                f"{shown}: could not read after {READ_RETRY_POLICY.attempts} attempts (transient errors): "
+                f"{redact(str(error), source_uri)}"
+            ) from error
         hint = " (corrupted or truncated, or not Parquet?)" if resolved_format == "parquet" else ""
-        raise DataError(f"{shown}: not a readable {resolved_format.upper()} file{hint}: {error}") from error
+        raise DataError(
+            f"{shown}: not a readable {resolved_format.upper()} file{hint}: {redact(str(error), source_uri)}"
+        ) from error
     if table.num_columns == 0:
         raise DataError(f"{shown}: no columns found")
     if table.num_rows == 0:
@@ -250,6 +269,24 @@ def _normalise_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return trimmed
 
 
+def _require_utf8(column: pa.ChunkedArray, name: str, source: str) -> None:
+    """Refuse a binary column (what the CSV reader makes of text that is not UTF-8) that does not decode."""
+    import pyarrow.types as pat
+
+    if not (pat.is_binary(column.type) or pat.is_large_binary(column.type)):
+        return
+    for row, value in enumerate(column.to_pylist()):
+        if value is None:
+            continue
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(
+                f"{source}: column {name!r}, row {row} (0-based data row): {value[:20]!r} is not UTF-8 text "
+                f"({error.reason} at byte {error.start}); save the file as UTF-8"
+            ) from error
+
+
 def normalise_table(table: pa.Table, source: str, column_types: dict[str, str] | None = None) -> pa.Table:
     """Normalise column names and types so that the same content always yields the same table.
 
@@ -263,8 +300,8 @@ def normalise_table(table: pa.Table, source: str, column_types: dict[str, str] |
         The normalised table.
 
     Raises:
-        DataError: duplicate or blank column names, an all-null column, or a value that cannot be cast to an
-            override type (the message names the column, the row and the value).
+        DataError: duplicate or blank column names, text that is not UTF-8, an all-null column, or a value that
+            cannot be cast to an override type (the message names the column, the row and the value).
         ParameterError: an override names a column that does not exist or an unknown type.
     """
     import pyarrow as pa
@@ -276,12 +313,18 @@ def normalise_table(table: pa.Table, source: str, column_types: dict[str, str] |
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise DataError(f"{source}: duplicate column names: {', '.join(duplicates)}")
+    for name, column in zip(names, table.columns, strict=True):
+        _require_utf8(column, name, source)
     columns = {name: _normalise_column(column) for name, column in zip(names, table.columns, strict=True)}
 
     for name, type_name in (column_types or {}).items():
         if name not in columns:
             raise ParameterError(
                 f"column_types names column {name!r}, which {source} does not have; columns: {', '.join(names)}"
+            )
+        if type_name not in SUPPORTED_TYPES:
+            raise ParameterError(
+                f"column_types[{name!r}]={type_name!r}: unknown type; expected one of {', '.join(SUPPORTED_TYPES)}"
             )
         target = arrow_type_for(type_name)
         column = columns[name]

@@ -26,6 +26,13 @@ def register(
     training run), mlkeel git commit and version, library versions, pipeline name and run, gate metric, score
     and reason. Then ``previous_champion`` moves to the old champion, ``champion`` to the new version.
 
+    Idempotent: the same data, code (git commit) and training parameters registered again give back the
+    existing version, never a second copy or a second champion. A version counts as registered once tagged
+    ``mlkeel.registration=complete`` (the last write); a rerun after a crash finishes the pending version it
+    created. Registry calls are retried with backoff on transient errors. Aliases move under a promotion lock;
+    if another run promoted a new champion after this run's gate, the version is registered but not promoted
+    and the step fails (rerun the gate). The decision is tagged ``mlkeel.promotion`` on the version and run.
+
     Args:
         model: Input Model from the train stage. Metadata read: mlflow_model_uri (the logged model that is
             registered), mlflow_run_id (the run whose lineage tags are copied).
@@ -39,7 +46,7 @@ def register(
         pipeline_run: Pipeline run (job) id, recorded as a tag; pass dsl.PIPELINE_JOB_ID_PLACEHOLDER.
 
     Returns:
-        version: The new registered version.
+        version: The registered version (the existing one when this registration was made before).
         alias: The alias it now holds ("champion").
     """
     from mlkeel.components.gate.logic import Blessing

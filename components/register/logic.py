@@ -1,25 +1,65 @@
 """Register: add a blessed model to the MLflow model registry with its lineage, and make it the champion.
 
-Order of writes, so that no reader ever sees a version without its lineage or a model without a champion:
-    1. create the version with every lineage tag in the same call (``mlflow.register_model(..., tags=...)``);
-    2. point ``previous_champion`` at the old champion;
-    3. point ``champion`` at the new version (a crash between 2 and 3 leaves the old champion in place);
-    4. tag the new version with the version it replaced.
+Order of writes, so that no reader ever sees a version without its lineage or an alias on a missing version:
+    1. find the version this registration already made (same ``mlkeel.registration_key`` tag: a rerun after a
+       crash, or the same data + code + training parameters registered again), else create it with every
+       lineage tag and ``mlkeel.registration=pending`` in the same call;
+    2. take the promotion lock (a registered-model tag with a lease), re-read the champion;
+    3. point ``previous_champion`` at the old champion, then ``champion`` at the new version (a crash between
+       the two leaves the old champion in place), tag the version with the version it replaced;
+    4. record the decision (``mlkeel.promotion``) on the version and the training run, then tag the version
+       ``mlkeel.registration=complete`` last, and release the lock.
+
+Behaviour a user can rely on:
+    - **Failures**: every registry call is retried with exponential backoff on transient errors (connection
+      refused, 5xx); a 4xx fails at once. If the registry stays away, the step fails; it may leave a *pending*
+      version, which holds no alias and which no stage reads. Rerunning finishes that same version (no second
+      version is created).
+    - **Idempotent re-registration**: the registration key is a hash of the data fingerprint, the git commit
+      of the training code and the training run's parameters (and the target and schema). Registering the same
+      key again returns the existing version and creates no new one; when it is already the champion nothing
+      moves. When the commit is unknown or ``-dirty`` the code is not identified, so the model URI joins the
+      key and every registration makes a new version.
+    - **Races** (MLflow has no compare-and-set): aliases move only under the promotion lock, taken by writing
+      the tag, waiting ``LOCK_SETTLE_S`` and reading it back (the last writer holds it). Under the lock the
+      champion is re-read: if it is no longer the one the gate compared against, the blessing is stale, the
+      version stays registered but is not promoted, the decision is recorded and the step fails (rerun the
+      gate). A blessing made without a champion (the first model) compared against nothing, so it promotes over
+      whatever champion there is by then, still one at a time under the lock. Guarantee: exactly one champion
+      and a ``previous_champion`` that matches the order of promotion, as long as no registrant stalls for more
+      than ``LOCK_SETTLE_S`` between reading and writing the lock tag and the hosts' clocks agree within the
+      lease; a crashed holder blocks promotions for at most the lease.
 
 An unblessed model is refused before the registry is touched, with the gate's reason in the error and the log.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import random
 import re
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlkeel import __version__
 from mlkeel.components.gate.logic import Blessing, champion_version, registry_call
-from mlkeel.constants import CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS, ArtifactMetadata, LineageTag
-from mlkeel.errors import DataError, NotBlessedError, ParameterError
+from mlkeel.constants import (
+    CHAMPION_ALIAS,
+    PREVIOUS_CHAMPION_ALIAS,
+    ArtifactMetadata,
+    LineageTag,
+    RegistrationState,
+)
+from mlkeel.errors import DataError, NotBlessedError, ParameterError, RegistryError
+from mlkeel.retry import RetryPolicy, call_with_retries
 from mlkeel.storage import display_uri
 
 if TYPE_CHECKING:
@@ -29,6 +69,17 @@ logger = logging.getLogger(__name__)
 # The refusal is logged for pipeline logs (KFP's executor configures logging); a command line without logging
 # set up prints the error once, through ``reports_user_errors``, instead of Python's last-resort handler too.
 logger.addHandler(logging.NullHandler())
+
+T = TypeVar("T")
+
+# Registry calls: 4 attempts, waits 1 s, 2 s, 4 s (on top of MLflow's own HTTP retries).
+REGISTRY_RETRY_POLICY = RetryPolicy(attempts=4, initial_delay_s=1.0, max_delay_s=8.0)
+# Promotion lock: the lease outlasts any promotion (a few calls); the settle time outlasts the gap between a
+# competitor's read and its write of the tag (one HTTP round trip).
+LOCK_LEASE_S = 30.0
+LOCK_SETTLE_S = 1.0
+LOCK_WAIT_S = 120.0
+LOCK_POLL_S = 0.3
 
 # A logged model's URI (MLflow 3 LoggedModel): models:/m-<hex id>.
 LOGGED_MODEL_URI = re.compile(r"^models:/(m-[0-9a-f]+)$")
@@ -165,6 +216,135 @@ def lineage_tags(
     return tags
 
 
+def registration_key(model_name: str, tags: dict[str, str], run_params: dict[str, str], model_uri: str) -> str:
+    """The identity of a registration: same data, code and training parameters give the same key.
+
+    Args:
+        model_name: The registered model.
+        tags: The lineage tags (data fingerprint, schema hash, target, positive label, git commit).
+        run_params: The training run's parameters (estimator, hyperparameters, feature columns).
+        model_uri: The model; part of the key only when the code is not identified (commit unknown or dirty).
+
+    Returns:
+        ``sha256:<hex>``.
+    """
+    commit = tags.get(LineageTag.GIT_COMMIT, "")
+    identity: dict[str, Any] = {
+        "model_name": model_name,
+        "lineage": {name: tags.get(name, "") for name in (*RUN_LINEAGE_TAGS, LineageTag.GIT_COMMIT)},
+        "params": dict(sorted(run_params.items())),
+    }
+    if not commit or commit == "unknown" or commit.endswith("-dirty") or not tags.get(LineageTag.DATA_FINGERPRINT):
+        identity["model_uri"] = model_uri
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
+    return f"sha256:{digest}"
+
+
+def is_transient_registry_error(error: BaseException) -> bool:
+    """Whether a registry failure may go away by itself: no connection, a timeout, a 5xx or 429 answer.
+
+    Args:
+        error: A ``RegistryError`` (from ``registry_call``) or what it wraps.
+
+    Returns:
+        False for "not found", "already exists", bad parameters, permission errors (4xx).
+    """
+    cause = error.__cause__ if isinstance(error, RegistryError) and error.__cause__ else error
+    status = getattr(cause, "get_http_status_code", None)
+    if callable(status):
+        code = int(status())
+        return code >= 500 or code == 429
+    return isinstance(cause, OSError | TimeoutError) or type(cause).__module__.startswith(("requests", "urllib3"))
+
+
+class _Registry:
+    """Registry calls for one registration: each turned into a ``RegistryError`` and retried when transient."""
+
+    def __init__(self, client: MlflowClient, tracking_uri: str, model_name: str) -> None:
+        self.client = client
+        self.tracking_uri = tracking_uri
+        self.model_name = model_name
+
+    def call(self, action: str, function: Callable[[], T]) -> T:
+        return call_with_retries(
+            lambda: registry_call(self.tracking_uri, action, function),
+            is_transient_registry_error,
+            f"register: {action}",
+            REGISTRY_RETRY_POLICY,
+        )
+
+    def champion(self) -> str | None:
+        return call_with_retries(
+            lambda: champion_version(self.client, self.model_name, self.tracking_uri)[0],
+            is_transient_registry_error,
+            f"register: read the {CHAMPION_ALIAS!r} of {self.model_name!r}",
+            REGISTRY_RETRY_POLICY,
+        )
+
+    def versions_with_key(self, key: str) -> list[Any]:
+        """Versions of the model tagged with ``key``, oldest first ([] when the model does not exist yet)."""
+        quoted = self.model_name.replace("'", "\\'")
+        versions = self.call(
+            f"search the versions of {self.model_name!r}",
+            lambda: self.client.search_model_versions(f"name = '{quoted}'"),
+        )
+        matching = [version for version in versions if version.tags.get(LineageTag.REGISTRATION_KEY) == key]
+        return sorted(matching, key=lambda version: int(version.version))
+
+    def set_version_tag(self, version: str, name: str, value: str) -> None:
+        self.call(
+            f"tag version {version} with {name}",
+            lambda: self.client.set_model_version_tag(self.model_name, version, name, value),
+        )
+
+    def lock_holder(self) -> tuple[str, float]:
+        registered = self.call(
+            f"read registered model {self.model_name!r}", lambda: self.client.get_registered_model(self.model_name)
+        )
+        owner, _, expires = (registered.tags or {}).get(LineageTag.PROMOTION_LOCK, "").partition("|")
+        try:
+            return owner, float(expires)
+        except ValueError:
+            return "", 0.0
+
+    def set_lock(self, value: str) -> None:
+        self.call(
+            f"take the promotion lock of {self.model_name!r}",
+            lambda: self.client.set_registered_model_tag(self.model_name, LineageTag.PROMOTION_LOCK, value),
+        )
+
+    @contextmanager
+    def promotion_lock(self) -> Iterator[None]:
+        """Hold the model's promotion lock (see the module docstring for what it guarantees)."""
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            holder, expires = self.lock_holder()
+            if not holder or holder == owner or expires < time.time():
+                self.set_lock(f"{owner}|{time.time() + LOCK_LEASE_S:.3f}")
+                time.sleep(LOCK_SETTLE_S)  # a competitor that read "free" with us writes within this time
+                holder, expires = self.lock_holder()
+                if holder == owner:
+                    break
+            if time.monotonic() > deadline:
+                raise RegistryError(
+                    f"MLflow registry at {display_uri(self.tracking_uri)}: the promotion lock of "
+                    f"{self.model_name!r} is held by {holder} (lease until {expires:.0f}); waited {LOCK_WAIT_S}s"
+                )
+            time.sleep(LOCK_POLL_S * (1 + random.random()))
+        try:
+            yield
+        finally:
+            try:
+                if self.lock_holder()[0] == owner:
+                    self.call(
+                        f"release the promotion lock of {self.model_name!r}",
+                        lambda: self.client.delete_registered_model_tag(self.model_name, LineageTag.PROMOTION_LOCK),
+                    )
+            except RegistryError as error:  # the lease expires by itself; keep the error that matters
+                logger.warning("register: could not release the promotion lock (its lease expires): %s", error)
+
+
 def register(
     model_uri: str,
     blessing: Blessing,
@@ -175,7 +355,11 @@ def register(
     pipeline_name: str = "",
     pipeline_run: str = "",
 ) -> RegistrationResult:
-    """Register the blessed model at ``model_uri`` as a new version of ``model_name``; make it the champion.
+    """Register the blessed model at ``model_uri`` as a version of ``model_name``; make it the champion.
+
+    Idempotent: the same data, code and training parameters registered again give back the existing version
+    (no new version, and no alias move when it is already the champion); a rerun after a crash finishes the
+    pending version it had created. See the module docstring for the order of writes, retries and races.
 
     Args:
         model_uri: The model: a LoggedModel ``models:/m-...`` URI (what train records), ``runs:/...``, a path.
@@ -191,10 +375,11 @@ def register(
         A ``RegistrationResult``.
 
     Raises:
-        NotBlessedError: the gate did not bless the model (the message holds its reason).
+        NotBlessedError: the gate did not bless the model (the message holds its reason), or its blessing is
+            stale: another run promoted a new champion after this run's gate compared against the old one.
         ParameterError: empty model URI or name; no tracking URI.
         DataError: ``data_fingerprint`` contradicts the training run.
-        RegistryError: the registry cannot be reached or refuses a write.
+        RegistryError: the registry cannot be reached (after retries) or refuses a write.
     """
     from mlkeel.tracking import connect, resolve_tracking_uri
 
@@ -209,48 +394,83 @@ def register(
         )
     resolved_uri = resolve_tracking_uri(tracking_uri)
     client = connect(resolved_uri)
+    registry = _Registry(client, resolved_uri, model_name)
 
-    run_id = mlflow_run_id or logged_model_run_id(client, model_uri, resolved_uri)
+    run_id = mlflow_run_id or call_with_retries(
+        lambda: logged_model_run_id(client, model_uri, resolved_uri),
+        is_transient_registry_error,
+        "register: find the training run",
+        REGISTRY_RETRY_POLICY,
+    )
     run_tags: dict[str, str] = {}
+    run_params: dict[str, str] = {}
     if run_id:
-        run = registry_call(resolved_uri, f"read training run {run_id}", lambda: client.get_run(run_id))
-        run_tags = dict(run.data.tags)
+        run = registry.call(f"read training run {run_id}", lambda: client.get_run(run_id))
+        run_tags, run_params = dict(run.data.tags), dict(run.data.params)
     else:
         logger.warning("register: no training run for %s: its lineage tags are recorded empty", model_uri)
     tags = lineage_tags(run_tags, blessing, data_fingerprint, pipeline_name, pipeline_run)
-    previous, _ = champion_version(client, model_name, resolved_uri)
+    if run_tags.get(LineageTag.GIT_COMMIT):
+        tags[LineageTag.GIT_COMMIT] = run_tags[LineageTag.GIT_COMMIT]  # the code that trained the model
+    key = registration_key(model_name, tags, run_params, model_uri)
+    tags[LineageTag.REGISTRATION_KEY] = key
 
-    created = registry_call(
-        resolved_uri,
-        f"register {display_uri(model_uri)} as {model_name!r}",
-        lambda: _register_model(model_uri, model_name, tags),
-    )
-    version = str(created.version)
-    if previous is not None:
-        registry_call(
-            resolved_uri,
-            f"set alias {PREVIOUS_CHAMPION_ALIAS!r} to version {previous}",
-            lambda: client.set_registered_model_alias(model_name, PREVIOUS_CHAMPION_ALIAS, previous),
+    existing = registry.versions_with_key(key)
+    if existing:
+        found = next(
+            (v for v in existing if v.tags.get(LineageTag.REGISTRATION_STATE) == RegistrationState.COMPLETE),
+            existing[0],
         )
-    registry_call(
-        resolved_uri,
-        f"set alias {CHAMPION_ALIAS!r} to version {version}",
-        lambda: client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version),
-    )
-    if previous is not None:
-        registry_call(
-            resolved_uri,
-            f"tag version {version} with the version it replaced",
-            lambda: client.set_model_version_tag(model_name, version, LineageTag.REPLACED_VERSION, previous),
+        version = str(found.version)
+        tags = {**tags, **{name: value for name, value in found.tags.items() if name.startswith("mlkeel.")}}
+        logger.info(
+            "register: %r version %s already holds this registration (key %s): reusing it", model_name, version, key
         )
-        tags[LineageTag.REPLACED_VERSION] = previous
-    logger.info(
-        "register: %s version %s is the %s%s",
-        model_name,
-        version,
-        CHAMPION_ALIAS,
-        f" (replacing version {previous}, now {PREVIOUS_CHAMPION_ALIAS})" if previous else " (first version)",
-    )
+    else:
+        tags[LineageTag.REGISTRATION_STATE] = RegistrationState.PENDING
+        created = registry.call(
+            f"register {display_uri(model_uri)} as {model_name!r}",
+            lambda: _find_or_create(registry, model_uri, key, tags),
+        )
+        version = str(created.version)
+        logger.info(
+            "register: created %r version %s (%s until promoted)", model_name, version, RegistrationState.PENDING
+        )
+
+    with registry.promotion_lock():
+        champion = registry.champion()
+        if champion == version:  # a rerun: the aliases moved before the crash or the earlier registration
+            previous = tags.get(LineageTag.REPLACED_VERSION) or None
+            decision = tags.get(LineageTag.PROMOTION_DECISION) or f"promoted: version {version} is the {CHAMPION_ALIAS}"
+        elif blessing.champion_version is not None and champion != blessing.champion_version:
+            decision = (
+                f"not promoted: the gate compared against {CHAMPION_ALIAS} version {blessing.champion_version}, but "
+                f"version {champion} became the {CHAMPION_ALIAS} since (another run promoted it); rerun the gate"
+            )
+            _record_decision(registry, client, version, run_id, decision)
+            logger.error("register: %r version %s %s", model_name, version, decision)
+            raise NotBlessedError(f"{model_name!r} version {version} is registered but {decision}")
+        else:
+            previous = champion
+            if previous is not None:
+                registry.call(
+                    f"set alias {PREVIOUS_CHAMPION_ALIAS!r} to version {previous}",
+                    lambda: client.set_registered_model_alias(model_name, PREVIOUS_CHAMPION_ALIAS, previous),
+                )
+            registry.call(
+                f"set alias {CHAMPION_ALIAS!r} to version {version}",
+                lambda: client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version),
+            )
+            if previous is not None:
+                registry.set_version_tag(version, LineageTag.REPLACED_VERSION, previous)
+                tags[LineageTag.REPLACED_VERSION] = previous
+            decision = f"promoted: version {version} is the {CHAMPION_ALIAS}" + (
+                f", replacing version {previous}" if previous else " (first version)"
+            )
+        tags[LineageTag.PROMOTION_DECISION] = decision
+        _record_decision(registry, client, version, run_id, decision)
+    tags[LineageTag.REGISTRATION_STATE] = RegistrationState.COMPLETE
+    logger.info("register: %r version %s: %s", model_name, version, decision)
     return RegistrationResult(
         model_name=model_name,
         version=version,
@@ -258,6 +478,23 @@ def register(
         previous_champion_version=previous,
         tags=tags,
     )
+
+
+def _record_decision(registry: _Registry, client: MlflowClient, version: str, run_id: str, decision: str) -> None:
+    """Tag the version and the training run with the decision, then mark the version complete (last)."""
+    registry.set_version_tag(version, LineageTag.PROMOTION_DECISION, decision)
+    if run_id:
+        registry.call(
+            f"tag training run {run_id} with the decision",
+            lambda: client.set_tag(run_id, LineageTag.PROMOTION_DECISION, decision),
+        )
+    registry.set_version_tag(version, LineageTag.REGISTRATION_STATE, RegistrationState.COMPLETE)
+
+
+def _find_or_create(registry: _Registry, model_uri: str, key: str, tags: dict[str, str]) -> Any:
+    """Create the version, unless an earlier attempt of this call did before its answer was lost."""
+    existing = registry.versions_with_key(key)
+    return existing[0] if existing else _register_model(model_uri, registry.model_name, tags)
 
 
 def _register_model(model_uri: str, model_name: str, tags: dict[str, str]) -> Any:

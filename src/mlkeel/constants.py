@@ -80,6 +80,14 @@ class LineageTag:
     # ``runs:/<run>/model_card/model_card.html``: where the version's model card is.
     MODEL_CARD: Final = "mlkeel.model_card"
 
+    # Register's bookkeeping: what makes two registrations "the same" (data + code + training parameters), the
+    # state of a version (``RegistrationState``) and the promotion decision (also set on the training run).
+    REGISTRATION_KEY: Final = "mlkeel.registration_key"
+    REGISTRATION_STATE: Final = "mlkeel.registration"
+    PROMOTION_DECISION: Final = "mlkeel.promotion"
+    # A registered-model tag: who may move the aliases now, and until when (a lease; see register's docstring).
+    PROMOTION_LOCK: Final = "mlkeel.promotion_lock"
+
 
 class RollbackTag:
     """Tags ``mlkeel rollback`` sets on both the demoted and the restored version (the latest rollback wins)."""
@@ -91,6 +99,13 @@ class RollbackTag:
     ROLE: Final = "mlkeel.rollback.role"
     FROM_VERSION: Final = "mlkeel.rollback.from_version"
     TO_VERSION: Final = "mlkeel.rollback.to_version"
+
+
+class RegistrationState:
+    """Values of ``LineageTag.REGISTRATION_STATE``: a version counts as registered only once ``complete``."""
+
+    PENDING: Final = "pending"
+    COMPLETE: Final = "complete"
 
 
 class GateRunMetric:

@@ -158,7 +158,7 @@ def test_the_image_a_stage_ran_in_is_recorded_in_the_lineage(
 
 
 def test_rollback_then_a_new_registration_leaves_one_champion_and_a_consistent_previous(
-    two_data_versions, mlflow_local_uri: str
+    two_data_versions, mlflow_local_uri: str, train_telco
 ) -> None:
     assert _aliases(mlflow_local_uri, CHURN) == {CHAMPION_ALIAS: "3", PREVIOUS_CHAMPION_ALIAS: "2"}
 
@@ -174,8 +174,10 @@ def test_rollback_then_a_new_registration_leaves_one_champion_and_a_consistent_p
         assert tags[RollbackTag.ROLE] == role
         assert (tags[RollbackTag.FROM_VERSION], tags[RollbackTag.TO_VERSION]) == ("3", "2")
 
-    # A new training registers through the register stage, as a pipeline run would.
-    new = register(two_data_versions["strong"].model_uri, BLESSED, CHURN, mlflow_local_uri)
+    # A new training (new parameters: re-registering an existing model would be an idempotent no-op) registers
+    # through the register stage, as a pipeline run would.
+    retrained = train_telco(mlflow_local_uri, "retrained", hyperparameters={"C": 0.5})
+    new = register(retrained.model_uri, BLESSED, CHURN, mlflow_local_uri)
 
     assert new.version == "4" and new.previous_champion_version == "2"
     assert _aliases(mlflow_local_uri, CHURN) == {CHAMPION_ALIAS: "4", PREVIOUS_CHAMPION_ALIAS: "2"}

@@ -1,0 +1,1 @@
+"""Reliability drills: faults survived and bad inputs rejected, with nothing lost."""
