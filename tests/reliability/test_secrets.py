@@ -32,7 +32,7 @@ CANARIES = (CANARY_PASSWORD, CANARY_TOKEN, CANARY_AWS)
 # Kubernetes Secret *reference* (kfp-kubernetes' secretName/secretKey: which Secret, never its value) is not one.
 SECRET_PATTERNS = [
     re.compile(
-        r"(?i)\b(?!secret_?(name|key)(parameter)?\b)(password|passwd|secret|token|api[_-]?key|access[_-]?key)[\w-]*"
+        r"(?i)(?<![a-z0-9])(?!secret_?(name|key)(parameter)?\b)(password|passwd|secret|token|api[_-]?key|access[_-]?key)[\w-]*"
         r"[ \t]*[:=][ \t]*['\"]?[^\s'\"]{6,}"
     ),
     re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@'\"]+:[^/\s@'\"]+@"),
