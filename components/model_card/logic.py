@@ -322,7 +322,7 @@ def importance_section(importance: Mapping[str, Any] | None, plot_png: bytes | N
             }
             for entry in importance["features"]
         ),
-        key=lambda entry: -(entry["importance_mean"] or 0.0),
+        key=lambda entry: -float(entry["importance_mean"] or 0.0),
     )
     return {
         "computed": True,

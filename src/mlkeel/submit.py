@@ -420,6 +420,7 @@ def schedule_run(
                 no_catchup=True,
                 max_concurrency=1,
             )
+        assert existing is not None  # found or just created
         trigger = existing.trigger
         on_cluster = trigger.cron_schedule.cron if trigger and trigger.cron_schedule else ""
     recurring_run_id = existing.recurring_run_id
