@@ -41,6 +41,9 @@ SETTINGS = {
     # Side effects in MLflow (a run per training, registry reads/writes): never cached.
     "train": TaskSettings(cpu="1", memory="2Gi", memory_limit="4Gi", retries=1),
     "evaluate": TaskSettings(cpu="500m", memory="1Gi", memory_limit="2Gi", retries=1),
+    # Pure functions of the model and the holdout, but they log on the model's MLflow run: not cached.
+    "fairness": TaskSettings(cpu="500m", memory="1Gi", memory_limit="2Gi", retries=1),
+    "explain": TaskSettings(cpu="1", memory="1Gi", memory_limit="2Gi", retries=1),
     "gate": TaskSettings(cpu="500m", memory="1Gi", memory_limit="2Gi", retries=2),
     "register": TaskSettings(cpu="250m", memory="512Mi", memory_limit="1Gi", retries=2),
     # Monitoring. The champion moves between runs: never cached.

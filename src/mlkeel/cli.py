@@ -100,6 +100,18 @@ def preflight(data: str, file_format: str, column_types: dict | None, target: st
 @click.option("--hyperparameters", type=JSON_OBJECT, default=None, help="E.g. '{\"max_iter\": 300}'.")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--model-name", default="mlkeel-churn", show_default=True)
+@click.option(
+    "--sensitive-column",
+    "sensitive_columns",
+    multiple=True,
+    help="Column whose groups the fairness check compares; repeatable (bundled data: gender, SeniorCitizen).",
+)
+@click.option(
+    "--slice-column",
+    "slice_columns",
+    multiple=True,
+    help="Column whose values the gate compares with the champion; repeatable (bundled data: Contract).",
+)
 @click.option("--mlflow-uri", "tracking_uri", default="", help="MLflow tracking URI (default: SQLite in --workdir).")
 @click.option(
     "--workdir",
@@ -129,11 +141,13 @@ def run_training(
     hyperparameters: dict | None,
     seed: int,
     model_name: str,
+    sensitive_columns: tuple[str, ...],
+    slice_columns: tuple[str, ...],
     tracking_uri: str,
     workdir: str,
     extra_params: tuple[str, ...],
 ) -> None:
-    """Run the training pipeline: ingest, validate, split, train, evaluate, gate, register."""
+    """Run the training pipeline: ingest, validate, split, train, evaluate, fairness, explain, gate, register."""
     from mlkeel.data import TELCO_CHURN_KEY, TELCO_CHURN_POSITIVE_LABEL, TELCO_CHURN_TARGET
     from mlkeel.local import run_training as run_locally
 
@@ -157,6 +171,11 @@ def run_training(
         "model_name": model_name,
         "experiment_name": model_name,
     }
+    # The pipeline's fairness and slice defaults name Telco columns: other data gets only what is asked for.
+    if data or sensitive_columns:
+        arguments["sensitive_columns"] = list(sensitive_columns)
+    if data or slice_columns:
+        arguments["slice_columns"] = list(slice_columns)
     if column_types:
         arguments["column_types"] = column_types
     if hyperparameters:

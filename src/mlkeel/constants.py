@@ -23,6 +23,16 @@ SCHEMA_ARTIFACT_FILE: Final = "schema.json"
 REFERENCE_ARTIFACT_FILE: Final = "reference.parquet"
 REFERENCE_MAX_ROWS: Final = 100_000
 MLFLOW_MODEL_ARTIFACT: Final = "model"
+# Governance documents: the fairness stage's report and the explain stage's importance table and plot. The
+# same names inside KFP artifact folders' consumers (model card) and under ``RUN_GOVERNANCE_ARTIFACT_DIR`` of
+# the model's MLflow run.
+RUN_GOVERNANCE_ARTIFACT_DIR: Final = "governance"
+FAIRNESS_ARTIFACT_FILE: Final = "fairness.json"
+IMPORTANCE_ARTIFACT_FILE: Final = "feature_importance.json"
+IMPORTANCE_PLOT_FILE: Final = "feature_importance.png"
+IMPORTANCE_REPORT_FILE: Final = "feature_importance.html"
+# A missing value of a sensitive or slice column is its own group, under this name.
+MISSING_GROUP: Final = "(missing)"
 
 # Environment variables.
 ENV_TRACKING_URI: Final = "MLFLOW_TRACKING_URI"
@@ -71,3 +81,16 @@ class GateRunMetric:
     BLESSED: Final = "gate_blessed"
     CHAMPION_PREFIX: Final = "gate_champion_"
     CHALLENGER_PREFIX: Final = "gate_challenger_"
+
+
+class FairnessRunMetric:
+    """Metrics the fairness stage logs on the model's MLflow run (``fairness_<column>_<difference>``)."""
+
+    PASSED: Final = "fairness_passed"
+    PREFIX: Final = "fairness_"
+
+
+class ImportanceRunMetric:
+    """Metrics the explain stage logs on the model's MLflow run (``importance_<feature>``)."""
+
+    PREFIX: Final = "importance_"

@@ -95,7 +95,11 @@ CORE = Profile("core", description="pyproject [project.dependencies]: what every
 ML = Profile("ml", extras=("ml",), description="pyproject [ml]: scikit-learn, the MLflow client and its SQL store")
 # Only the drift image carries alibi-detect (and what it pulls: transformers, numba, opencv, scikit-image).
 DRIFT = Profile("drift", extras=("ml", "drift"), description="pyproject [ml] + [drift]: alibi-detect, matplotlib")
-PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT)}
+# fairness and explain: fairlearn, matplotlib (no numba, no alibi-detect).
+GOVERNANCE = Profile(
+    "governance", extras=("ml", "governance"), description="pyproject [ml] + [governance]: fairlearn, matplotlib"
+)
+PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT, GOVERNANCE)}
 
 # Which requirements profile each stage's image installs. A later `serving` image: add it here (module
 # "mlkeel.serving" for instance) and run `mlkeel images generate`; a `drift` image gets its own profile with
@@ -106,6 +110,8 @@ STAGE_PROFILES = {
     "split": "ml",  # scikit-learn's stratified split; the ml layers are shared, so this costs no extra bytes
     "train": "ml",
     "evaluate": "ml",
+    "fairness": "governance",
+    "explain": "governance",
     "gate": "ml",
     "register": "ml",
     "champion": "ml",
@@ -119,6 +125,8 @@ STAGE_DESCRIPTIONS = {
     "split": "split a dataset into train and test",
     "train": "fit a scikit-learn pipeline and log it to MLflow",
     "evaluate": "score a model on held-out data",
+    "fairness": "compare a model's decisions between groups of sensitive columns (fairlearn)",
+    "explain": "rank a model's input columns by permutation importance",
     "gate": "bless or refuse a candidate model against the champion",
     "register": "register a blessed model version in the MLflow registry",
     "champion": "fetch the champion's version, schema and reference data",
