@@ -111,11 +111,14 @@ def permutation_importances(
             model, features, labels, scoring=scorer, n_repeats=n_repeats, random_state=seed, n_jobs=1
         )
         baseline = float(scorer(model, features, labels))
+    ranked = sorted(
+        zip(features.columns, result.importances_mean, result.importances_std, strict=True),
+        key=lambda row: (-float(row[1]), str(row[0])),
+    )
     table = [
         {"feature": str(name), "importance_mean": float(mean), "importance_std": float(std)}
-        for name, mean, std in zip(features.columns, result.importances_mean, result.importances_std, strict=True)
+        for name, mean, std in ranked
     ]
-    table.sort(key=lambda row: (-row["importance_mean"], row["feature"]))
     return {
         "method": METHOD,
         "metric": metric,

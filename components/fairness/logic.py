@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlkeel.constants import FAIRNESS_ARTIFACT_FILE, FairnessRunMetric
 from mlkeel.errors import ParameterError, SchemaMismatchError
+from mlkeel.metrics import column_names
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,13 +60,7 @@ def check_parameters(
         ParameterError: an empty or repeated column name, an unknown threshold name, a bound that is not a
             number in [0, 1], or ``min_group_rows`` < 1.
     """
-    columns: list[str] = []
-    for column in sensitive_columns or []:
-        if not isinstance(column, str) or not column.strip():
-            raise ParameterError(f"sensitive_columns: {column!r} is not a column name")
-        if column in columns:
-            raise ParameterError(f"sensitive_columns: {column!r} is listed twice")
-        columns.append(column)
+    columns = column_names("sensitive_columns", sensitive_columns)
     bounds = dict(DEFAULT_THRESHOLDS)
     for name, bound in (thresholds or {}).items():
         if name not in DEFAULT_THRESHOLDS:

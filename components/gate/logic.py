@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlkeel.constants import CHAMPION_ALIAS, GateRunMetric, LineageTag
 from mlkeel.errors import DataError, ParameterError, RegistryError, SchemaMismatchError
-from mlkeel.metrics import HIGHER_IS_BETTER, is_improvement, passes_threshold, require_metric
+from mlkeel.metrics import HIGHER_IS_BETTER, column_names, is_improvement, passes_threshold, require_metric
 from mlkeel.storage import display_uri, read_json, write_json_atomic
 
 if TYPE_CHECKING:
@@ -355,13 +355,7 @@ def check_slice_parameters(slice_columns: Sequence[str] | None, slice_margin: fl
     Raises:
         ParameterError: an empty or repeated column, a negative or non-finite margin, ``slice_min_rows`` < 1.
     """
-    columns: list[str] = []
-    for column in slice_columns or []:
-        if not isinstance(column, str) or not column.strip():
-            raise ParameterError(f"slice_columns: {column!r} is not a column name")
-        if column in columns:
-            raise ParameterError(f"slice_columns: {column!r} is listed twice")
-        columns.append(column)
+    columns = column_names("slice_columns", slice_columns)
     if (
         isinstance(slice_margin, bool)
         or not isinstance(slice_margin, int | float)

@@ -95,6 +95,7 @@ class TrainingSummary:
         fairness: The fairness document's headline (configured, passed, reason), or {} when absent.
         top_features: The most important input columns (explain stage), most important first; [] when the
             explain task did not run.
+        blessing: The gate's whole blessing document (fairness and slices included).
     """
 
     fingerprint: str
@@ -114,6 +115,7 @@ class TrainingSummary:
     extra: dict[str, Any] = field(default_factory=dict)
     fairness: dict[str, Any] = field(default_factory=dict)
     top_features: list[str] = field(default_factory=list)
+    blessing: dict[str, Any] = field(default_factory=dict)
 
     def render(self) -> str:
         """The summary as the lines the CLI prints."""
@@ -266,6 +268,7 @@ def run_training(
         seconds=seconds,
         fairness=dict(outputs["fairness"].metadata),
         top_features=_top_features(run_folder),
+        blessing=dict(outputs["blessing"].metadata),
     )
 
 

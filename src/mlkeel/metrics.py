@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mlkeel.errors import DataError, ParameterError
@@ -140,3 +141,26 @@ def group_values(values: pd.Series) -> pd.Series:
     if pd.api.types.is_float_dtype(values) and np.array_equal(present, np.round(present)):
         values = values.astype("Int64")
     return values.astype(object).where(values.notna(), MISSING_GROUP).astype(str)
+
+
+def column_names(parameter: str, columns: Sequence[str] | None) -> list[str]:
+    """Check a list-of-columns parameter (sensitive columns, slice columns).
+
+    Args:
+        parameter: The parameter's name, for messages.
+        columns: The names, or None (= none).
+
+    Returns:
+        The names, as a list.
+
+    Raises:
+        ParameterError: an entry is not a non-empty string, or one is listed twice.
+    """
+    checked: list[str] = []
+    for column in columns or []:
+        if not isinstance(column, str) or not column.strip():
+            raise ParameterError(f"{parameter}: {column!r} is not a column name")
+        if column in checked:
+            raise ParameterError(f"{parameter}: {column!r} is listed twice")
+        checked.append(column)
+    return checked
