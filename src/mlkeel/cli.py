@@ -44,7 +44,14 @@ def infer_positive_label(classes: list[str]) -> str:
     raise ParameterError(f"cannot tell the positive label among {classes}: pass --positive-label")
 
 
-def preflight(data: str, file_format: str, column_types: dict | None, target: str, positive_label: str) -> str:
+def preflight(
+    data: str,
+    file_format: str,
+    column_types: dict | None,
+    target: str,
+    positive_label: str,
+    columns: tuple[str, ...] = (),
+) -> str:
     """Read the data once in this process so that a bad file fails in a second with a clear message.
 
     Args:
@@ -53,12 +60,13 @@ def preflight(data: str, file_format: str, column_types: dict | None, target: st
         column_types: Ingest type overrides.
         target: Target column.
         positive_label: Positive label, or "" to infer it.
+        columns: Other columns the run reads (sensitive and slice columns).
 
     Returns:
         The positive label (given or inferred).
 
     Raises:
-        DataError: unreadable file, missing target column, or a target without exactly two classes.
+        DataError: unreadable file, missing target or other column, or a target without exactly two classes.
     """
     from mlkeel.components.ingest.logic import normalise_table, read_source
     from mlkeel.data import resolve_source
@@ -70,6 +78,12 @@ def preflight(data: str, file_format: str, column_types: dict | None, target: st
     table = normalise_table(read_source(source, file_format)[0], shown, column_types)
     if target not in table.column_names:
         raise DataError(f"{shown}: target column {target!r} not found; columns: {', '.join(table.column_names)}")
+    missing = [column for column in columns if column not in table.column_names]
+    if missing:
+        raise DataError(
+            f"{shown}: sensitive or slice column(s) not found: {', '.join(missing)}; "
+            f"columns: {', '.join(table.column_names)}"
+        )
     labels = table.column(target).to_pandas().dropna()
     label = positive_label or infer_positive_label(sorted(labels.astype(str).unique())[:10])
     binary_labels(labels, label, shown)
@@ -159,7 +173,9 @@ def run_training(
         key_columns = key_columns or (TELCO_CHURN_KEY,)
     elif not target_column:
         raise ParameterError("--target is required with --data (the name of the label column)")
-    label = preflight(data, file_format, column_types, target_column, positive_label or "")
+    label = preflight(
+        data, file_format, column_types, target_column, positive_label or "", sensitive_columns + slice_columns
+    )
     arguments: dict[str, Any] = {
         "data_uri": data,
         "file_format": file_format,
@@ -255,6 +271,9 @@ def run_monitoring(
                 "estimator": estimator,
                 "model_name": model_name,
                 "experiment_name": model_name,
+                # As the monitoring pipeline's retraining: no Telco sensitive or slice columns on other data.
+                "sensitive_columns": [],
+                "slice_columns": [],
             },
             workdir=workdir,
             tracking_uri=tracking_uri,
