@@ -23,14 +23,12 @@ SCHEMA_ARTIFACT_FILE: Final = "schema.json"
 REFERENCE_ARTIFACT_FILE: Final = "reference.parquet"
 REFERENCE_MAX_ROWS: Final = 100_000
 MLFLOW_MODEL_ARTIFACT: Final = "model"
-# Governance documents: the fairness stage's report and the explain stage's importance table and plot. The
-# same names inside KFP artifact folders' consumers (model card) and under ``RUN_GOVERNANCE_ARTIFACT_DIR`` of
-# the model's MLflow run.
+# Governance documents on the model's MLflow run, under ``governance/``: the fairness stage's document and the
+# explain stage's importance table and plot (the same JSON and PNG as their KFP artifacts).
 RUN_GOVERNANCE_ARTIFACT_DIR: Final = "governance"
 FAIRNESS_ARTIFACT_FILE: Final = "fairness.json"
 IMPORTANCE_ARTIFACT_FILE: Final = "feature_importance.json"
 IMPORTANCE_PLOT_FILE: Final = "feature_importance.png"
-IMPORTANCE_REPORT_FILE: Final = "feature_importance.html"
 # A missing value of a sensitive or slice column is its own group, under this name.
 MISSING_GROUP: Final = "(missing)"
 
