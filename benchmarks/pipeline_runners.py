@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 ARGUMENTS = {"target_column": "Churn", "positive_label": "Yes", "key_columns": ["customerID"], "model_name": "bench"}
-TASKS = 7
+TASKS = 9  # ingest, validate, split, train, evaluate, fairness, explain, gate, register
 
 
 def pipeline_run(runner: str) -> float:

@@ -16,6 +16,8 @@ STAGES = (
     "split",
     "train",
     "evaluate",
+    "fairness",
+    "explain",
     "gate",
     "register",
     # monitoring

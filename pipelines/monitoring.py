@@ -145,6 +145,10 @@ def monitoring_pipeline(
         "gate_metric": gate_metric,
         "gate_margin": gate_margin,
         "gate_thresholds": gate_thresholds,
+        # The training pipeline's fairness and slice defaults name Telco columns; a monitored model's data
+        # (flights, say) need not have them: no sensitive attribute, no slices.
+        "sensitive_columns": [],
+        "slice_columns": [],
     }
     with dsl.If(drifted.outputs["Output"] == True, name="drift"):  # noqa: E712 (KFP builds a condition)
         training_pipeline(**retraining).set_display_name("retrain-on-drift")

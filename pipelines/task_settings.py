@@ -52,6 +52,9 @@ SETTINGS = {
     # Side effects in MLflow (a run per training, registry reads/writes): never cached.
     "train": TaskSettings(cpu="1", memory="2Gi", memory_limit="4Gi", retries=1, mlflow=True),
     "evaluate": TaskSettings(cpu="500m", memory="1Gi", memory_limit="2Gi", retries=1, mlflow=True),
+    # Pure functions of the model and the holdout, but they log on the model's MLflow run: not cached.
+    "fairness": TaskSettings(cpu="500m", memory="1Gi", memory_limit="2Gi", retries=1, mlflow=True),
+    "explain": TaskSettings(cpu="1", memory="1Gi", memory_limit="2Gi", retries=1, mlflow=True),
     "gate": TaskSettings(cpu="500m", memory="1Gi", memory_limit="2Gi", retries=2, mlflow=True),
     "register": TaskSettings(cpu="250m", memory="512Mi", memory_limit="1Gi", retries=2, mlflow=True),
     # Monitoring. The champion moves between runs: never cached.

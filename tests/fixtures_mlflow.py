@@ -263,7 +263,8 @@ def train_telco(
 
     Keyword arguments: ``estimator`` (default logistic_regression), ``hyperparameters``, ``rows`` (first N
     train rows only), ``columns`` (feature columns to keep), ``extra_columns`` (name -> constant added to the
-    train rows, which the holdout then lacks). ``train_telco(uri, "weak", **WEAK_MODEL)`` is a clearly worse
+    train rows, which the holdout then lacks), ``rewrite`` (a function DataFrame -> DataFrame applied to the
+    train rows last, e.g. to corrupt some labels). ``train_telco(uri, "weak", **WEAK_MODEL)`` is a clearly worse
     model. Session-scoped and cached: the same ``(tracking_uri, name)`` trains once and is returned again.
     """
     import pyarrow as pa
@@ -283,13 +284,14 @@ def train_telco(
         rows: int | None = None,
         columns: list[str] | None = None,
         extra_columns: dict[str, Any] | None = None,
+        rewrite: Callable[[Any], Any] | None = None,
     ) -> TrainedModel:
         if (tracking_uri, name) in trained:
             return trained[tracking_uri, name]
         folder = root / f"{name}-{len(trained)}"
         train_path = full_train_path
         folder.mkdir()
-        if rows or columns or extra_columns:
+        if rows or columns or extra_columns or rewrite:
             table = pq.read_table(full_train_path)
             if rows:
                 table = table.slice(0, rows)
@@ -297,6 +299,8 @@ def train_telco(
                 table = table.select([TELCO_CHURN_KEY, *columns, TELCO_CHURN_TARGET])
             for column, value in (extra_columns or {}).items():
                 table = table.append_column(column, pa.array([value] * table.num_rows))
+            if rewrite:
+                table = pa.Table.from_pandas(rewrite(table.to_pandas()), preserve_index=False)
             train_path = folder / "train.parquet"
             pq.write_table(table, train_path)
         result = train(

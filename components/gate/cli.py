@@ -62,6 +62,16 @@ class MetricsJson(click.ParamType):
 @click.option("--margin", default=0.01, show_default=True, type=float, help="Required improvement (>= 0).")
 @click.option("--thresholds", type=JSON_OBJECT, default=None, help="Absolute bounds, e.g. '{\"roc_auc\": 0.75}'.")
 @click.option("--mlflow-run-id", default="", help="The challenger's MLflow run, to log the decision on.")
+@click.option(
+    "--fairness",
+    "fairness_path",
+    default="",
+    type=click.Path(dir_okay=False),
+    help="The fairness stage's JSON: a failed check refuses the challenger.",
+)
+@click.option("--slice-column", "slice_columns", multiple=True, help="Compare the champion per value; repeatable.")
+@click.option("--slice-margin", type=float, default=0.02, show_default=True, help="Largest shortfall on a slice.")
+@click.option("--slice-min-rows", type=int, default=100, show_default=True, help="Smaller slices are not compared.")
 @reports_user_errors
 def main(
     model_path: str,
@@ -76,6 +86,10 @@ def main(
     margin: float,
     thresholds: dict | None,
     mlflow_run_id: str,
+    fairness_path: str,
+    slice_columns: tuple[str, ...],
+    slice_margin: float,
+    slice_min_rows: int,
 ) -> None:
     """Decide whether to bless a challenger, write the blessing JSON and print it (exit 0 either way)."""
     from mlkeel.components.gate.logic import gate
@@ -93,5 +107,9 @@ def main(
         margin=margin,
         thresholds=thresholds,
         mlflow_run_id=mlflow_run_id,
+        fairness_path=fairness_path,
+        slice_columns=list(slice_columns),
+        slice_margin=slice_margin,
+        slice_min_rows=slice_min_rows,
     )
     echo_json(blessing.to_dict())

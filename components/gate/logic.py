@@ -1,10 +1,14 @@
 """Gate: decide whether a trained model (the challenger) is good enough to register, TFX Evaluator-style.
 
-Two rules, in order:
+The rules, in order:
     1. every absolute threshold passes (``{"roc_auc": 0.75, "log_loss": 0.5}``; the direction of each metric
-       comes from ``mlkeel.metrics.HIGHER_IS_BETTER``);
+       comes from ``mlkeel.metrics.HIGHER_IS_BETTER``), and the fairness stage's check passed (when its
+       document is given);
     2. when the registry holds a champion (the ``champion`` alias of the registered model), the challenger
-       beats it by ``margin`` on ``metric``, both scored on the same holdout rows.
+       beats it by ``margin`` on ``metric``, both scored on the same holdout rows;
+    3. with ``slice_columns``: on every slice (a value of such a column) with at least ``slice_min_rows``
+       holdout rows, the challenger is not worse than the champion by more than ``slice_margin`` on
+       ``metric``. A slice where the metric is undefined (one class only, for ROC AUC) is reported as skipped.
 
 Without a champion, or when the champion cannot score the holdout rows (its feature columns are missing: the
 schema changed), the thresholds alone decide and the reason says so. An unreachable registry is an error,
@@ -17,14 +21,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlkeel.constants import CHAMPION_ALIAS, GateRunMetric, LineageTag
 from mlkeel.errors import DataError, ParameterError, RegistryError, SchemaMismatchError
-from mlkeel.metrics import HIGHER_IS_BETTER, is_improvement, passes_threshold, require_metric
+from mlkeel.metrics import HIGHER_IS_BETTER, column_names, is_improvement, passes_threshold, require_metric
 from mlkeel.storage import display_uri, read_json, write_json_atomic
 
 if TYPE_CHECKING:
@@ -39,6 +43,10 @@ T = TypeVar("T")
 MLFLOW_NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 # Registry errors quoted in messages are cut to this many characters (MLflow's retry errors run to pages).
 MAX_QUOTED_ERROR = 400
+# A slice regresses when the shortfall exceeds the margin by more than float noise.
+SLICE_TOLERANCE = 1e-12
+DEFAULT_SLICE_MARGIN = 0.02
+DEFAULT_SLICE_MIN_ROWS = 100
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,12 @@ class Blessing:
         thresholds: The absolute bounds checked, metric -> bound.
         threshold_results: Metric -> ``{"value", "threshold", "passed"}``.
         decided_at: When the decision was made (UTC, ISO 8601).
+        fairness: The fairness stage's document (see ``mlkeel.components.fairness.logic``), or None when the
+            gate was given none.
+        slices: ``{"columns", "margin", "min_rows", "metric", "results": [{"column", "value", "rows",
+            "challenger", "champion", "delta", "regressed"}], "skipped": [{"column", "value", "rows", "why"}]}``,
+            or None without slice columns. ``champion`` and ``delta`` (challenger - champion) are None when
+            no champion scored the rows.
     """
 
     blessed: bool
@@ -69,6 +83,8 @@ class Blessing:
     thresholds: dict[str, float] = field(default_factory=dict)
     threshold_results: dict[str, dict[str, Any]] = field(default_factory=dict)
     decided_at: str = ""
+    fairness: dict[str, Any] | None = None
+    slices: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the blessing as a JSON-serialisable dict (also the KFP artifact metadata)."""
@@ -109,6 +125,8 @@ class Blessing:
             thresholds={name: float(value) for name, value in (document.get("thresholds") or {}).items()},
             threshold_results=dict(document.get("threshold_results") or {}),
             decided_at=str(document.get("decided_at", "")),
+            fairness=None if document.get("fairness") is None else dict(document["fairness"]),
+            slices=None if document.get("slices") is None else dict(document["slices"]),
         )
 
     def save(self, path: str) -> None:
@@ -201,6 +219,8 @@ def decide(
     thresholds: Mapping[str, Any] | None = None,
     no_comparison_reason: str = "there is no champion yet",
     decided_at: str = "",
+    fairness: Mapping[str, Any] | None = None,
+    slices: Mapping[str, Any] | None = None,
 ) -> Blessing:
     """Decide whether to bless the challenger, from numbers only (no I/O).
 
@@ -219,13 +239,17 @@ def decide(
         no_comparison_reason: Why there is no champion score, a clause for the reason (e.g. "no model named
             'churn' is registered yet").
         decided_at: Timestamp to record; "" means now (UTC).
+        fairness: The fairness stage's document; a failed check refuses the challenger with its reason.
+        slices: Per-slice comparison (see ``Blessing.slices``, from ``compare_slices``); a regressed slice
+            refuses a challenger that beats the champion overall.
 
     Returns:
         The ``Blessing``.
 
     Raises:
         ParameterError: see ``check_parameters``.
-        DataError: ``challenger_metrics`` lacks ``metric`` or a threshold's metric.
+        DataError: ``challenger_metrics`` lacks ``metric`` or a threshold's metric; ``fairness`` is not a
+            fairness document.
     """
     bounds = check_parameters(metric, margin, thresholds)
     results = {}
@@ -240,25 +264,38 @@ def decide(
         for name, result in results.items()
         if not result["passed"]
     ]
+    fairness_passed = _fairness_passed(fairness)
+    if fairness_passed is False:
+        failures.append(str(fairness["reason"]).rstrip("."))  # type: ignore[index]
+    checks = _threshold_summary(results) + (", and the fairness check passed" if fairness_passed else "")
+    regressions = _regressions(slices)
     if failures:
         blessed, reason = False, f"Not blessed: {'; '.join(failures)}."
     elif champion_score is None:
         blessed = True
-        reason = f"Blessed on thresholds only: {no_comparison_reason}, and {_threshold_summary(results)}."
+        reason = f"Blessed on thresholds only: {no_comparison_reason}, and {checks}."
     else:
         blessed = is_improvement(metric, score, champion_score, margin)
         gain = score - champion_score if HIGHER_IS_BETTER[metric] else champion_score - score
         versus = f"challenger {metric} {score:.4f} vs champion version {champion_version} {champion_score:.4f}"
-        if blessed:
+        if blessed and regressions:
+            blessed = False
+            reason = (
+                f"Not blessed: {versus}, an improvement of {gain:.4f} that meets the margin {margin:.4f}, but "
+                f"{_regression_summary(slices, regressions)}; the champion stays."  # type: ignore[arg-type]
+            )
+        elif blessed:
             reason = (
                 f"Blessed: {versus}, an improvement of {gain:.4f} that meets the margin {margin:.4f} "
-                f"({_direction(metric)} is better), and {_threshold_summary(results)}."
+                f"({_direction(metric)} is better), and {checks}."
             )
         else:
             reason = (
                 f"Not blessed: {versus}, an improvement of {gain:+.4f} that misses the margin {margin:.4f} "
                 f"({_direction(metric)} is better); the champion stays."
             )
+            if regressions:
+                reason = reason[:-1] + f"; also {_regression_summary(slices, regressions)}."  # type: ignore[arg-type]
     return Blessing(
         blessed=blessed,
         reason=reason,
@@ -270,7 +307,143 @@ def decide(
         thresholds=bounds,
         threshold_results=results,
         decided_at=decided_at or datetime.now(UTC).isoformat(timespec="seconds"),
+        fairness=None if fairness is None else dict(fairness),
+        slices=None if slices is None else dict(slices),
     )
+
+
+def _fairness_passed(fairness: Mapping[str, Any] | None) -> bool | None:
+    """None without a document or when nothing was configured, else whether the check passed."""
+    if fairness is None:
+        return None
+    if not isinstance(fairness, Mapping) or not isinstance(fairness.get("passed"), bool) or "reason" not in fairness:
+        raise DataError(
+            "the fairness document needs 'passed' (true or false) and 'reason': is it the fairness stage's?"
+        )
+    if not fairness.get("configured", True):
+        return None
+    return bool(fairness["passed"])
+
+
+def _regressions(slices: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    return [result for result in (slices or {}).get("results", []) if result.get("regressed")]
+
+
+def _regression_summary(slices: Mapping[str, Any], regressions: list[Mapping[str, Any]]) -> str:
+    shown = "; ".join(
+        f"{result['column']}={result['value']} challenger {result['challenger']:.4f} vs champion "
+        f"{result['champion']:.4f} ({result['delta']:+.4f}, {result['rows']} rows)"
+        for result in regressions
+    )
+    return (
+        f"{len(regressions)} slice(s) regress by more than the slice margin {float(slices['margin']):.4f} "
+        f"on {slices.get('metric', 'the metric')}: {shown}"
+    )
+
+
+def check_slice_parameters(slice_columns: Sequence[str] | None, slice_margin: float, slice_min_rows: int) -> list[str]:
+    """Validate the slice gate's parameters.
+
+    Args:
+        slice_columns: Columns whose values are slices, or None.
+        slice_margin: Largest allowed shortfall of the challenger on a slice, >= 0.
+        slice_min_rows: Smallest slice compared, >= 1.
+
+    Returns:
+        The columns, without duplicates.
+
+    Raises:
+        ParameterError: an empty or repeated column, a negative or non-finite margin, ``slice_min_rows`` < 1.
+    """
+    columns = column_names("slice_columns", slice_columns)
+    if (
+        isinstance(slice_margin, bool)
+        or not isinstance(slice_margin, int | float)
+        or not math.isfinite(slice_margin)
+        or slice_margin < 0
+    ):
+        raise ParameterError(f"slice_margin={slice_margin!r}: must be a number >= 0 (the largest allowed shortfall)")
+    if isinstance(slice_min_rows, bool) or not isinstance(slice_min_rows, int) or slice_min_rows < 1:
+        raise ParameterError(f"slice_min_rows={slice_min_rows!r}: must be an integer >= 1")
+    return columns
+
+
+def compare_slices(
+    frame: pd.DataFrame,
+    labels: Any,
+    challenger_scores: Any,
+    champion_scores: Any | None,
+    columns: Sequence[str],
+    metric: str = "roc_auc",
+    margin: float = 0.0,
+    min_rows: int = 100,
+) -> dict[str, Any]:
+    """Score both models on every slice with enough rows (no I/O).
+
+    Args:
+        frame: The holdout rows (with the slice columns).
+        labels: 0/1 labels of those rows.
+        challenger_scores: The challenger's positive-class scores, one per row.
+        champion_scores: The champion's, or None (then nothing can regress).
+        columns: Slice columns; each value (missing values together) is a slice.
+        metric: The gate metric.
+        margin: A slice regresses when the challenger is worse than the champion by more than this.
+        min_rows: Slices with fewer rows are not compared (nor listed).
+
+    Returns:
+        The ``Blessing.slices`` document.
+
+    Raises:
+        SchemaMismatchError: a slice column is not in ``frame``.
+    """
+    import numpy as np
+
+    from mlkeel.metrics import classification_metrics, group_values, shortfall
+
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise SchemaMismatchError(
+            f"slice column(s) not found in the holdout: {', '.join(missing)}; columns: {', '.join(frame.columns)}"
+        )
+    labels = np.asarray(labels)
+    results, skipped = [], []
+    for column in columns:
+        groups = group_values(frame[column]).to_numpy()
+        for value in sorted(set(groups)):
+            mask = groups == value
+            rows = int(mask.sum())
+            if rows < min_rows:
+                continue
+            try:
+                challenger = classification_metrics(labels[mask], np.asarray(challenger_scores)[mask])[metric]
+            except DataError as error:
+                skipped.append({"column": column, "value": value, "rows": rows, "why": str(error)})
+                continue
+            champion = delta = None
+            regressed = False
+            if champion_scores is not None:
+                champion = classification_metrics(labels[mask], np.asarray(champion_scores)[mask])[metric]
+                delta = challenger - champion
+                regressed = shortfall(metric, challenger, champion) > margin + SLICE_TOLERANCE
+            results.append(
+                {
+                    "column": column,
+                    "value": value,
+                    "rows": rows,
+                    "challenger": challenger,
+                    "champion": champion,
+                    "delta": delta,
+                    "regressed": regressed,
+                }
+            )
+    return {
+        "columns": list(columns),
+        "margin": float(margin),
+        "min_rows": int(min_rows),
+        "metric": metric,
+        "results": results,
+        "skipped": skipped,
+    }
 
 
 def registry_call(tracking_uri: str, action: str, call: Callable[[], T]) -> T:
@@ -343,6 +516,30 @@ def champion_version(client: MlflowClient, model_name: str, tracking_uri: str) -
     return str(version), ""
 
 
+def scores_of(model: Any, frame: pd.DataFrame, source: str) -> Any:
+    """Positive-class scores of ``model`` on the rows of ``frame``, using the model's own input columns.
+
+    Args:
+        model: A fitted scikit-learn model (fitted on a DataFrame).
+        frame: The holdout rows (all columns).
+        source: Printable name of the model and rows, for messages.
+
+    Returns:
+        One score per row.
+
+    Raises:
+        SchemaMismatchError: the rows lack a column the model needs.
+        DataError: the model does not record its input columns.
+    """
+    from mlkeel.modeling import feature_frame, model_feature_columns, positive_scores
+
+    try:
+        columns = model_feature_columns(model)
+    except AttributeError as error:
+        raise DataError(f"{source}: the model has no feature_names_in_ (not fitted on a DataFrame)") from error
+    return positive_scores(model, feature_frame(frame, columns, source))
+
+
 def score_on(model: Any, frame: pd.DataFrame, labels: Any, metric: str, source: str) -> float:
     """``metric`` of ``model`` on the rows of ``frame``, using the model's own ``feature_names_in_`` columns.
 
@@ -361,14 +558,8 @@ def score_on(model: Any, frame: pd.DataFrame, labels: Any, metric: str, source: 
         DataError: the model does not record its input columns.
     """
     from mlkeel.metrics import classification_metrics
-    from mlkeel.modeling import feature_frame, model_feature_columns, positive_scores
 
-    try:
-        columns = model_feature_columns(model)
-    except AttributeError as error:
-        raise DataError(f"{source}: the model has no feature_names_in_ (not fitted on a DataFrame)") from error
-    features = feature_frame(frame, columns, source)
-    return classification_metrics(labels, positive_scores(model, features))[metric]
+    return classification_metrics(labels, scores_of(model, frame, source))[metric]
 
 
 def gate(
@@ -384,6 +575,10 @@ def gate(
     margin: float = 0.01,
     thresholds: Mapping[str, Any] | None = None,
     mlflow_run_id: str = "",
+    fairness_path: str = "",
+    slice_columns: Sequence[str] | None = None,
+    slice_margin: float = DEFAULT_SLICE_MARGIN,
+    slice_min_rows: int = DEFAULT_SLICE_MIN_ROWS,
 ) -> Blessing:
     """Compare the challenger at ``model_path`` with the registry's champion on the same rows, and decide.
 
@@ -404,42 +599,63 @@ def gate(
         margin: Required improvement over the champion (>= 0).
         thresholds: Absolute bounds every challenger must meet, metric -> bound.
         mlflow_run_id: The challenger's MLflow run; when set, the decision is logged on it (best effort).
+        fairness_path: The fairness stage's JSON document ("" = no fairness check).
+        slice_columns: Columns whose values are slices compared with the champion (None or [] = none).
+        slice_margin: Largest allowed shortfall of the challenger on a slice (>= 0).
+        slice_min_rows: Slices with fewer holdout rows are not compared.
 
     Returns:
         The ``Blessing`` (also written to ``blessing_path``).
 
     Raises:
-        ParameterError: bad metric, margin, thresholds or an empty model name; no tracking URI.
-        DataError: missing metrics, unreadable holdout, labels that are not binary.
-        SchemaMismatchError: the holdout lacks the target or a column the challenger needs.
+        ParameterError: bad metric, margin, thresholds, slice parameters or an empty model name; no tracking
+            URI.
+        DataError: missing metrics, unreadable holdout or fairness document, labels that are not binary.
+        SchemaMismatchError: the holdout lacks the target, a slice column or a column the challenger needs.
         RegistryError: the registry cannot be reached or the champion cannot be loaded.
     """
+    from mlkeel.metrics import classification_metrics
+    from mlkeel.modeling import load_sklearn_model
     from mlkeel.tracking import connect, resolve_tracking_uri
 
     bounds = check_parameters(metric, margin, thresholds)
+    columns = check_slice_parameters(slice_columns, slice_margin, slice_min_rows)
     if not model_name.strip():
         raise ParameterError("model_name is empty: name the registered model the challenger competes with")
     for name in {metric, *bounds}:
         _metric_value(metrics, name)
+    fairness = read_json(fairness_path) if fairness_path else None
+    _fairness_passed(fairness)  # a wrong document fails before the registry is asked anything
     # Read the holdout even when there turns out to be no champion: a wrong path fails on the first run too.
     frame, labels = _holdout(test_path, target_column, positive_label)
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise SchemaMismatchError(f"{test_path}: slice column(s) not found: {', '.join(missing)}")
     resolved_uri = resolve_tracking_uri(tracking_uri)
     client = connect(resolved_uri)
 
     version, no_comparison_reason = champion_version(client, model_name, resolved_uri)
     challenger_score = champion_score = None
+    challenger_scores = champion_scores = None
     if version is not None:
         champion = _load_champion(model_name, version, resolved_uri)
         try:
-            champion_score = score_on(champion, frame, labels, metric, f"champion version {version}")
+            champion_scores = scores_of(champion, frame, f"champion version {version}")
         except SchemaMismatchError as error:
             no_comparison_reason = f"the champion cannot score these rows ({error}; the schema changed)"
             logger.warning("gate: %s", no_comparison_reason)
         else:
-            from mlkeel.modeling import load_sklearn_model
-
-            challenger_score = score_on(load_sklearn_model(model_path), frame, labels, metric, "challenger")
+            champion_score = classification_metrics(labels, champion_scores)[metric]
+            challenger_scores = scores_of(load_sklearn_model(model_path), frame, "challenger")
+            challenger_score = classification_metrics(labels, challenger_scores)[metric]
             _warn_if_other_rows(metrics, metric, challenger_score)
+    slices = None
+    if columns:
+        if challenger_scores is None:
+            challenger_scores = scores_of(load_sklearn_model(model_path), frame, "challenger")
+        slices = compare_slices(
+            frame, labels, challenger_scores, champion_scores, columns, metric, slice_margin, slice_min_rows
+        )
 
     blessing = decide(
         metrics,
@@ -450,6 +666,8 @@ def gate(
         margin=margin,
         thresholds=bounds,
         no_comparison_reason=no_comparison_reason,
+        fairness=fairness,
+        slices=slices,
     )
     blessing.save(blessing_path)
     logger.info("gate: %s", blessing.reason)

@@ -44,7 +44,14 @@ def infer_positive_label(classes: list[str]) -> str:
     raise ParameterError(f"cannot tell the positive label among {classes}: pass --positive-label")
 
 
-def preflight(data: str, file_format: str, column_types: dict | None, target: str, positive_label: str) -> str:
+def preflight(
+    data: str,
+    file_format: str,
+    column_types: dict | None,
+    target: str,
+    positive_label: str,
+    columns: tuple[str, ...] = (),
+) -> str:
     """Read the data once in this process so that a bad file fails in a second with a clear message.
 
     Args:
@@ -53,12 +60,13 @@ def preflight(data: str, file_format: str, column_types: dict | None, target: st
         column_types: Ingest type overrides.
         target: Target column.
         positive_label: Positive label, or "" to infer it.
+        columns: Other columns the run reads (sensitive and slice columns).
 
     Returns:
         The positive label (given or inferred).
 
     Raises:
-        DataError: unreadable file, missing target column, or a target without exactly two classes.
+        DataError: unreadable file, missing target or other column, or a target without exactly two classes.
     """
     from mlkeel.components.ingest.logic import normalise_table, read_source
     from mlkeel.data import resolve_source
@@ -70,6 +78,12 @@ def preflight(data: str, file_format: str, column_types: dict | None, target: st
     table = normalise_table(read_source(source, file_format)[0], shown, column_types)
     if target not in table.column_names:
         raise DataError(f"{shown}: target column {target!r} not found; columns: {', '.join(table.column_names)}")
+    missing = [column for column in columns if column not in table.column_names]
+    if missing:
+        raise DataError(
+            f"{shown}: sensitive or slice column(s) not found: {', '.join(missing)}; "
+            f"columns: {', '.join(table.column_names)}"
+        )
     labels = table.column(target).to_pandas().dropna()
     label = positive_label or infer_positive_label(sorted(labels.astype(str).unique())[:10])
     binary_labels(labels, label, shown)
@@ -100,6 +114,18 @@ def preflight(data: str, file_format: str, column_types: dict | None, target: st
 @click.option("--hyperparameters", type=JSON_OBJECT, default=None, help="E.g. '{\"max_iter\": 300}'.")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--model-name", default="mlkeel-churn", show_default=True)
+@click.option(
+    "--sensitive-column",
+    "sensitive_columns",
+    multiple=True,
+    help="Column whose groups the fairness check compares; repeatable (bundled data: gender, SeniorCitizen).",
+)
+@click.option(
+    "--slice-column",
+    "slice_columns",
+    multiple=True,
+    help="Column whose values the gate compares with the champion; repeatable (bundled data: Contract).",
+)
 @click.option("--mlflow-uri", "tracking_uri", default="", help="MLflow tracking URI (default: SQLite in --workdir).")
 @click.option(
     "--workdir",
@@ -129,11 +155,13 @@ def run_training(
     hyperparameters: dict | None,
     seed: int,
     model_name: str,
+    sensitive_columns: tuple[str, ...],
+    slice_columns: tuple[str, ...],
     tracking_uri: str,
     workdir: str,
     extra_params: tuple[str, ...],
 ) -> None:
-    """Run the training pipeline: ingest, validate, split, train, evaluate, gate, register."""
+    """Run the training pipeline: ingest, validate, split, train, evaluate, fairness, explain, gate, register."""
     from mlkeel.data import TELCO_CHURN_KEY, TELCO_CHURN_POSITIVE_LABEL, TELCO_CHURN_TARGET
     from mlkeel.local import run_training as run_locally
 
@@ -145,7 +173,9 @@ def run_training(
         key_columns = key_columns or (TELCO_CHURN_KEY,)
     elif not target_column:
         raise ParameterError("--target is required with --data (the name of the label column)")
-    label = preflight(data, file_format, column_types, target_column, positive_label or "")
+    label = preflight(
+        data, file_format, column_types, target_column, positive_label or "", sensitive_columns + slice_columns
+    )
     arguments: dict[str, Any] = {
         "data_uri": data,
         "file_format": file_format,
@@ -157,6 +187,11 @@ def run_training(
         "model_name": model_name,
         "experiment_name": model_name,
     }
+    # The pipeline's fairness and slice defaults name Telco columns: other data gets only what is asked for.
+    if data or sensitive_columns:
+        arguments["sensitive_columns"] = list(sensitive_columns)
+    if data or slice_columns:
+        arguments["slice_columns"] = list(slice_columns)
     if column_types:
         arguments["column_types"] = column_types
     if hyperparameters:
@@ -236,6 +271,9 @@ def run_monitoring(
                 "estimator": estimator,
                 "model_name": model_name,
                 "experiment_name": model_name,
+                # As the monitoring pipeline's retraining: no Telco sensitive or slice columns on other data.
+                "sensitive_columns": [],
+                "slice_columns": [],
             },
             workdir=workdir,
             tracking_uri=tracking_uri,

@@ -23,6 +23,14 @@ SCHEMA_ARTIFACT_FILE: Final = "schema.json"
 REFERENCE_ARTIFACT_FILE: Final = "reference.parquet"
 REFERENCE_MAX_ROWS: Final = 100_000
 MLFLOW_MODEL_ARTIFACT: Final = "model"
+# Governance documents on the model's MLflow run, under ``governance/``: the fairness stage's document and the
+# explain stage's importance table and plot (the same JSON and PNG as their KFP artifacts).
+RUN_GOVERNANCE_ARTIFACT_DIR: Final = "governance"
+FAIRNESS_ARTIFACT_FILE: Final = "fairness.json"
+IMPORTANCE_ARTIFACT_FILE: Final = "feature_importance.json"
+IMPORTANCE_PLOT_FILE: Final = "feature_importance.png"
+# A missing value of a sensitive or slice column is its own group, under this name.
+MISSING_GROUP: Final = "(missing)"
 
 # Environment variables.
 ENV_TRACKING_URI: Final = "MLFLOW_TRACKING_URI"
@@ -131,3 +139,16 @@ class ServingLabel:
     MODEL: Final = "mlkeel.io/model-uri"
     SETTINGS_DIGEST: Final = "mlkeel.io/settings-digest"
     ACTIVE_DEPLOYMENT: Final = "mlkeel.io/active-deployment"
+
+
+class FairnessRunMetric:
+    """Metrics the fairness stage logs on the model's MLflow run (``fairness_<column>_<difference>``)."""
+
+    PASSED: Final = "fairness_passed"
+    PREFIX: Final = "fairness_"
+
+
+class ImportanceRunMetric:
+    """Metrics the explain stage logs on the model's MLflow run (``importance_<feature>``)."""
+
+    PREFIX: Final = "importance_"

@@ -104,7 +104,11 @@ DEPLOY = Profile(
 SERVE = Profile(
     "serve", extras=("ml", "serve"), description="pyproject [ml] + [serve]: Starlette, uvicorn, prometheus-client"
 )
-PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT, DEPLOY, SERVE)}
+# fairness and explain: fairlearn, matplotlib (no numba, no alibi-detect).
+GOVERNANCE = Profile(
+    "governance", extras=("ml", "governance"), description="pyproject [ml] + [governance]: fairlearn, matplotlib"
+)
+PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT, GOVERNANCE, DEPLOY, SERVE)}
 
 # Which requirements profile each stage's image installs (then run `mlkeel images generate`); the drift image
 # has its own profile with the [drift] extra, so only that image carries alibi-detect.
@@ -114,6 +118,8 @@ STAGE_PROFILES = {
     "split": "ml",  # scikit-learn's stratified split; the ml layers are shared, so this costs no extra bytes
     "train": "ml",
     "evaluate": "ml",
+    "fairness": "governance",
+    "explain": "governance",
     "gate": "ml",
     "register": "ml",
     "champion": "ml",
@@ -130,6 +136,8 @@ STAGE_DESCRIPTIONS = {
     "split": "split a dataset into train and test",
     "train": "fit a scikit-learn pipeline and log it to MLflow",
     "evaluate": "score a model on held-out data",
+    "fairness": "compare a model's decisions between groups of sensitive columns (fairlearn)",
+    "explain": "rank a model's input columns by permutation importance",
     "gate": "bless or refuse a candidate model against the champion",
     "register": "register a blessed model version in the MLflow registry",
     "champion": "fetch the champion's version, schema and reference data",

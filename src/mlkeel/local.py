@@ -92,6 +92,10 @@ class TrainingSummary:
         store: Where outputs and the MLflow store are.
         run_folder: This run's output folder.
         seconds: Wall time of the pipeline run.
+        fairness: The fairness document's headline (configured, passed, reason), or {} when absent.
+        top_features: The most important input columns (explain stage), most important first; [] when the
+            explain task did not run.
+        blessing: The gate's whole blessing document (fairness and slices included).
     """
 
     fingerprint: str
@@ -109,6 +113,15 @@ class TrainingSummary:
     run_folder: Path | None
     seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
+    fairness: dict[str, Any] = field(default_factory=dict)
+    top_features: list[str] = field(default_factory=list)
+    blessing: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_card(self) -> Path | None:
+        """The model card (HTML) this run wrote for the version it registered, or None."""
+        card = self.run_folder / "model-card" / "card" if self.run_folder else None
+        return card if card and card.is_file() else None
 
     def render(self) -> str:
         """The summary as the lines the CLI prints."""
@@ -128,8 +141,11 @@ class TrainingSummary:
                 f"  validation       : {self.rows_in} rows in, {self.rows_valid} valid, "
                 f"{self.rows_quarantined} quarantined",
                 f"  holdout metrics  : {metric_text}",
+                f"  fairness         : {self.fairness.get('reason') or 'not checked'}",
+                f"  top features     : {', '.join(self.top_features) or 'not computed'}",
                 f"  gate             : {self.reason}",
                 f"  registry         : {registered}",
+                f"  model card       : {self.model_card or 'none (written for registered versions)'}",
                 f"  run outputs      : {self.run_folder or self.store.workdir}",
                 f"  MLflow store     : {display_uri(self.store.tracking_uri)} "
                 f"(artifacts: {self.store.artifact_location})",
@@ -241,6 +257,7 @@ def run_training(
     registered = None
     if outputs["blessed"] and champion is not None and client.get_model_version(model_name, champion).run_id == run_id:
         registered = champion
+    run_folder = _newest_run_folder(store.workdir, "mlkeel-training", started)
     return TrainingSummary(
         fingerprint=outputs["fingerprint"],
         rows_in=int(outputs["rows_in"]),
@@ -254,9 +271,21 @@ def run_training(
         champion_version=champion,
         previous_champion_version=_alias_version(client, model_name, PREVIOUS_CHAMPION_ALIAS),
         store=store,
-        run_folder=_newest_run_folder(store.workdir, "mlkeel-training", started),
+        run_folder=run_folder,
         seconds=seconds,
+        fairness=dict(outputs["fairness"].metadata),
+        top_features=_top_features(run_folder),
+        blessing=dict(outputs["blessing"].metadata),
     )
+
+
+def _top_features(run_folder: Path | None) -> list[str]:
+    """The explain task's five most important features, read from its table in the run folder."""
+    from mlkeel.components.explain.logic import top_features
+    from mlkeel.storage import read_json
+
+    tables = sorted(run_folder.glob("explain*/importance")) if run_folder else []
+    return top_features(read_json(tables[0])) if tables else []
 
 
 @dataclass
@@ -291,6 +320,12 @@ class MonitoringSummary:
     def retrained(self) -> bool:
         """Whether the retraining branch ran (drift or degradation)."""
         return self.is_drift or self.degraded
+
+    @property
+    def model_card(self) -> Path | None:
+        """The model card (HTML) this run wrote for the version it registered, or None."""
+        card = self.run_folder / "model-card" / "card" if self.run_folder else None
+        return card if card and card.is_file() else None
 
     def render(self) -> str:
         """The summary as the lines the CLI prints."""

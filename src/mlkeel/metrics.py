@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mlkeel.errors import DataError, ParameterError
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
 
 # Metric name -> True when higher is better. The gate reads the direction from here.
 HIGHER_IS_BETTER: dict[str, bool] = {
@@ -102,3 +104,63 @@ def passes_threshold(metric: str, value: float, threshold: float) -> bool:
     if HIGHER_IS_BETTER[require_metric(metric)]:
         return value >= threshold
     return value <= threshold
+
+
+def shortfall(metric: str, challenger: float, champion: float) -> float:
+    """How much worse ``challenger`` is than ``champion`` on ``metric``, in the metric's direction.
+
+    Args:
+        metric: A name from ``HIGHER_IS_BETTER``.
+        challenger: The challenger's score.
+        champion: The champion's score on the same rows.
+
+    Returns:
+        Positive when the challenger is worse, negative when it is better.
+    """
+    if HIGHER_IS_BETTER[require_metric(metric)]:
+        return champion - challenger
+    return challenger - champion
+
+
+def group_values(values: pd.Series) -> pd.Series:
+    """The group of each row as text, for per-group metrics (fairness groups, gate slices).
+
+    Args:
+        values: One column (any type).
+
+    Returns:
+        A string Series with the same index; a missing value is the group ``MISSING_GROUP``. Whole numbers
+        read as floats (an integer column with nulls) are named as integers: ``1``, not ``1.0``.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from mlkeel.constants import MISSING_GROUP
+
+    present = values.dropna()
+    if pd.api.types.is_float_dtype(values) and np.array_equal(present, np.round(present)):
+        values = values.astype("Int64")
+    return values.astype(object).where(values.notna(), MISSING_GROUP).astype(str)
+
+
+def column_names(parameter: str, columns: Sequence[str] | None) -> list[str]:
+    """Check a list-of-columns parameter (sensitive columns, slice columns).
+
+    Args:
+        parameter: The parameter's name, for messages.
+        columns: The names, or None (= none).
+
+    Returns:
+        The names, as a list.
+
+    Raises:
+        ParameterError: an entry is not a non-empty string, or one is listed twice.
+    """
+    checked: list[str] = []
+    for column in columns or []:
+        if not isinstance(column, str) or not column.strip():
+            raise ParameterError(f"{parameter}: {column!r} is not a column name")
+        if column in checked:
+            raise ParameterError(f"{parameter}: {column!r} is listed twice")
+        checked.append(column)
+    return checked

@@ -131,3 +131,48 @@ def image_lineage(recorded: str, stage: str) -> str:
     if reference:
         images[stage] = reference
     return json.dumps(images, sort_keys=True, separators=(",", ":"))
+
+
+def metric_key(text: str) -> str:
+    """``text`` reduced to the characters MLflow accepts in a metric name (others become ``_``).
+
+    Args:
+        text: A column or feature name.
+
+    Returns:
+        The name, safe as (part of) an MLflow metric key.
+    """
+    return "".join(char if char.isalnum() or char in "_-." else "_" for char in text)
+
+
+def log_on_run(
+    run_id: str,
+    tracking_uri: str = "",
+    metrics: dict[str, float] | None = None,
+    files: dict[str, str] | None = None,
+) -> None:
+    """Add metrics and files to a finished run (the model's training run), files under ``governance/``.
+
+    Args:
+        run_id: The MLflow run.
+        tracking_uri: MLflow tracking URI ("" = ``$MLFLOW_TRACKING_URI``).
+        metrics: Metric name -> value.
+        files: Name in the run -> local file to copy there (KFP artifact paths have no useful name).
+    """
+    import shutil
+    import tempfile
+    import time
+
+    from mlflow.entities import Metric
+
+    from mlkeel.constants import RUN_GOVERNANCE_ARTIFACT_DIR
+
+    client = connect(tracking_uri)
+    if metrics:
+        now = int(time.time() * 1000)
+        client.log_batch(run_id, metrics=[Metric(name, float(value), now, 0) for name, value in metrics.items()])
+    if files:
+        with tempfile.TemporaryDirectory(prefix="mlkeel-governance-") as folder:
+            for name, source in files.items():
+                shutil.copyfile(source, Path(folder) / name)
+            client.log_artifacts(run_id, folder, artifact_path=RUN_GOVERNANCE_ARTIFACT_DIR)

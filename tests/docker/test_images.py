@@ -17,7 +17,9 @@ from mlkeel.imagebuild import BuildResult
 
 pytestmark = pytest.mark.docker
 
-ML_STAGES = [stage for stage in STAGES if imagebuild.image_spec(stage).profile.name in ("ml", "drift", "serve")]
+ML_STAGES = [
+    stage for stage in STAGES if imagebuild.image_spec(stage).profile.name in ("ml", "drift", "serve", "governance")
+]
 CORE_STAGES = [stage for stage in STAGES if imagebuild.image_spec(stage).profile.name == "core"]
 BASE_IMAGE = imagebuild.OFFLINE_BASE_IMAGE
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -120,7 +122,7 @@ def test_each_image_installs_only_its_profile(built: dict[str, BuildResult], sta
     probe = (
         "import json\nfrom importlib import metadata\nfound = {}\n"
         "for name in ('kfp', 'pandas', 'pyarrow', 'scikit-learn', 'mlflow-skinny', 'mlflow', 'sqlalchemy', "
-        "'alembic', 'skops', 'alibi-detect', 'flask', 'kubernetes', 'prometheus-client'):\n"
+        "'alembic', 'skops', 'alibi-detect', 'flask', 'kubernetes', 'prometheus-client', 'fairlearn', 'numba'):\n"
         "    try:\n        found[name] = metadata.version(name)\n"
         "    except metadata.PackageNotFoundError:\n        pass\nprint(json.dumps(found))"
     )
@@ -134,6 +136,10 @@ def test_each_image_installs_only_its_profile(built: dict[str, BuildResult], sta
     assert ("prometheus-client" in installed) == (stage in {"serve", "deploy"}), (
         "only the serving image (/metrics) and the deploy image (reads a canary's /metrics) need prometheus-client"
     )
+    governance = imagebuild.image_spec(stage).profile.name == "governance"
+    assert ("fairlearn" in installed) is governance, "fairlearn only in the fairness and explain images"
+    if governance:
+        assert "numba" not in installed, "no SHAP, so no numba: see components/explain/logic.py"
     ml_packages = {"scikit-learn", "mlflow-skinny", "sqlalchemy", "alembic", "skops"}
     if stage in ML_STAGES:
         assert ml_packages <= installed.keys()

@@ -27,6 +27,11 @@ def run_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
         ("a,b,y\n", ["--target", "y"], "data.csv: has a header (3 columns) but no data rows"),
         ("a,b\n1,2\n3,4\n", ["--target", "y"], "data.csv: target column 'y' not found; columns: a, b"),
         ("a,y\n1,yes\n2,yes\n", ["--target", "y", "--positive-label", "yes"], "has 1 class(es) ['yes']"),
+        (
+            "a,b,y\n1,2,0\n3,4,1\n",
+            ["--target", "y", "--sensitive-column", "a", "--sensitive-column", "sex", "--slice-column", "region"],
+            "data.csv: sensitive or slice column(s) not found: sex, region; columns: a, b, y",
+        ),
         ("a,b,y\n1,,0\n2,,1\n", ["--target", "y"], "column(s) 'b' have no value in any of the 2 rows"),
         (
             "a,y\n1.5,0\nx,1\n",

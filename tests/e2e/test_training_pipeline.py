@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from mlkeel.constants import (
     CHAMPION_ALIAS,
     PREVIOUS_CHAMPION_ALIAS,
     QUARANTINE_REASON_COLUMN,
+    RUN_GOVERNANCE_ARTIFACT_DIR,
     SOURCE_ROW_COLUMN,
     LineageTag,
 )
@@ -56,7 +58,17 @@ def test_first_run_from_the_cli_registers_a_champion_with_lineage(workdir: Path)
     summary = completed.stdout
     assert "validation       : 7043 rows in, 7043 valid, 0 quarantined" in summary
     assert "gate             : Blessed on thresholds only: no model named 'churn' is registered yet" in summary
+    assert "and the fairness check passed." in summary
+    assert "fairness         : Fairness passed: gender demographic_parity_difference 0.0" in summary
+    assert "top features     : Contract, tenure" in summary
     assert "registry         : version 1 of 'churn', alias 'champion'" in summary
+    # The explain task's table, plot and page are KFP artifacts of the run and files of the model's MLflow run.
+    (run_folder,) = workdir.glob("mlkeel-training-*")
+    assert json.loads((run_folder / "explain" / "importance").read_text())["method"] == "permutation"
+    assert (run_folder / "explain" / "plot").read_bytes().startswith(b"\x89PNG")
+    assert "data:image/png;base64," in (run_folder / "explain" / "report").read_text()
+    fairness = json.loads((run_folder / "fairness" / "fairness").read_text())
+    assert fairness["passed"] and sorted(fairness["by_column"]) == ["SeniorCitizen", "gender"]
     client = registry(workdir)
     champion = client.get_model_version_by_alias("churn", CHAMPION_ALIAS)
     assert str(champion.version) == "1"
@@ -66,12 +78,29 @@ def test_first_run_from_the_cli_registers_a_champion_with_lineage(workdir: Path)
     assert champion.tags[LineageTag.GIT_COMMIT]
     assert champion.tags[LineageTag.PIPELINE_RUN]
     assert (workdir / "mlflow.db").is_file()
+    governance = {item.path for item in client.list_artifacts(champion.run_id, RUN_GOVERNANCE_ARTIFACT_DIR)}
+    assert {
+        f"{RUN_GOVERNANCE_ARTIFACT_DIR}/{name}" for name in ("fairness.json", "feature_importance.png")
+    } <= governance
+    # The model card: a KFP HTML artifact of the run, attached to the version, with the run's real numbers.
+    card_path = Path(summary.split("model card       : ")[1].split()[0])
+    assert card_path == run_folder / "model-card" / "card"
+    card = card_path.read_text()
+    roc_auc = summary.split("roc_auc ")[1].split()[0].rstrip(",")
+    assert roc_auc in card and "Contract" in card and "SeniorCitizen" in card
+    assert champion.tags[LineageTag.MODEL_CARD].startswith(f"runs:/{champion.run_id}/model_card/")
 
 
 def test_second_identical_run_loses_to_the_champion_and_registers_nothing(workdir: Path) -> None:
-    summary = run_training(BUNDLED, workdir=workdir)
+    summary = run_training({**BUNDLED, "explain_model": False}, workdir=workdir)
     assert not summary.blessed
     assert "champion" in summary.reason and "0.01" in summary.reason
+    # explain_model=False: the explain task writes "not computed" (no features) without reading the model.
+    assert summary.top_features == []
+    assert json.loads((summary.run_folder / "explain" / "importance").read_text())["method"] == "none"
+    # The same model on the same rows: every Contract slice scores exactly the champion's.
+    deltas = [result["delta"] for result in summary.blessing["slices"]["results"]]
+    assert len(deltas) == 3 and all(abs(delta) < 1e-9 for delta in deltas)
     assert summary.registered_version is None and summary.champion_version == "1"
     assert [str(version.version) for version in registry(workdir).search_model_versions("name='churn'")] == ["1"]
 
@@ -81,6 +110,11 @@ def test_a_better_challenger_becomes_champion_and_keeps_the_previous_one(workdir
     summary = run_training({**BUNDLED, "estimator": "logistic_regression"}, workdir=workdir)
     assert summary.blessed, summary.reason
     assert summary.registered_version == "2"
+    # Better on every contract type too (the slice gate compares each with the champion).
+    slices = summary.blessing["slices"]
+    assert [result["value"] for result in slices["results"]] == ["Month-to-month", "One year", "Two year"]
+    assert all(result["delta"] > 0 and not result["regressed"] for result in slices["results"])
+    assert summary.blessing["fairness"]["passed"] and summary.fairness["passed"]
     client = registry(workdir)
     assert str(client.get_model_version_by_alias("churn", CHAMPION_ALIAS).version) == "2"
     assert str(client.get_model_version_by_alias("churn", PREVIOUS_CHAMPION_ALIAS).version) == "1"
@@ -122,6 +156,8 @@ def test_another_dataset_from_a_parquet_uri_trains_with_its_own_target(tmp_path:
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert "validation       : 569 rows in, 569 valid, 0 quarantined" in completed.stdout
     assert "registry         : version 1 of 'cancer', alias 'champion'" in completed.stdout
+    # The Telco fairness and slice columns are not asked of other data.
+    assert "fairness         : No sensitive columns configured: fairness not checked." in completed.stdout
     version = registry(tmp_path / "work").get_model_version_by_alias("cancer", CHAMPION_ALIAS)
     assert version.tags[LineageTag.POSITIVE_LABEL] == "1"  # inferred: 1 among {0, 1}
 

@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 from mlkeel.components.gate.cli import main as gate_cli
 from mlkeel.components.gate.logic import Blessing, decide, gate
 from mlkeel.constants import CHAMPION_ALIAS, GateRunMetric, LineageTag
-from mlkeel.errors import DataError, ParameterError, RegistryError
+from mlkeel.errors import DataError, ParameterError, RegistryError, SchemaMismatchError
 from tests.fixtures_mlflow import EXTRA_COLUMN, EXTRA_COLUMN_MODEL, WEAK_MODEL, TrainedModel
 
 GOOD = {"accuracy": 0.81, "precision": 0.66, "recall": 0.56, "f1": 0.60, "roc_auc": 0.84, "log_loss": 0.42}
@@ -143,12 +143,7 @@ def _crown(tracking_uri: str, model_name: str, model: TrainedModel, alias: bool 
 
 
 def _roc_auc_on_all_rows(model_dir_or_uri: str, test_path: Path) -> float:
-    from mlkeel.modeling import load_sklearn_model
-
-    model = load_sklearn_model(model_dir_or_uri)
-    frame = pq.read_table(test_path).to_pandas()
-    scores = model.predict_proba(frame[list(model.feature_names_in_)])[:, list(model.classes_).index(1)]
-    return float(roc_auc_score(frame["Churn"] == "Yes", scores))
+    return _roc_auc_on_rows(model_dir_or_uri, pq.read_table(test_path).to_pandas())
 
 
 @pytest.fixture
@@ -364,3 +359,191 @@ def test_cli_prints_the_blessing_and_reports_bad_parameters_in_one_line(
     assert refused.stderr.strip() == (
         "error: margin=-1.0: must be a number >= 0 (the required improvement over the champion)"
     )
+
+
+# Fairness and slices in decide(): hand-made documents --------------------------------------------------------
+
+FAILED_FAIRNESS = {
+    "configured": True,
+    "passed": False,
+    "reason": "Fairness failed: gender demographic_parity_difference 0.4000 exceeds the threshold 0.2000 (...).",
+}
+
+
+def _slices(*results: tuple[str, str, float, float | None], margin: float = 0.02) -> dict:
+    return {
+        "columns": sorted({column for column, *_ in results}),
+        "margin": margin,
+        "min_rows": 100,
+        "metric": "roc_auc",
+        "results": [
+            {
+                "column": column,
+                "value": value,
+                "rows": 300,
+                "challenger": challenger,
+                "champion": champion,
+                "delta": None if champion is None else challenger - champion,
+                "regressed": champion is not None and champion - challenger > margin,
+            }
+            for column, value, challenger, champion in results
+        ],
+        "skipped": [],
+    }
+
+
+def test_a_failed_fairness_check_refuses_even_a_much_better_challenger() -> None:
+    blessing = decide(GOOD, champion_score=0.60, champion_version="1", fairness=FAILED_FAIRNESS)
+    assert not blessing.blessed
+    assert blessing.reason == (
+        "Not blessed: Fairness failed: gender demographic_parity_difference 0.4000 exceeds the threshold 0.2000 (...)."
+    )
+    assert blessing.fairness == FAILED_FAIRNESS
+    both = decide({**GOOD, "roc_auc": 0.70}, thresholds={"roc_auc": 0.75}, fairness=FAILED_FAIRNESS)
+    assert "threshold 0.7500 (higher is better); Fairness failed: gender" in both.reason
+
+
+def test_an_unconfigured_fairness_document_changes_nothing() -> None:
+    unconfigured = {"configured": False, "passed": True, "reason": "No sensitive columns configured."}
+    assert decide(GOOD, fairness=unconfigured).reason == decide(GOOD).reason
+    with pytest.raises(DataError, match="the fairness document needs 'passed'"):
+        decide(GOOD, fairness={"verdict": "ok"})
+
+
+def test_a_regressed_slice_refuses_a_challenger_that_wins_overall_and_names_it() -> None:
+    slices = _slices(("Contract", "Month-to-month", 0.80, 0.70), ("Contract", "Two year", 0.62, 0.70))
+    blessing = decide(GOOD, challenger_score=0.84, champion_score=0.80, champion_version="3", slices=slices)
+    assert not blessing.blessed
+    assert blessing.reason == (
+        "Not blessed: challenger roc_auc 0.8400 vs champion version 3 0.8000, an improvement of 0.0400 that meets "
+        "the margin 0.0100, but 1 slice(s) regress by more than the slice margin 0.0200 on roc_auc: "
+        "Contract=Two year challenger 0.6200 vs champion 0.7000 (-0.0800, 300 rows); the champion stays."
+    )
+    within = _slices(("Contract", "Two year", 0.69, 0.70))  # 0.01 worse: inside the 0.02 slice margin
+    assert decide(GOOD, challenger_score=0.84, champion_score=0.80, champion_version="3", slices=within).blessed
+
+
+def test_a_blessing_with_fairness_and_slices_survives_its_json_file(tmp_path: Path) -> None:
+    slices = _slices(("Contract", "Two year", 0.75, None))
+    blessing = decide(GOOD, fairness={**FAILED_FAIRNESS, "passed": True, "reason": "ok"}, slices=slices)
+    blessing.save(str(tmp_path / "blessing.json"))
+    assert Blessing.load(str(tmp_path / "blessing.json")) == blessing
+    assert json.loads((tmp_path / "blessing.json").read_text())["slices"]["results"][0]["champion"] is None
+
+
+# Slices with real models ------------------------------------------------------------------------------------
+
+
+def _corrupt_two_year_labels(frame):
+    """A corrupted batch: within Two year contracts the churners are replaced by the cheapest customers.
+
+    The slice keeps its churn rate (so the model's overall ranking barely suffers) but its order inside the
+    slice is inverted: a model trained on it ranks Two year customers backwards.
+    """
+    import numpy as np
+
+    frame = frame.copy()
+    inside = (frame["Contract"] == "Two year").to_numpy()
+    churners = int((frame.loc[inside, "Churn"] == "Yes").sum())
+    cheapest = frame.index[inside][np.argsort(frame.loc[inside, "MonthlyCharges"].to_numpy(), kind="stable")[:churners]]
+    frame.loc[inside, "Churn"] = "No"
+    frame.loc[cheapest, "Churn"] = "Yes"
+    return frame
+
+
+CORRUPTED_MODEL = {"estimator": "hist_gradient_boosting", "rewrite": _corrupt_two_year_labels}
+
+
+def test_a_slice_where_the_challenger_regresses_blocks_it_with_both_scores(
+    mlflow_shared_uri: str, train_telco, model_name: str, holdout: Path, tmp_path: Path
+) -> None:
+    champion = train_telco(mlflow_shared_uri, "weak", **WEAK_MODEL)
+    challenger = train_telco(mlflow_shared_uri, "corrupted-two-year", **CORRUPTED_MODEL)
+    version = _crown(mlflow_shared_uri, model_name, champion)
+    metrics = challenger.holdout_metrics(holdout)
+    arguments = (str(challenger.model_dir), str(holdout), metrics, model_name, "Churn", "Yes")
+
+    overall_only = gate(*arguments, str(tmp_path / "a.json"), mlflow_shared_uri)
+    sliced = gate(
+        *arguments,
+        str(tmp_path / "b.json"),
+        mlflow_shared_uri,
+        slice_columns=["Contract"],
+        slice_margin=0.02,
+        slice_min_rows=100,
+    )
+
+    assert overall_only.blessed and overall_only.slices is None  # far better than the weak champion overall
+    assert not sliced.blessed
+    results = {result["value"]: result for result in sliced.slices["results"]}
+    assert sorted(results) == ["Month-to-month", "One year", "Two year"]
+    two_year = results["Two year"]
+    assert two_year["regressed"] and not results["Month-to-month"]["regressed"]
+    # Recomputed here on the Two year rows of the holdout, for both models.
+    frame = pq.read_table(holdout).to_pandas()
+    rows = frame[frame["Contract"] == "Two year"]
+    assert two_year["rows"] == len(rows)
+    assert two_year["challenger"] == pytest.approx(_roc_auc_on_rows(str(challenger.model_dir), rows))
+    assert two_year["champion"] == pytest.approx(_roc_auc_on_rows(f"models:/{model_name}/{version}", rows))
+    assert two_year["challenger"] < two_year["champion"] - 0.1
+    assert (
+        f"Contract=Two year challenger {two_year['challenger']:.4f} vs champion {two_year['champion']:.4f}"
+        in sliced.reason
+    )
+    assert sliced.reason.endswith("the champion stays.")
+
+
+def test_without_a_champion_slices_are_reported_not_judged(
+    mlflow_shared_uri: str, train_telco, model_name: str, holdout: Path, tmp_path: Path
+) -> None:
+    challenger = train_telco(mlflow_shared_uri, "strong")
+    blessing = gate(
+        str(challenger.model_dir),
+        str(holdout),
+        challenger.holdout_metrics(holdout),
+        model_name,
+        "Churn",
+        "Yes",
+        str(tmp_path / "blessing.json"),
+        mlflow_shared_uri,
+        slice_columns=["SeniorCitizen", "PaymentMethod"],
+        slice_min_rows=250,
+    )
+    assert blessing.blessed
+    slices = blessing.slices
+    assert slices["columns"] == ["SeniorCitizen", "PaymentMethod"] and slices["min_rows"] == 250
+    # SeniorCitizen=1 has 222 holdout rows: below 250, not compared.
+    assert [(result["column"], result["value"]) for result in slices["results"]][:1] == [("SeniorCitizen", "0")]
+    assert all(result["champion"] is None and result["delta"] is None for result in slices["results"])
+    assert not any(result["regressed"] for result in slices["results"])
+
+
+def test_a_slice_column_missing_from_the_holdout_is_named_before_the_registry_is_asked(
+    train_telco, mlflow_shared_uri: str, holdout: Path, tmp_path: Path
+) -> None:
+    challenger = train_telco(mlflow_shared_uri, "weak", **WEAK_MODEL)
+    with pytest.raises(SchemaMismatchError, match="slice column\\(s\\) not found: Region"):
+        gate(
+            str(challenger.model_dir),
+            str(holdout),
+            GOOD,
+            "churn",
+            "Churn",
+            "Yes",
+            str(tmp_path / "blessing.json"),
+            "http://127.0.0.1:9",  # never reached
+            slice_columns=["Contract", "Region"],
+        )
+    with pytest.raises(ParameterError, match=r"slice_margin=-0\.1"):
+        gate(
+            str(challenger.model_dir), str(holdout), GOOD, "churn", "Churn", "Yes", str(tmp_path / "b.json"),
+            slice_columns=["Contract"], slice_margin=-0.1,
+        )  # fmt: skip
+
+
+def _roc_auc_on_rows(model_dir_or_uri: str, rows) -> float:
+    from mlkeel.modeling import load_sklearn_model
+
+    model = load_sklearn_model(model_dir_or_uri)
+    scores = model.predict_proba(rows[list(model.feature_names_in_)])[:, list(model.classes_).index(1)]
+    return float(roc_auc_score(rows["Churn"] == "Yes", scores))

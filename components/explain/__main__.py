@@ -1,0 +1,5 @@
+"""``python -m mlkeel.components.explain``."""
+
+from mlkeel.components.explain.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Fairness stage: per-group selection rate, TPR and FPR of sensitive columns on the holdout; a threshold check."""
