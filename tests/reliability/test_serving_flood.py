@@ -28,7 +28,7 @@ from mlkeel.components.serve.logic import REQUEST_ID_HEADER, http_call, json_rec
 from mlkeel.prediction_log import read_prediction_logs
 from tests.fixtures_serve import holdout_rows, metric, serve_process
 
-REQUESTS = 3_000
+REQUESTS = 2_500
 WARM_UP_REQUESTS = 200
 CONCURRENCY = 24
 MAX_BODY_BYTES = 64 * 1024
