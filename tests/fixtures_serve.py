@@ -6,7 +6,6 @@ can watch its memory, send it SIGTERM and read the prediction log it wrote on th
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -105,7 +104,7 @@ def serve_process(model_uri: str, tracking_uri: str, folder: Path, *options: str
     command = [sys.executable, "-m", "mlkeel.components.serve", "--model", model_uri, "--port", str(port),
                "--prediction-log", str(log_dir), "--mlflow-uri", tracking_uri, *options]  # fmt: skip
     with stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=dict(os.environ))
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
     server = ServeProcess(process, f"http://127.0.0.1:{port}", log_dir, stderr_path)
     try:
         if not wait_until_ok(f"{server.base}/readyz", SERVER_READY_TIMEOUT_S, lambda: process.poll() is None):
