@@ -263,7 +263,8 @@ def parse_payload(body: bytes, fields: Sequence[InputField]) -> tuple[pa.Table, 
         ``(table, ids)``: one row per record, columns in ``fields`` order and types; ``ids`` as given or None.
 
     Raises:
-        PayloadError: 400 for a body that is not JSON or not ``{"records": [...]}``; 422 for an empty list,
+        PayloadError: 400 for a body that is not JSON (or JSON Python cannot hold: nested too deeply, a number
+            of over 4,300 digits, an unpaired surrogate escape) or not ``{"records": [...]}``; 422 for an empty list,
             a record that is not an object, a missing or unknown field, a value of the wrong type, a null in a
             non-nullable field, or ids that do not match the records.
     """
@@ -279,6 +280,17 @@ def parse_payload(body: bytes, fields: Sequence[InputField]) -> tuple[pa.Table, 
         raise PayloadError(
             400, [f"body is not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}"]
         ) from error
+    except RecursionError as error:  # e.g. 30,000 nested "[": the parser recurses once per level
+        raise PayloadError(400, ["body is not usable JSON: nested too deeply"]) from error
+    except ValueError as error:  # e.g. a number of more than 4,300 digits (Python's int conversion limit)
+        raise PayloadError(400, [f"body is not usable JSON: {error}"]) from error
+    if b"\\ud" in body or b"\\uD" in body:  # \ud800-\udfff escapes make text only in pairs
+        try:
+            json.dumps(document, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as error:  # Arrow and the JSON answer could not encode such a string
+            raise PayloadError(
+                400, [f"body is not usable JSON: an unpaired surrogate escape ({error.reason})"]
+            ) from error
     keys = [key for key in (RECORDS_KEY, MLFLOW_RECORDS_KEY) if isinstance(document, dict) and key in document]
     if not isinstance(document, dict) or len(keys) != 1:
         raise PayloadError(400, [f'body must be a JSON object {{"{RECORDS_KEY}": [{{...}}, ...]}}'])

@@ -4,6 +4,8 @@ Each case gives exit code 1 and one ``error: ...`` line naming the file, column,
 traceback. Row-level problems quarantine the rows: valid + quarantined = read, every row accounted for. Most
 cases run in-process (click's runner, the same ``main`` as ``python -m``); the ``subprocess`` ones run as a real
 ``python -m mlkeel.components.<stage>``. ``tests/e2e/test_cli_bad_input.py`` covers ``mlkeel run training``.
+Serving cases are request bodies sent to one real server process (``python -m mlkeel.components.serve`` on
+127.0.0.1, shared by the module): each gets its 4xx with a JSON ``error`` naming the record and field.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import math
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +27,14 @@ import pytest
 from click.testing import CliRunner
 
 from mlkeel.components.gate.logic import Blessing
+from mlkeel.components.serve.logic import http_call, json_records
 from mlkeel.data import TELCO_CHURN_KEY, TELCO_CHURN_POSITIVE_LABEL, TELCO_CHURN_TARGET
+from tests.fixtures_mlflow import _free_port
+from tests.fixtures_serve import ServeProcess, serve_process
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "docs" / "bad-inputs.md"
 ROWS = 40  # rows of the small Telco slice most cases start from
+SERVE_MAX_BODY_BYTES = 20_000  # the catalogue server's body limit
 
 
 @dataclass
@@ -40,6 +46,7 @@ class Inputs:
     model_dir: Path  # an MLflow sklearn model trained on Telco
     registered: str  # a registered model name with a champion, in the store ``tracking_uri`` names
     tracking_uri: str
+    features: list[str]  # the model's input columns (what a /predict record holds)
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class Case:
         message: Text the ``error:`` line must hold (a regex).
         rows_read: For row-level problems: rows in the input; the valid and quarantine outputs must add up.
         subprocess: Run as a real ``python -m`` process.
+        expect: The exit code, or for a request to the serving app (``build`` returns ``[body]``) its 4xx.
     """
 
     name: str
@@ -61,6 +69,7 @@ class Case:
     message: str
     rows_read: int | None = None
     subprocess: bool = False
+    expect: int = 1
 
 
 def write(folder: Path, name: str, content: str | bytes) -> str:
@@ -131,6 +140,25 @@ def register(folder: Path, inputs: Inputs, blessing: str) -> list[str]:
 
 def telco(inputs: Inputs) -> pa.Table:
     return inputs.telco
+
+
+def records(inputs: Inputs, *changes: dict[str, Any], drop: str = "") -> list[dict[str, Any]]:
+    """One valid /predict record per ``changes`` (Telco rows, model columns), each updated by it."""
+    rows = json_records(inputs.telco.select(inputs.features).slice(0, len(changes)))
+    return [{key: value for key, value in {**row, **change}.items() if key != drop} for row, change in
+            zip(rows, changes, strict=True)]  # fmt: skip
+
+
+def body(document: Any, raw: str = "") -> list[str]:
+    """A /predict body; ``raw`` replaces the value ``"@"`` with text json.dumps would not write."""
+    return [json.dumps(document, ensure_ascii=False).replace('"@"', raw or '"@"')]
+
+
+def serve(folder: Path, inputs: Inputs, alias: str) -> list[str]:
+    return [
+        "--model", f"models:/{inputs.registered}@{alias}", "--port", str(_free_port()),
+        "--prediction-log", str(folder / "log"), "--mlflow-uri", inputs.tracking_uri,
+    ]  # fmt: skip
 
 
 UNBLESSED = json.dumps(Blessing(False, "Not blessed: roc_auc 0.61 < 0.75", "roc_auc", 0.01, 0.61).to_dict())
@@ -241,6 +269,51 @@ CASES = [
     Case("model name that is not registered", "champion",
          lambda f, i: ["--model-name", "no-such-model", "--reference-out", str(f / "r.parquet"),
                        "--schema-out", str(f / "s.json"), "--mlflow-uri", i.tracking_uri], r"'no-such-model'"),
+    # serve: the server's start-up, then request bodies to the running server (HTTP status in ``expect``)
+    Case("model alias that does not exist at serve start-up", "serve", lambda f, i: serve(f, i, "nope"),
+         r"cannot serve models:/catalogue@nope: no version of 'catalogue' has alias 'nope'", subprocess=True),
+    Case("request: wrong type in a record", "serve",
+         lambda f, i: body({"records": records(i, {}, {"tenure": "twelve"})}),
+         r"records\[1\]\.tenure: expected an integer, got a string 'twelve'", expect=422),
+    Case("request: record missing a field", "serve",
+         lambda f, i: body({"records": records(i, {}, drop="Contract")}),
+         r"records\[0\]: missing field\(s\) 'Contract'", expect=422),
+    Case("request: extra field in a record", "serve",
+         lambda f, i: body({"records": records(i, {}, {}, {"favourite_colour": "teal"})}),
+         r"records\[2\]: unknown field\(s\) 'favourite_colour'", expect=422),
+    Case("request: unicode field name not in the schema", "serve",
+         lambda f, i: body({"records": records(i, {"顧客の気分🙂": 1})}),
+         r"records\[0\]: unknown field\(s\) '顧客の気分🙂'", expect=422),
+    Case("request: null in a never-null field", "serve",
+         lambda f, i: body({"records": records(i, {}, {"gender": None})}),
+         r"records\[1\]\.gender: null is not allowed \(the field is not nullable\)", expect=422),
+    Case("request: very long string for a number", "serve",
+         lambda f, i: body({"records": records(i, {"MonthlyCharges": "9" * 10_000})}),
+         r"records\[0\]\.MonthlyCharges: expected a number, got a string '9999", expect=422),
+    Case("request: empty record list", "serve", lambda f, i: body({"records": []}),
+         r"field 'records': the list is empty; send at least one record", expect=422),
+    Case("request: records not a list", "serve", lambda f, i: body({"records": records(i, {})[0]}),
+         r"field 'records': expected a list of objects, got an object", expect=422),
+    Case("request: record not an object", "serve", lambda f, i: body({"records": [[1, 2]]}),
+         r"records\[0\]: expected an object of field values, got a list", expect=422),
+    Case("request: ids not matching the records", "serve",
+         lambda f, i: body({"records": records(i, {}, {}), "ids": ["a"]}),
+         r"field 'ids': 1 ids for 2 records", expect=422),
+    Case("request: body not JSON", "serve", lambda f, i: ["tenure=12&Contract=Month-to-month"],
+         r"body is not valid JSON \(line 1, column 1\): Expecting value", expect=400),
+    Case("request: wrong top-level shape", "serve", lambda f, i: body(records(i, {})),
+         r'body must be a JSON object \{"records": \[\{\.\.\.\}, \.\.\.\]\}', expect=400),
+    Case("request: deeply nested JSON", "serve", lambda f, i: ['{"records": ' + "[" * 5_000 + "]" * 5_000 + "}"],
+         r"body is not usable JSON: nested too deeply", expect=400),
+    Case("request: a 5,000-digit number", "serve",
+         lambda f, i: body({"records": records(i, {"tenure": "@"})}, raw="7" * 5_000),
+         r"body is not usable JSON: Exceeds the limit \(4300 digits\)", expect=400),
+    Case("request: unpaired surrogate escape in a value", "serve",
+         lambda f, i: body({"records": records(i, {"gender": "@"})}, raw='"\\ud800"'),
+         r"body is not usable JSON: an unpaired surrogate escape", expect=400),
+    Case("request: body over the size limit", "serve",
+         lambda f, i: body({"records": records(i, {}) * 100}),
+         rf"body of \d+ bytes exceeds the limit of {SERVE_MAX_BODY_BYTES} bytes", expect=413),
 ]  # fmt: skip
 
 
@@ -250,6 +323,7 @@ def inputs(
 ) -> Inputs:
     from mlkeel.components.register.logic import register as register_model
     from mlkeel.components.validate.logic import validate as validate_dataset
+    from mlkeel.modeling import load_sklearn_model, model_feature_columns
 
     folder = tmp_path_factory.mktemp("catalogue")
     table = pq.read_table(telco_parquet).slice(0, ROWS)
@@ -265,7 +339,17 @@ def inputs(
         trained = train_telco(uri, "catalogue")
         blessing = Blessing(True, "Blessed: catalogue", "roc_auc", 0.0, 0.8)
         register_model(trained.model_uri, blessing, "catalogue", uri)
-    return Inputs(table, folder / "schema.json", trained.model_dir, "catalogue", uri)
+    features = model_feature_columns(load_sklearn_model(str(trained.model_dir)))
+    return Inputs(table, folder / "schema.json", trained.model_dir, "catalogue", uri, features)
+
+
+@pytest.fixture(scope="module")
+def server(inputs: Inputs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    """The catalogue's champion served by one real process for every serving case (started on first use)."""
+    folder = tmp_path_factory.mktemp("catalogue_serve")
+    model = f"models:/{inputs.registered}@champion"
+    with serve_process(model, inputs.tracking_uri, folder, "--max-body-bytes", str(SERVE_MAX_BODY_BYTES)) as running:
+        yield running
 
 
 def run_stage(case: Case, arguments: list[str], folder: Path) -> tuple[int, str]:
@@ -283,10 +367,23 @@ def run_stage(case: Case, arguments: list[str], folder: Path) -> tuple[int, str]
     return result.exit_code, result.stderr
 
 
+def post(server: ServeProcess, arguments: list[str]) -> tuple[int, str]:
+    """POST the case's body to the running server: ``(status, "error: <the answer's error>")``."""
+    status, answer = http_call(f"{server.base}/predict", arguments[0].encode())
+    document = json.loads(answer)
+    return status, f"error: {document.get('error', document)}"
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-def test_bad_input_is_rejected_with_a_clear_error(case: Case, inputs: Inputs, tmp_path: Path) -> None:
-    code, stderr = run_stage(case, case.build(tmp_path, inputs), tmp_path)
-    assert code == 1, f"{case.name}: exit {code}\n{stderr}"
+def test_bad_input_is_rejected_with_a_clear_error(
+    case: Case, inputs: Inputs, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    arguments = case.build(tmp_path, inputs)
+    if case.expect >= 400:
+        code, stderr = post(request.getfixturevalue("server"), arguments)
+    else:
+        code, stderr = run_stage(case, arguments, tmp_path)
+    assert code == case.expect, f"{case.name}: exit {code}\n{stderr}"
     lines = stderr.strip().splitlines()
     assert lines and lines[-1].startswith("error: "), stderr
     assert "Traceback" not in stderr

@@ -6,7 +6,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,11 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from mlkeel.components.batch_predict.logic import batch_predict
-from mlkeel.components.gate.logic import decide
-from mlkeel.components.register.logic import register
 from mlkeel.components.serve.logic import (
     PredictionLogSink,
     ServeSettings,
@@ -38,24 +34,8 @@ from mlkeel.components.serve.logic import (
 from mlkeel.errors import ParameterError
 from mlkeel.modeling import load_sklearn_model, model_feature_columns, positive_scores
 from mlkeel.prediction_log import build_prediction_log, read_prediction_logs
-
-METRICS = {"accuracy": 0.81, "precision": 0.66, "recall": 0.56, "f1": 0.60, "roc_auc": 0.84, "log_loss": 0.42}
-BLESSED = decide(METRICS, thresholds={"roc_auc": 0.75}, no_comparison_reason="no model is registered yet")
-
-
-@pytest.fixture
-def champion(mlflow_shared_uri: str, train_telco, model_name: str) -> str:
-    """``models:/<test's model>@champion``: a logistic regression on the Telco train split, version 1."""
-    register(train_telco(mlflow_shared_uri, "strong").model_uri, BLESSED, model_name, mlflow_shared_uri)
-    return f"models:/{model_name}@champion"
-
-
-def holdout_rows(test_path: Path, rows: int) -> pa.Table:
-    """The first holdout rows, with the rows whose TotalCharges is blank (null) first."""
-    table = pq.read_table(test_path)
-    nulls = np.flatnonzero(table.column("TotalCharges").is_null().to_numpy(zero_copy_only=False))
-    others = np.setdiff1d(np.arange(table.num_rows), nulls)
-    return table.take(np.concatenate([nulls, others])[:rows])
+from tests.fixtures_mlflow import _free_port
+from tests.fixtures_serve import holdout_rows, metric
 
 
 def post(base: str, document: object) -> tuple[int, dict]:
@@ -81,16 +61,6 @@ def raw_post(base: str, body: object, headers: dict[str, str]) -> tuple[int, str
     answer = json.loads(response.read())["error"]
     connection.close()
     return response.status, answer
-
-
-def metric(base: str, name: str, **labels: str) -> float:
-    text = http_call(f"{base}/metrics")[1].decode()
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and all(sample.labels.get(key) == value for key, value in labels.items())
-    )
 
 
 def test_served_probabilities_are_the_models_own_and_each_record_is_logged_once(
@@ -320,12 +290,6 @@ def test_settings_that_cannot_work_are_refused_before_anything_starts(tmp_path: 
         create_app(ServeSettings("models:/m@champion", prediction_log_dir=str(tmp_path / "file" / "log")))
     with pytest.raises(ParameterError, match=r"threshold 1\.5 is outside"):
         ServeSettings("models:/m@champion", threshold=1.5).check()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_mlkeel_serve_runs_the_server_and_writes_the_log_on_sigterm(
