@@ -6,10 +6,12 @@ file or no file, never a truncated one that a rerun or a downstream step would t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -19,6 +21,7 @@ from mlkeel.errors import DataError
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
 
 
 def display_uri(uri: str) -> str:
@@ -108,6 +111,29 @@ def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str]) -> None:
     temporary = _temporary_sibling(destination)
     try:
         pq.write_table(table, temporary, compression="zstd")
+        os.replace(temporary, destination)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def parquet_writer_atomic(schema: pa.Schema, path: str | os.PathLike[str]) -> Iterator[pq.ParquetWriter]:
+    """A Parquet writer for record batches, written to a temporary sibling and moved to ``path`` on success.
+
+    Args:
+        schema: The Arrow schema of every batch written.
+        path: Destination file (a KFP artifact's ``.path``).
+
+    Yields:
+        The open ``pyarrow.parquet.ParquetWriter``; the file appears at ``path`` only when the block succeeds.
+    """
+    import pyarrow.parquet as pq
+
+    destination = Path(path)
+    temporary = _temporary_sibling(destination)
+    try:
+        with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+            yield writer
         os.replace(temporary, destination)
     finally:
         temporary.unlink(missing_ok=True)
