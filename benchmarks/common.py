@@ -3,7 +3,8 @@
 Each measured run is a child process (the tool's own venv for a peer, this venv for mlkeel and the floors),
 so its peak RSS is its own (``resource.getrusage`` in the child) and no tool warms another's caches. A task
 script prints one JSON line: ``{"seconds": ..., "peak_rss_mib": ..., ...}`` where ``seconds`` is the work
-alone, imports excluded (reported apart as ``import_seconds`` where it matters).
+alone, run a second time in the same process (``timed_twice``: imports and first-use costs excluded; the
+first run is reported as ``cold_seconds``, the imports as ``import_seconds``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,23 @@ def peak_rss_mib() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed_twice(work: Callable[[], Any], twice: bool = True) -> tuple[Any, float, float]:
+    """Run ``work`` twice: ``(result, seconds of the second run, seconds of the first)``.
+
+    The first run pays for what every tool loads lazily on first use (pyarrow.dataset inside read_table,
+    pandas' Parquet engine, compiled regexes, a cold page cache): the second is the steady cost, reported.
+    ``twice=False`` runs once (long runs whose first-use costs are noise) and reports that run for both.
+    """
+    started = time.perf_counter()
+    result = work()
+    cold = time.perf_counter() - started
+    if not twice:
+        return result, cold, cold
+    started = time.perf_counter()
+    result = work()
+    return result, time.perf_counter() - started, cold
 
 
 def run_task(python: str | Path, script: Path, arguments: Mapping[str, Any], timeout: float = 3600) -> dict[str, Any]:

@@ -24,7 +24,7 @@ PEERS_DIR = Path(os.environ.get("MLKEEL_PEERS_DIR", ROOT / ".peers"))
 PEERS: dict[str, list[str]] = {
     "pandera": ["pandera==0.35.0", "pandas==2.3.3", "pyarrow==25.0.1", "numpy==1.26.4"],
     "great_expectations": ["great-expectations==1.24.1", "pyarrow==25.0.1"],
-    "evidently": ["evidently==0.7.23", "pyarrow==25.0.1"],
+    "evidently": ["evidently==0.7.23", "pandas==2.3.3", "pyarrow==25.0.1"],  # evidently 0.7 needs pandas<3,
 }
 
 
@@ -47,7 +47,10 @@ def install(peer: str) -> None:
     folder = PEERS_DIR / peer
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(folder)], check=True)
     subprocess.run([str(python_of(peer)), "-m", "pip", "install", "--quiet", *PEERS[peer]], check=True)
-    (folder / ".ready").write_text(" ".join(PEERS[peer]) + "\n")
+    frozen = subprocess.run([str(python_of(peer)), "-m", "pip", "freeze"], capture_output=True, text=True, check=True)
+    wanted = {"pandas", "numpy", "pyarrow", *(pin.split("==")[0] for pin in PEERS[peer])}
+    installed = [line for line in frozen.stdout.split() if line.split("==")[0].lower() in wanted]
+    (folder / ".ready").write_text(" ".join(installed) + "\n")
 
 
 def versions(peer: str) -> str:

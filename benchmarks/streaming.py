@@ -46,12 +46,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "validate": lambda: common.run_task(
             python,
             common.TASKS / "mlkeel_validate.py",
-            {"path": str(reference), "schema": str(schema_path), "mode": "streaming"},
+            {"path": str(reference), "schema": str(schema_path), "mode": "streaming", "twice": False},
         ),
         "drift": lambda: common.run_task(
             python,
             common.TASKS / "mlkeel_drift.py",
-            {"reference": str(reference), "current": str(current), "exclude": [datagen.KEY], "mode": "streaming"},
+            {
+                "reference": str(reference),
+                "current": str(current),
+                "exclude": [datagen.KEY],
+                "mode": "streaming",
+                "twice": False,
+            },
         ),
     }
     runs = common.interleave(runners, options.repeats)

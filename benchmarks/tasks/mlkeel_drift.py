@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import peak_rss_mib
+from common import peak_rss_mib, timed_twice
 
 arguments = json.loads(sys.argv[1])
 started = time.perf_counter()
@@ -24,29 +24,32 @@ from mlkeel.components.ingest.logic import read_source  # noqa: E402
 
 imported = time.perf_counter()
 mode, exclude = arguments["mode"], arguments.get("exclude", [])
-with tempfile.TemporaryDirectory(prefix="mlkeel-bench-drift-") as folder:
-    work = Path(folder)
-    started_work = time.perf_counter()
+
+
+def work() -> dict:
     if mode == "detect":
         reference, _ = read_source(arguments["reference"], "parquet")
         current, _ = read_source(arguments["current"], "parquet")
-        result = detect_drift(reference, current, exclude_columns=exclude)
-    elif mode == "streaming_detect":
-        result = detect_drift_streaming(arguments["reference"], arguments["current"], exclude_columns=exclude)
-    else:
-        result = drift(
+        return detect_drift(reference, current, exclude_columns=exclude)
+    if mode == "streaming_detect":
+        return detect_drift_streaming(arguments["reference"], arguments["current"], exclude_columns=exclude)
+    with tempfile.TemporaryDirectory(prefix="mlkeel-bench-drift-") as folder:
+        return drift(
             arguments["reference"],
             arguments["current"],
-            work / "result.json",
-            work / "report.html",
+            Path(folder) / "result.json",
+            Path(folder) / "report.html",
             exclude_columns=exclude,
             streaming=mode == "streaming",
         )
-    seconds = time.perf_counter() - started_work
+
+
+result, seconds, cold = timed_twice(work, arguments.get("twice", True))
 print(
     json.dumps(
         {
             "seconds": seconds,
+            "cold_seconds": cold,
             "import_seconds": imported - started,
             "peak_rss_mib": peak_rss_mib(),
             "flagged": sorted(result["data"]["drifted_features"]),

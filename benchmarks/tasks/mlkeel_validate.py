@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import peak_rss_mib
+from common import peak_rss_mib, timed_twice
 
 arguments = json.loads(sys.argv[1])
 started = time.perf_counter()
@@ -21,14 +21,15 @@ from mlkeel.schema import DatasetSchema  # noqa: E402
 
 imported = time.perf_counter()
 mode = arguments["mode"]
-with tempfile.TemporaryDirectory(prefix="mlkeel-bench-validate-") as folder:
-    work = Path(folder)
-    started_work = time.perf_counter()
+
+
+def work() -> object:
     if mode == "table":
         table, _ = read_source(arguments["path"], "parquet")
-        outcome = validate_table(table, DatasetSchema.load(arguments["schema"]), "bench", raise_on_failure=False)
-    else:
-        outcome = validate(
+        return validate_table(table, DatasetSchema.load(arguments["schema"]), "bench", raise_on_failure=False)
+    with tempfile.TemporaryDirectory(prefix="mlkeel-bench-validate-") as folder:
+        work = Path(folder)
+        return validate(
             arguments["path"],
             work / "valid.parquet",
             work / "quarantine.parquet",
@@ -37,11 +38,14 @@ with tempfile.TemporaryDirectory(prefix="mlkeel-bench-validate-") as folder:
             schema_uri=arguments["schema"],
             streaming=mode == "streaming",
         )
-    seconds = time.perf_counter() - started_work
+
+
+outcome, seconds, cold = timed_twice(work, arguments.get("twice", True))
 print(
     json.dumps(
         {
             "seconds": seconds,
+            "cold_seconds": cold,
             "import_seconds": imported - started,
             "peak_rss_mib": peak_rss_mib(),
             "rows": outcome.rows_in,

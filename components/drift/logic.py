@@ -338,10 +338,15 @@ def population_stability_index(reference_counts: np.ndarray, current_counts: np.
 
 
 def _numeric_psi_counts(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per bin: the reference's deciles (ties merged), then one bin for nulls."""
+    """Counts per bin: the reference's deciles (ties merged), then one bin for nulls.
+
+    Both sides come sorted, NaN last (``np.sort``'s order): a bin's count is then a difference of two
+    positions found by binary search, instead of a search per value.
+    """
     import numpy as np
 
-    reference_present, current_present = reference[~np.isnan(reference)], current[~np.isnan(current)]
+    reference_present = reference[: len(reference) - int(np.isnan(reference).sum())]
+    current_present = current[: len(current) - int(np.isnan(current).sum())]
     if len(reference_present):
         quantiles = np.quantile(reference_present, np.linspace(0, 1, PSI_BINS + 1)[1:-1])
         edges = np.unique(quantiles)
@@ -349,8 +354,9 @@ def _numeric_psi_counts(reference: np.ndarray, current: np.ndarray) -> tuple[np.
         edges = np.array([], dtype=np.float64)
 
     def counts(present: np.ndarray, total: int) -> np.ndarray:
-        binned = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
-        return np.append(binned, total - len(present))
+        # Bin k holds edges[k-1] <= value < edges[k]: the same bins as searchsorted(edges, value, "right").
+        below = np.searchsorted(present, edges, side="left")
+        return np.append(np.diff(np.concatenate([[0], below, [len(present)]])), total - len(present))
 
     return counts(reference_present, len(reference)), counts(current_present, len(current))
 
@@ -360,9 +366,11 @@ def _null_aware_tabular_drift(**kwargs: Any) -> Any:
 
     ``TabularDrift`` tests a 2-D array; a NaN in a numeric column makes scipy's KS test return NaN, which no
     threshold ever calls drift. This subclass keeps alibi's tests and its decision (``predict``: correction and
-    threshold) and only re-scores the numeric features that hold NaN, on their non-null values. When one side
-    has no value at all, its distribution cannot be compared: the feature counts as drifted (statistic 1,
-    p-value 0) unless both sides are empty (statistic 0, p-value 1).
+    threshold) and scores each feature once with ``_feature_test``: scipy's asymptotic KS on the non-null
+    values of a numeric feature (alibi's own call, which would run first on the NaN-holding column and then be
+    thrown away), and chi-squared on the category counts, counted with one ``bincount`` per side instead of
+    one pass per category. When one side has no value at all, its distribution cannot be compared: the
+    feature counts as drifted (statistic 1, p-value 0) unless both sides are empty (statistic 0, p-value 1).
     """
     import os
 
@@ -373,13 +381,17 @@ def _null_aware_tabular_drift(**kwargs: Any) -> Any:
 
     class NullAwareTabularDrift(TabularDrift):
         def feature_score(self, x_ref: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            p_val, dist = super().feature_score(x_ref, x)
+            p_val = np.zeros(self.n_features, dtype=np.float32)
+            dist = np.zeros_like(p_val)
             for feature in range(self.n_features):
-                if feature in self.cat_vars:
-                    continue
-                reference, current = x_ref[:, feature], x[:, feature]
-                if np.isnan(reference).any() or np.isnan(current).any():
-                    dist[feature], p_val[feature] = _ks_without_nulls(reference, current, self.alternative)
+                categorical = feature in self.cat_vars
+                dist[feature], p_val[feature] = _feature_test(
+                    CATEGORICAL if categorical else NUMERIC,
+                    x_ref[:, feature],
+                    x[:, feature],
+                    [int(code) for code in self.x_ref_categories[feature]] if categorical else None,
+                    self.alternative,
+                )
             return p_val, dist
 
     return NullAwareTabularDrift(**kwargs)
@@ -400,7 +412,11 @@ def _ks_without_nulls(
 
 
 def _feature_test(
-    kind: str, reference_values: np.ndarray, current_values: np.ndarray, reference_categories: list[int] | None
+    kind: str,
+    reference_values: np.ndarray,
+    current_values: np.ndarray,
+    reference_categories: list[int] | None,
+    alternative: str = "two-sided",
 ) -> tuple[float, float]:
     """``(statistic, p-value)`` of one feature's test exactly as ``TabularDrift`` computes it (as float32).
 
@@ -411,7 +427,7 @@ def _feature_test(
     from scipy.stats import chi2_contingency
 
     if kind == NUMERIC:
-        statistic, p_value = _ks_without_nulls(reference_values, current_values)
+        statistic, p_value = _ks_without_nulls(reference_values, current_values, alternative)
     else:
         reference_codes, current_codes = reference_values.astype(np.int64), current_values.astype(np.int64)
         size = int(max(reference_codes.max(initial=0), current_codes.max(initial=0))) + 1
@@ -521,7 +537,8 @@ def detect_drift(
     current_table = _sample(current_table.select(features), max_rows, rng)
     n_reference, n_current = reference_table.num_rows, current_table.num_rows
 
-    # One float matrix per side for TabularDrift: numeric values (NaN = null) or category codes.
+    # One float matrix per side for TabularDrift: numeric values (NaN = null) or category codes. Each column
+    # holds its feature's values sorted (see _describe_feature): the tests are per feature and order-free.
     x_reference = np.empty((n_reference, len(features)), dtype=np.float64, order="F")
     x_current = np.empty((n_current, len(features)), dtype=np.float64, order="F")
     categories_per_feature: dict[int, list[int]] = {}
@@ -582,8 +599,9 @@ def _describe_feature(
     entry: dict[str, Any] = {"kind": kind, "test": TEST_OF_KIND[kind]}
     categories = None
     if kind == NUMERIC:
-        reference_values = _numeric_values(reference_column)
-        current_values = _numeric_values(current_column)
+        # Sorted once (NaN last) for the PSI bins and the KS test; neither test depends on the order of rows.
+        reference_values = np.sort(_numeric_values(reference_column))
+        current_values = np.sort(_numeric_values(current_column))
         psi_counts = _numeric_psi_counts(reference_values, current_values)
         entry["null_share_reference"] = float(np.isnan(reference_values).mean())
         entry["null_share_current"] = float(np.isnan(current_values).mean())
