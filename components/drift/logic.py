@@ -56,6 +56,7 @@ PLOTS_IN_REPORT = 30  # flagged features plotted in the HTML report (the smalles
 CATEGORIES_IN_PLOT = 15  # bars per categorical plot: the categories whose share changed most
 HISTOGRAM_BINS = 40
 NULL_LABEL = "(null)"
+KS_SLICE = 1_000_000  # values per slice of the KS statistic's CDF gaps (bounded temporaries)
 # ``drift`` compares files of more rows than this feature by feature (detect_drift_streaming): bounded memory.
 STREAMING_MIN_ROWS = 2_000_000
 
@@ -400,15 +401,37 @@ def _null_aware_tabular_drift(**kwargs: Any) -> Any:
 def _ks_without_nulls(
     reference: np.ndarray, current: np.ndarray, alternative: str = "two-sided"
 ) -> tuple[float, float]:
-    """``(statistic, p-value)`` of the asymptotic KS test on the non-NaN values; an empty side is drift."""
-    import numpy as np
-    from scipy.stats import ks_2samp
+    """``(statistic, p-value)`` of the asymptotic KS test on the non-NaN values; an empty side is drift.
 
-    reference, current = reference[~np.isnan(reference)], current[~np.isnan(current)]
-    if len(reference) and len(current):
+    Both sides come sorted, NaN last (``_describe_feature``). The two-sided test, TabularDrift's, is scipy's
+    ``ks_2samp(method="asymp")`` computed in slices: the same statistic (the largest gap between the two
+    empirical CDFs, evaluated at every value of both sides) and the same p-value (``kstwo.sf``), without
+    scipy's four temporary arrays as long as both sides together (1.3 GB at 10M rows a side).
+    """
+    import numpy as np
+    from scipy.stats import distributions, ks_2samp
+
+    reference = reference[: len(reference) - int(np.isnan(reference).sum())]
+    current = current[: len(current) - int(np.isnan(current).sum())]
+    if not (len(reference) and len(current)):
+        return (0.0, 1.0) if not len(reference) and not len(current) else (1.0, 0.0)
+    if alternative != "two-sided":
         statistic, p_value = ks_2samp(reference, current, alternative=alternative, method="asymp")
         return float(statistic), float(p_value)
-    return (0.0, 1.0) if not len(reference) and not len(current) else (1.0, 0.0)
+    n1, n2 = len(reference), len(current)
+    largest, smallest = -np.inf, np.inf
+    for values in (reference, current):  # scipy's data_all: the reference's values, then the current batch's
+        for start in range(0, len(values), KS_SLICE):
+            points = values[start : start + KS_SLICE]
+            gaps = (
+                np.searchsorted(reference, points, side="right") / n1
+                - np.searchsorted(current, points, side="right") / n2
+            )
+            largest, smallest = max(largest, float(gaps.max())), min(smallest, float(gaps.min()))
+    below, above = float(np.clip(-smallest, 0, 1)), largest
+    statistic = below if below > above else above
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    return statistic, float(distributions.kstwo.sf(statistic, np.round(m * n / (m + n))))
 
 
 def _feature_test(

@@ -36,6 +36,8 @@ REASON_SEPARATOR = "; "
 # ``validate`` reads files of more rows than this in record batches of STREAM_BATCH_ROWS rows (bounded memory).
 STREAMING_MIN_ROWS = 2_000_000
 STREAM_BATCH_ROWS = 262_144
+# pyarrow.dataset reads 16 batches ahead by default: memory for 16 batches more than the one being checked.
+_ONE_BATCH_AHEAD = {"batch_readahead": 1, "fragment_readahead": 1}
 
 # Text that parses as a number: a subset of what Arrow's cast accepts, so casting matching values never fails.
 FLOAT_PATTERN = r"^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf|infinity|nan)$"
@@ -944,7 +946,10 @@ def validate_streaming(
     if schema is None:
         keys = [key_columns] if isinstance(key_columns, str) else list(key_columns)
         schema = _infer_schema_streaming(
-            dataset.to_batches(columns=names, batch_size=batch_rows), keys, target_column or None, max_categories
+            dataset.to_batches(columns=names, batch_size=batch_rows, **_ONE_BATCH_AHEAD),
+            keys,
+            target_column or None,
+            max_categories,
         )
     _check_inputs(names, dataset.count_rows(), schema, source)
     target = _target_of(schema, target_column, positive_label)
@@ -964,7 +969,7 @@ def validate_streaming(
         parquet_writer_atomic(valid_schema, valid_path) as valid_writer,
         parquet_writer_atomic(quarantine_schema, quarantine_path) as quarantine_writer,
     ):
-        for batch in dataset.to_batches(columns=names, batch_size=batch_rows):
+        for batch in dataset.to_batches(columns=names, batch_size=batch_rows, **_ONE_BATCH_AHEAD):
             if batch.num_rows == 0:
                 continue
             sliced = _slice_violation(duplicate, offset, batch.num_rows)
