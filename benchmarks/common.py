@@ -144,6 +144,12 @@ def markdown_header(title: str, machine: Mapping[str, Any], repeats: int, note: 
         f"Load average at the end (1/5/15 min): {load}. Medians of {repeats} interleaved repeat(s); every "
         "ratio is computed from medians of this one run.",
     ]
+    if max(machine["load_average_1_5_15"]) > machine["cpus"]:
+        lines += [
+            "",
+            "**The machine was loaded** (load average above its CPU count: other jobs shared it): single times "
+            "vary a lot from repeat to repeat; the ratios, taken from interleaved repeats, are the figures to read.",
+        ]
     if note:
         lines += ["", note]
     return [*lines, ""]
@@ -159,5 +165,9 @@ def targets_markdown(targets: list[dict[str, Any]], explanations: Mapping[str, s
     missed = [item for item in targets if not item["met"] and item["target"] in explanations]
     if missed:
         lines += ["", "Missed targets:", ""]
-        lines += [f"- {item['target']}: {explanations[item['target']]}" for item in missed]
+        lines += [
+            f"- {item['target']}: {item['measured']}{item['unit']} against {item['limit']}{item['unit']}. "
+            f"{explanations[item['target']]}"
+            for item in missed
+        ]
     return [*lines, ""]
