@@ -7,6 +7,9 @@ the time. Alongside, the Population Stability Index (PSI) of every feature is re
 ``psi_threshold``: it measures *how much* a distribution moved, whatever the sample size, where a test
 measures *whether* it moved. Only the tests decide ``is_drift`` (see ``detect_drift``).
 
+Files larger than ``STREAMING_MIN_ROWS`` rows are compared one feature at a time (``detect_drift_streaming``):
+exact tests on every value, so the same p-values and decisions, with one feature of both sides in memory.
+
 The result is data first, alibi-detect style (``{"meta": {...}, "data": {"is_drift": ..., ...}}``), rendered
 into a self-contained HTML report second. Plain functions on Arrow tables (or pandas frames) and paths; no
 kfp import, and every heavy library (numpy, pyarrow, alibi-detect, matplotlib) is imported where it is used.
