@@ -1,9 +1,9 @@
 """Validate: check a dataset against a schema; split it into valid rows and quarantined rows with reasons.
 
 Every check is a vectorised Arrow compute mask, computed in one pass over the columns; reason strings are
-built only for the quarantined rows. Files larger than ``STREAMING_MIN_ROWS`` rows are checked in record batches
-(``validate_streaming``) with the same code and the same outcome. Plain functions on Arrow tables and paths; no kfp import. The KFP shell
-is ``component.py``, the command line ``cli.py``.
+built only for the quarantined rows. Files larger than ``STREAMING_MIN_ROWS`` rows are checked in record
+batches (``validate_streaming``) with the same code and the same outcome. Plain functions on Arrow tables and
+paths; no kfp import. The KFP shell is ``component.py``, the command line ``cli.py``.
 """
 
 from __future__ import annotations
