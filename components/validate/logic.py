@@ -37,7 +37,8 @@ REASON_SEPARATOR = "; "
 # ``validate`` reads files of more rows than this in record batches of STREAM_BATCH_ROWS rows (bounded memory).
 STREAMING_MIN_ROWS = 2_000_000
 STREAM_BATCH_ROWS = 262_144
-# pyarrow.dataset reads 16 batches ahead by default: memory for 16 batches more than the one being checked.
+# pyarrow.dataset reads 16 batches ahead by default, and pre-buffers a Parquet file's column chunks: memory
+# for many batches more than the one being checked. One batch ahead, no pre-buffering.
 _ONE_BATCH_AHEAD = {"batch_readahead": 1, "fragment_readahead": 1}
 
 # Text that parses as a number: a subset of what Arrow's cast accepts, so casting matching values never fails.
@@ -869,6 +870,12 @@ def _representatives(column: Any, kind: str, is_key: bool, max_categories: int) 
     return pa.concat_arrays([values, pa.nulls(1, column.type)]) if missing else values
 
 
+def _no_prebuffer() -> Any:
+    import pyarrow.dataset as ds
+
+    return ds.ParquetFragmentScanOptions(pre_buffer=False)
+
+
 def _infer_schema_streaming(
     batches: Any, key_columns: Sequence[str], target_column: str | None, max_categories: int
 ) -> DatasetSchema:
@@ -947,7 +954,9 @@ def validate_streaming(
     if schema is None:
         keys = [key_columns] if isinstance(key_columns, str) else list(key_columns)
         schema = _infer_schema_streaming(
-            dataset.to_batches(columns=names, batch_size=batch_rows, **_ONE_BATCH_AHEAD),
+            dataset.to_batches(
+                columns=names, batch_size=batch_rows, fragment_scan_options=_no_prebuffer(), **_ONE_BATCH_AHEAD
+            ),
             keys,
             target_column or None,
             max_categories,
@@ -970,7 +979,9 @@ def validate_streaming(
         parquet_writer_atomic(valid_schema, valid_path) as valid_writer,
         parquet_writer_atomic(quarantine_schema, quarantine_path) as quarantine_writer,
     ):
-        for batch in dataset.to_batches(columns=names, batch_size=batch_rows, **_ONE_BATCH_AHEAD):
+        for batch in dataset.to_batches(
+            columns=names, batch_size=batch_rows, fragment_scan_options=_no_prebuffer(), **_ONE_BATCH_AHEAD
+        ):
             if batch.num_rows == 0:
                 continue
             sliced = _slice_violation(duplicate, offset, batch.num_rows)
