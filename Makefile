@@ -66,6 +66,12 @@ images-offline: setup
 	$(BIN)/mlkeel images build --offline
 
 benchmarks: setup
+	$(BIN)/python benchmarks/peers.py install
+	$(BIN)/python benchmarks/validation.py
+	$(BIN)/python benchmarks/drift.py
+	$(BIN)/python benchmarks/scoring.py
+	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/streaming.py
 	$(BIN)/python benchmarks/images.py
 
 # Every manifest and every local kustomization's render (kubectl kustomize), strict, no network.

@@ -31,6 +31,12 @@ def pipeline_run(runner: str) -> float:
 
 def single_process_run() -> float:
     """The same stage functions called in one Python process: the floor the pipeline overhead is measured on."""
+    with tempfile.TemporaryDirectory(prefix="mlkeel-bench-single-") as folder:
+        return single_process_steps(Path(folder))
+
+
+def single_process_steps(work: Path) -> float:
+    """The training steps in ``work`` (model in ``work/model``, data splits beside it); returns their seconds."""
     from mlkeel.components.evaluate.logic import evaluate
     from mlkeel.components.gate.logic import gate
     from mlkeel.components.ingest.logic import ingest
@@ -41,50 +47,48 @@ def single_process_run() -> float:
     from mlkeel.data import TELCO_CHURN_CSV
     from mlkeel.local import LocalStore
 
-    with tempfile.TemporaryDirectory(prefix="mlkeel-bench-single-") as folder:
-        work = Path(folder)
-        store = LocalStore.create(work)
-        store.ensure_experiment("bench")
-        started = time.perf_counter()
-        fingerprint = ingest(str(TELCO_CHURN_CSV), str(work / "data")).fingerprint
-        validate(
-            str(work / "data"),
-            str(work / "valid"),
-            str(work / "quarantine"),
-            str(work / "schema"),
-            str(work / "report"),
-            key_columns=["customerID"],
-            target_column="Churn",
-            positive_label="Yes",
-        )
-        split(str(work / "valid"), str(work / "train"), str(work / "test"), "Churn", "Yes")
-        trained = train(
-            str(work / "train"),
-            str(work / "model"),
-            "Churn",
-            "Yes",
-            ["customerID"],
-            tracking_uri=store.tracking_uri,
-            experiment_name="bench",
-            data_fingerprint=fingerprint,
-            schema_path=str(work / "schema"),
-        )
-        evaluation = evaluate(
-            str(work / "model"), str(work / "test"), "Churn", "Yes", store.tracking_uri, trained.mlflow_run_id
-        )
-        blessing = gate(
-            str(work / "model"),
-            str(work / "test"),
-            evaluation.metrics,
-            "bench",
-            "Churn",
-            "Yes",
-            str(work / "blessing"),
-            tracking_uri=store.tracking_uri,
-            thresholds={"roc_auc": 0.7},
-        )
-        register(trained.mlflow_model_uri, blessing, "bench", store.tracking_uri, trained.mlflow_run_id, fingerprint)
-        return time.perf_counter() - started
+    store = LocalStore.create(work)
+    store.ensure_experiment("bench")
+    started = time.perf_counter()
+    fingerprint = ingest(str(TELCO_CHURN_CSV), str(work / "data")).fingerprint
+    validate(
+        str(work / "data"),
+        str(work / "valid"),
+        str(work / "quarantine"),
+        str(work / "schema"),
+        str(work / "report"),
+        key_columns=["customerID"],
+        target_column="Churn",
+        positive_label="Yes",
+    )
+    split(str(work / "valid"), str(work / "train"), str(work / "test"), "Churn", "Yes")
+    trained = train(
+        str(work / "train"),
+        str(work / "model"),
+        "Churn",
+        "Yes",
+        ["customerID"],
+        tracking_uri=store.tracking_uri,
+        experiment_name="bench",
+        data_fingerprint=fingerprint,
+        schema_path=str(work / "schema"),
+    )
+    evaluation = evaluate(
+        str(work / "model"), str(work / "test"), "Churn", "Yes", store.tracking_uri, trained.mlflow_run_id
+    )
+    blessing = gate(
+        str(work / "model"),
+        str(work / "test"),
+        evaluation.metrics,
+        "bench",
+        "Churn",
+        "Yes",
+        str(work / "blessing"),
+        tracking_uri=store.tracking_uri,
+        thresholds={"roc_auc": 0.7},
+    )
+    register(trained.mlflow_model_uri, blessing, "bench", store.tracking_uri, trained.mlflow_run_id, fingerprint)
+    return time.perf_counter() - started
 
 
 def main() -> None:

@@ -7,6 +7,9 @@ the time. Alongside, the Population Stability Index (PSI) of every feature is re
 ``psi_threshold``: it measures *how much* a distribution moved, whatever the sample size, where a test
 measures *whether* it moved. Only the tests decide ``is_drift`` (see ``detect_drift``).
 
+Files larger than ``STREAMING_MIN_ROWS`` rows are compared one feature at a time (``detect_drift_streaming``):
+exact tests on every value, so the same p-values and decisions, with one feature of both sides in memory.
+
 The result is data first, alibi-detect style (``{"meta": {...}, "data": {"is_drift": ..., ...}}``), rendered
 into a self-contained HTML report second. Plain functions on Arrow tables (or pandas frames) and paths; no
 kfp import, and every heavy library (numpy, pyarrow, alibi-detect, matplotlib) is imported where it is used.
@@ -56,6 +59,9 @@ PLOTS_IN_REPORT = 30  # flagged features plotted in the HTML report (the smalles
 CATEGORIES_IN_PLOT = 15  # bars per categorical plot: the categories whose share changed most
 HISTOGRAM_BINS = 40
 NULL_LABEL = "(null)"
+KS_SLICE = 1_000_000  # values per slice of the KS statistic's CDF gaps (bounded temporaries)
+# ``drift`` compares files of more rows than this feature by feature (detect_drift_streaming): bounded memory.
+STREAMING_MIN_ROWS = 2_000_000
 
 
 def check_parameters(
@@ -336,10 +342,15 @@ def population_stability_index(reference_counts: np.ndarray, current_counts: np.
 
 
 def _numeric_psi_counts(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per bin: the reference's deciles (ties merged), then one bin for nulls."""
+    """Counts per bin: the reference's deciles (ties merged), then one bin for nulls.
+
+    Both sides come sorted, NaN last (``np.sort``'s order): a bin's count is then a difference of two
+    positions found by binary search, instead of a search per value.
+    """
     import numpy as np
 
-    reference_present, current_present = reference[~np.isnan(reference)], current[~np.isnan(current)]
+    reference_present = reference[: len(reference) - int(np.isnan(reference).sum())]
+    current_present = current[: len(current) - int(np.isnan(current).sum())]
     if len(reference_present):
         quantiles = np.quantile(reference_present, np.linspace(0, 1, PSI_BINS + 1)[1:-1])
         edges = np.unique(quantiles)
@@ -347,8 +358,9 @@ def _numeric_psi_counts(reference: np.ndarray, current: np.ndarray) -> tuple[np.
         edges = np.array([], dtype=np.float64)
 
     def counts(present: np.ndarray, total: int) -> np.ndarray:
-        binned = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
-        return np.append(binned, total - len(present))
+        # Bin k holds edges[k-1] <= value < edges[k]: the same bins as searchsorted(edges, value, "right").
+        below = np.searchsorted(present, edges, side="left")
+        return np.append(np.diff(np.concatenate([[0], below, [len(present)]])), total - len(present))
 
     return counts(reference_present, len(reference)), counts(current_present, len(current))
 
@@ -358,9 +370,11 @@ def _null_aware_tabular_drift(**kwargs: Any) -> Any:
 
     ``TabularDrift`` tests a 2-D array; a NaN in a numeric column makes scipy's KS test return NaN, which no
     threshold ever calls drift. This subclass keeps alibi's tests and its decision (``predict``: correction and
-    threshold) and only re-scores the numeric features that hold NaN, on their non-null values. When one side
-    has no value at all, its distribution cannot be compared: the feature counts as drifted (statistic 1,
-    p-value 0) unless both sides are empty (statistic 0, p-value 1).
+    threshold) and scores each feature once with ``_feature_test``: scipy's asymptotic KS on the non-null
+    values of a numeric feature (alibi's own call, which would run first on the NaN-holding column and then be
+    thrown away), and chi-squared on the category counts, counted with one ``bincount`` per side instead of
+    one pass per category. When one side has no value at all, its distribution cannot be compared: the
+    feature counts as drifted (statistic 1, p-value 0) unless both sides are empty (statistic 0, p-value 1).
     """
     import os
 
@@ -368,29 +382,92 @@ def _null_aware_tabular_drift(**kwargs: Any) -> Any:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     import numpy as np
     from alibi_detect.cd.tabular import TabularDrift
-    from scipy.stats import ks_2samp
 
     class NullAwareTabularDrift(TabularDrift):
         def feature_score(self, x_ref: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            p_val, dist = super().feature_score(x_ref, x)
+            p_val = np.zeros(self.n_features, dtype=np.float32)
+            dist = np.zeros_like(p_val)
             for feature in range(self.n_features):
-                if feature in self.cat_vars:
-                    continue
-                reference, current = x_ref[:, feature], x[:, feature]
-                reference_nan, current_nan = np.isnan(reference), np.isnan(current)
-                if not (reference_nan.any() or current_nan.any()):
-                    continue
-                reference, current = reference[~reference_nan], current[~current_nan]
-                if len(reference) and len(current):
-                    dist[feature], p_val[feature] = ks_2samp(
-                        reference, current, alternative=self.alternative, method="asymp"
-                    )
-                else:
-                    empty_both = not len(reference) and not len(current)
-                    dist[feature], p_val[feature] = (0.0, 1.0) if empty_both else (1.0, 0.0)
+                categorical = feature in self.cat_vars
+                dist[feature], p_val[feature] = _feature_test(
+                    CATEGORICAL if categorical else NUMERIC,
+                    x_ref[:, feature],
+                    x[:, feature],
+                    [int(code) for code in self.x_ref_categories[feature]] if categorical else None,
+                    self.alternative,
+                )
             return p_val, dist
 
     return NullAwareTabularDrift(**kwargs)
+
+
+def _ks_without_nulls(
+    reference: np.ndarray, current: np.ndarray, alternative: str = "two-sided"
+) -> tuple[float, float]:
+    """``(statistic, p-value)`` of the asymptotic KS test on the non-NaN values; an empty side is drift.
+
+    Both sides come sorted, NaN last (``_describe_feature``). The two-sided test, TabularDrift's, is scipy's
+    ``ks_2samp(method="asymp")`` computed in slices: the same statistic (the largest gap between the two
+    empirical CDFs, evaluated at every value of both sides) and the same p-value (``kstwo.sf``), without
+    scipy's four temporary arrays as long as both sides together (1.3 GB at 10M rows a side).
+    """
+    import numpy as np
+    from scipy.stats import distributions, ks_2samp
+
+    reference = reference[: len(reference) - int(np.isnan(reference).sum())]
+    current = current[: len(current) - int(np.isnan(current).sum())]
+    if not (len(reference) and len(current)):
+        return (0.0, 1.0) if not len(reference) and not len(current) else (1.0, 0.0)
+    if alternative != "two-sided":
+        statistic, p_value = ks_2samp(reference, current, alternative=alternative, method="asymp")
+        return float(statistic), float(p_value)
+    n1, n2 = len(reference), len(current)
+    largest, smallest = -np.inf, np.inf
+    for values in (reference, current):  # scipy's data_all: the reference's values, then the current batch's
+        for start in range(0, len(values), KS_SLICE):
+            points = values[start : start + KS_SLICE]
+            gaps = (
+                np.searchsorted(reference, points, side="right") / n1
+                - np.searchsorted(current, points, side="right") / n2
+            )
+            largest, smallest = max(largest, float(gaps.max())), min(smallest, float(gaps.min()))
+    below, above = float(np.clip(-smallest, 0, 1)), largest
+    statistic = below if below > above else above
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    return statistic, float(distributions.kstwo.sf(statistic, np.round(m * n / (m + n))))
+
+
+def _feature_test(
+    kind: str,
+    reference_values: np.ndarray,
+    current_values: np.ndarray,
+    reference_categories: list[int] | None,
+    alternative: str = "two-sided",
+) -> tuple[float, float]:
+    """``(statistic, p-value)`` of one feature's test exactly as ``TabularDrift`` computes it (as float32).
+
+    Numeric: the null-aware KS test above. Categorical: chi-squared on the 2 x k table of counts over the
+    codes present in the reference (``reference_categories``) or in the current batch.
+    """
+    import numpy as np
+    from scipy.stats import chi2_contingency
+
+    if kind == NUMERIC:
+        statistic, p_value = _ks_without_nulls(reference_values, current_values, alternative)
+    else:
+        reference_codes, current_codes = reference_values.astype(np.int64), current_values.astype(np.int64)
+        size = int(max(reference_codes.max(initial=0), current_codes.max(initial=0))) + 1
+        codes = sorted(
+            set(reference_categories or ()) | set(np.flatnonzero(np.bincount(current_codes, minlength=size)))
+        )
+        table = np.vstack(
+            (
+                np.bincount(reference_codes, minlength=size)[codes],
+                np.bincount(current_codes, minlength=size)[codes],
+            )
+        )
+        statistic, p_value = chi2_contingency(table)[:2]
+    return float(np.float32(statistic)), float(np.float32(p_value))
 
 
 # --- the detector -----------------------------------------------------------------------------------
@@ -486,40 +563,18 @@ def detect_drift(
     current_table = _sample(current_table.select(features), max_rows, rng)
     n_reference, n_current = reference_table.num_rows, current_table.num_rows
 
-    # One float matrix per side for TabularDrift: numeric values (NaN = null) or category codes.
+    # One float matrix per side for TabularDrift: numeric values (NaN = null) or category codes. Each column
+    # holds its feature's values sorted (see _describe_feature): the tests are per feature and order-free.
     x_reference = np.empty((n_reference, len(features)), dtype=np.float64, order="F")
     x_current = np.empty((n_current, len(features)), dtype=np.float64, order="F")
     categories_per_feature: dict[int, list[int]] = {}
     details: dict[str, dict[str, Any]] = {}
     for index, name in enumerate(features):
-        entry: dict[str, Any] = {"kind": kinds[name], "test": TEST_OF_KIND[kinds[name]]}
-        if kinds[name] == NUMERIC:
-            reference_values = _numeric_values(reference_table[name])
-            current_values = _numeric_values(current_table[name])
-            x_reference[:, index], x_current[:, index] = reference_values, current_values
-            psi_counts = _numeric_psi_counts(reference_values, current_values)
-            entry["null_share_reference"] = float(np.isnan(reference_values).mean())
-            entry["null_share_current"] = float(np.isnan(current_values).mean())
-            entry.update(unseen_categories=[], unseen_count=0, unseen_share=0.0)
-        else:
-            encoded = _encode_categories(
-                _text_values(reference_table[name], name, reference_source),
-                _text_values(current_table[name], name, current_source),
-            )
-            x_reference[:, index], x_current[:, index] = encoded.reference_codes, encoded.current_codes
-            # The reference's categories; TabularDrift adds the codes found in the current batch.
-            categories_per_feature[index] = [int(code) for code in np.flatnonzero(encoded.reference_counts)]
-            psi_counts = (encoded.reference_counts, encoded.current_counts)
-            unseen_counts = encoded.current_counts[encoded.seen : encoded.null_code]
-            order = np.argsort(-unseen_counts, kind="stable")[:UNSEEN_IN_RESULT]
-            entry["null_share_reference"] = float(encoded.reference_counts[encoded.null_code] / n_reference)
-            entry["null_share_current"] = float(encoded.current_counts[encoded.null_code] / n_current)
-            entry["unseen_categories"] = [encoded.values[encoded.seen + int(i)] for i in order]
-            entry["unseen_count"] = len(unseen_counts)
-            entry["unseen_share"] = float(unseen_counts.sum() / n_current)
-        entry["psi"] = population_stability_index(*psi_counts)
-        entry["psi_drift"] = entry["psi"] > psi_threshold
-        details[name] = entry
+        details[name], x_reference[:, index], x_current[:, index], categories = _describe_feature(
+            name, kinds[name], reference_table[name], current_table[name], sources, psi_threshold
+        )
+        if categories is not None:
+            categories_per_feature[index] = categories
 
     detector = _null_aware_tabular_drift(
         x_ref=x_reference,
@@ -529,34 +584,109 @@ def detect_drift(
         x_ref_preprocessed=True,
     )
     prediction = detector.predict(x_current, drift_type="batch", return_p_val=True, return_distance=True)["data"]
-    threshold = prediction["threshold"]
     # FDR returns every rank's threshold when nothing is significant; the smallest one then bounds them all.
-    threshold = float(np.min(threshold))
-    for index, name in enumerate(features):
-        p_value = float(prediction["p_val"][index])
-        details[name].update(
-            statistic=float(prediction["distance"][index]), p_value=p_value, drift=bool(p_value < threshold)
+    threshold = float(np.min(prediction["threshold"]))
+    return _drift_result(
+        details,
+        prediction["p_val"],
+        prediction["distance"],
+        bool(prediction["is_drift"]),
+        threshold,
+        meta={
+            "p_val": p_val,
+            "correction": correction,
+            "psi_threshold": psi_threshold,
+            "max_rows": max_rows or None,
+            "seed": seed,
+            "reference_source": reference_source,
+            "current_source": current_source,
+        },
+        rows=(n_reference, n_current, reference_rows_given, current_rows_given),
+    )
+
+
+def _describe_feature(
+    name: str,
+    kind: str,
+    reference_column: pa.ChunkedArray,
+    current_column: pa.ChunkedArray,
+    sources: tuple[str, str],
+    psi_threshold: float,
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray, list[int] | None]:
+    """One feature's entry of the result (all but the test's outcome) and what its test compares.
+
+    Returns:
+        ``(entry, reference values, current values, reference categories)``: numeric values with NaN for
+        nulls, or category codes; the codes the reference holds for a categorical feature, else None.
+    """
+    import numpy as np
+
+    n_reference, n_current = len(reference_column), len(current_column)
+    entry: dict[str, Any] = {"kind": kind, "test": TEST_OF_KIND[kind]}
+    categories = None
+    if kind == NUMERIC:
+        # Sorted once (NaN last) for the PSI bins and the KS test; neither test depends on the order of rows.
+        reference_values = np.sort(_numeric_values(reference_column))
+        current_values = np.sort(_numeric_values(current_column))
+        psi_counts = _numeric_psi_counts(reference_values, current_values)
+        entry["null_share_reference"] = float(np.isnan(reference_values).mean())
+        entry["null_share_current"] = float(np.isnan(current_values).mean())
+        entry.update(unseen_categories=[], unseen_count=0, unseen_share=0.0)
+    else:
+        encoded = _encode_categories(
+            _text_values(reference_column, name, sources[0]), _text_values(current_column, name, sources[1])
         )
-    drifted = sorted((name for name in features if details[name]["drift"]), key=lambda n: details[n]["p_value"])
+        reference_values, current_values = encoded.reference_codes, encoded.current_codes
+        # The reference's categories; TabularDrift adds the codes found in the current batch.
+        categories = [int(code) for code in np.flatnonzero(encoded.reference_counts)]
+        psi_counts = (encoded.reference_counts, encoded.current_counts)
+        unseen_counts = encoded.current_counts[encoded.seen : encoded.null_code]
+        order = np.argsort(-unseen_counts, kind="stable")[:UNSEEN_IN_RESULT]
+        entry["null_share_reference"] = float(encoded.reference_counts[encoded.null_code] / n_reference)
+        entry["null_share_current"] = float(encoded.current_counts[encoded.null_code] / n_current)
+        entry["unseen_categories"] = [encoded.values[encoded.seen + int(i)] for i in order]
+        entry["unseen_count"] = len(unseen_counts)
+        entry["unseen_share"] = float(unseen_counts.sum() / n_current)
+    entry["psi"] = population_stability_index(*psi_counts)
+    entry["psi_drift"] = entry["psi"] > psi_threshold
+    return entry, reference_values, current_values, categories
+
+
+def _drift_result(
+    details: dict[str, dict[str, Any]],
+    p_values: Sequence[float],
+    statistics: Sequence[float],
+    is_drift: bool,
+    threshold: float,
+    meta: dict[str, Any],
+    rows: tuple[int, int, int, int],
+) -> dict[str, Any]:
+    """The structured result from each feature's entry and test outcome (features in ``details`` order)."""
     import alibi_detect
 
+    features = list(details)
+    for index, name in enumerate(features):
+        p_value = float(p_values[index])
+        details[name].update(statistic=float(statistics[index]), p_value=p_value, drift=bool(p_value < threshold))
+    drifted = sorted((name for name in features if details[name]["drift"]), key=lambda n: details[n]["p_value"])
+    n_reference, n_current, reference_rows_given, current_rows_given = rows
     return {
         "meta": {
             "name": RESULT_NAME,
             "version": __version__,
             "detector": DETECTOR,
             "detector_version": alibi_detect.__version__,
-            "p_val": p_val,
-            "correction": correction,
-            "psi_threshold": psi_threshold,
+            "p_val": meta["p_val"],
+            "correction": meta["correction"],
+            "psi_threshold": meta["psi_threshold"],
             "psi_bins": PSI_BINS,
-            "max_rows": max_rows or None,
-            "seed": seed,
-            "reference_source": reference_source,
-            "current_source": current_source,
+            "max_rows": meta["max_rows"],
+            "seed": meta["seed"],
+            "reference_source": meta["reference_source"],
+            "current_source": meta["current_source"],
         },
         "data": {
-            "is_drift": bool(prediction["is_drift"]),
+            "is_drift": is_drift,
             "drifted_features": drifted,
             "psi_drifted_features": [name for name in features if details[name]["psi_drift"]],
             "threshold": threshold,
@@ -568,6 +698,130 @@ def detect_drift(
             "features": details,
         },
     }
+
+
+def detect_drift_streaming(
+    reference_path: str,
+    current_path: str,
+    feature_columns: Sequence[str] | None = None,
+    categorical_columns: Sequence[str] | None = None,
+    p_val: float = DEFAULT_P_VAL,
+    correction: str = DEFAULT_CORRECTION,
+    psi_threshold: float = DEFAULT_PSI_THRESHOLD,
+    max_rows: int | None = None,
+    seed: int = DEFAULT_SEED,
+    exclude_columns: Sequence[str] = (),
+    reference_source: str = "reference data",
+    current_source: str = "current data",
+) -> dict[str, Any]:
+    """``detect_drift`` on two Parquet files without holding either file in memory: the same result.
+
+    Every feature is read and tested on its own (a ``pyarrow.dataset`` column projection), so memory holds one
+    feature of both sides at a time instead of every feature: at 10M rows a side, about 80 MB per side for a
+    float feature. Nothing is approximated: the KS test sees every value, the chi-squared test every count,
+    the PSI the exact deciles, and the decision is alibi-detect's correction (Bonferroni: ``p_val`` over the
+    number of features; FDR: ``alibi_detect.utils.statstest.fdr``) on the same per-feature p-values
+    ``TabularDrift`` computes (float32). So statistic, p-value, PSI and decision equal the in-memory path's.
+    Memory still grows with the rows of one feature; past some hundred million rows a side, set ``max_rows``:
+    the seeded sample ``detect_drift`` draws (the same rows) is then read with ``Dataset.take`` and tested in
+    memory, with the statistical cost of any sample (the tests' power is that of ``max_rows`` rows).
+
+    Args:
+        reference_path: The reference Parquet file (local path or pyarrow-filesystem URI).
+        current_path: The current batch's Parquet file.
+        feature_columns: As ``detect_drift``.
+        categorical_columns: As ``detect_drift``.
+        p_val: As ``detect_drift``.
+        correction: As ``detect_drift``.
+        psi_threshold: As ``detect_drift``.
+        max_rows: As ``detect_drift``.
+        seed: As ``detect_drift``.
+        exclude_columns: As ``detect_drift``.
+        reference_source: As ``detect_drift``.
+        current_source: As ``detect_drift``.
+
+    Returns:
+        ``detect_drift``'s result.
+
+    Raises:
+        The same errors as ``detect_drift``; DataError for a missing or unreadable file.
+    """
+    import numpy as np
+    from alibi_detect.utils.statstest import fdr
+
+    from mlkeel.components.ingest.logic import open_parquet_dataset
+
+    check_parameters(p_val, correction, psi_threshold, max_rows)
+    sources = (reference_source, current_source)
+    (reference, reference_names), (current, current_names) = (
+        open_parquet_dataset(reference_path),
+        open_parquet_dataset(current_path),
+    )
+    reference_empty = reference.schema.empty_table().select(reference_names)
+    current_empty = current.schema.empty_table().select(current_names)
+    features = _feature_columns(reference_empty, current_empty, feature_columns, exclude_columns, sources)
+    kinds = _feature_kinds(reference_empty, current_empty, features, categorical_columns, sources)
+    n_reference, n_current = reference.count_rows(), current.count_rows()
+    if max_rows and max(n_reference, n_current) > max_rows:
+        rng = np.random.default_rng(seed)  # draws the rows detect_drift's _sample draws, in the same order
+        sampled = [
+            dataset.take(np.sort(rng.choice(rows, size=max_rows, replace=False)), columns=features)
+            if rows > max_rows
+            else dataset.to_table(columns=features)
+            for dataset, rows in ((reference, n_reference), (current, n_current))
+        ]
+        result = detect_drift(
+            *sampled,
+            feature_columns=features,
+            categorical_columns=categorical_columns,
+            p_val=p_val,
+            correction=correction,
+            psi_threshold=psi_threshold,
+            max_rows=max_rows,
+            seed=seed,
+            reference_source=reference_source,
+            current_source=current_source,
+        )
+        result["data"].update(reference_rows_given=n_reference, current_rows_given=n_current)
+        return result
+
+    details: dict[str, dict[str, Any]] = {}
+    p_values = np.zeros(len(features), dtype=np.float32)
+    statistics = np.zeros_like(p_values)
+    for index, name in enumerate(features):
+        details[name], reference_values, current_values, categories = _describe_feature(
+            name,
+            kinds[name],
+            reference.to_table(columns=[name])[name],
+            current.to_table(columns=[name])[name],
+            sources,
+            psi_threshold,
+        )
+        statistics[index], p_values[index] = _feature_test(kinds[name], reference_values, current_values, categories)
+        del reference_values, current_values
+    if correction == "bonferroni":
+        threshold: Any = p_val / len(features)
+        is_drift = bool((p_values < threshold).any())
+    else:
+        found, threshold = fdr(p_values, q_val=p_val)
+        is_drift = bool(found)
+    return _drift_result(
+        details,
+        p_values,
+        statistics,
+        is_drift,
+        float(np.min(threshold)),
+        meta={
+            "p_val": p_val,
+            "correction": correction,
+            "psi_threshold": psi_threshold,
+            "max_rows": max_rows or None,
+            "seed": seed,
+            "reference_source": reference_source,
+            "current_source": current_source,
+        },
+        rows=(n_reference, n_current, n_reference, n_current),
+    )
 
 
 def drift_metrics(result: Mapping[str, Any]) -> dict[str, float]:
@@ -693,12 +947,30 @@ figcaption { color: #555; font-size: 0.9em; }
 """
 
 
-def render_html_report(result: Mapping[str, Any], reference: TableLike, current: TableLike) -> str:
+def _column_reader(
+    data: Any, source: str, features: list[str], max_rows: int | None, rng: np.random.Generator
+) -> Mapping[str, pa.ChunkedArray]:
+    """``name -> column`` of the rows the result was computed on; a ``pyarrow.dataset`` is read column by column."""
+    import pyarrow.dataset as ds
+
+    if isinstance(data, ds.Dataset):
+
+        class _Columns(dict):  # type: ignore[type-arg]
+            def __missing__(self, name: str) -> pa.ChunkedArray:
+                return data.to_table(columns=[name])[name]
+
+        return _Columns()
+    table = _sample(_as_table(data, source).select(features), max_rows, rng)
+    return {name: table[name] for name in features}
+
+
+def render_html_report(result: Mapping[str, Any], reference: Any, current: Any) -> str:
     """Render a drift result as one self-contained HTML page (no external asset, no script).
 
     Args:
         result: ``detect_drift``'s result.
-        reference: The reference data the result was computed on (sampled again as the result says).
+        reference: The reference data the result was computed on (sampled again as the result says): a
+            pyarrow Table, a pandas DataFrame, or a ``pyarrow.dataset.Dataset`` (read one column at a time).
         current: The current batch, likewise.
 
     Returns:
@@ -763,8 +1035,8 @@ def render_html_report(result: Mapping[str, Any], reference: TableLike, current:
             lines.append(f"<p>The first {PLOTS_IN_REPORT} of {len(flagged)} flagged features are plotted.</p>")
         rng = np.random.default_rng(meta["seed"])
         sources = (str(meta["reference_source"]), str(meta["current_source"]))
-        reference_table = _sample(_as_table(reference, sources[0]).select(list(features)), meta["max_rows"], rng)
-        current_table = _sample(_as_table(current, sources[1]).select(list(features)), meta["max_rows"], rng)
+        reference_table = _column_reader(reference, sources[0], list(features), meta["max_rows"], rng)
+        current_table = _column_reader(current, sources[1], list(features), meta["max_rows"], rng)
         for name in flagged[:PLOTS_IN_REPORT]:
             feature = features[name]
             caption = f"{feature['test']} p={_number(feature['p_value'])}, PSI={_number(feature['psi'])}"
@@ -807,8 +1079,12 @@ def drift(
     exclude_columns: Sequence[str] = (),
     reference_source: str = "",
     current_source: str = "",
+    streaming: bool | None = None,
 ) -> dict[str, Any]:
     """Compare two Parquet files; write the drift result (JSON) and the HTML report.
+
+    When either file has more than ``STREAMING_MIN_ROWS`` rows, the files are compared feature by feature
+    (``detect_drift_streaming``): the same result, one feature of both sides in memory at a time.
 
     Args:
         reference_path: The reference Parquet file (local path or pyarrow-filesystem URI).
@@ -825,6 +1101,8 @@ def drift(
         exclude_columns: Columns never compared (key, target).
         reference_source: Printable name of the reference; defaults to ``reference_path``.
         current_source: Printable name of the current batch; defaults to ``current_path``.
+        streaming: True compares feature by feature, False reads both files whole; None (default) streams
+            when a file has more than ``STREAMING_MIN_ROWS`` rows.
 
     Returns:
         The result, as written.
@@ -834,14 +1112,24 @@ def drift(
         SchemaMismatchError: the files' columns differ (each side's missing columns named).
         ParameterError: a parameter out of range.
     """
-    from mlkeel.components.ingest.logic import read_source
+    from mlkeel.components.ingest.logic import open_parquet_dataset, read_source
 
     check_parameters(p_val, correction, psi_threshold, max_rows)
-    reference, _ = read_source(reference_path, "parquet")
-    current, _ = read_source(current_path, "parquet")
-    result = detect_drift(
-        reference,
-        current,
+    if streaming is None:
+        rows = max(open_parquet_dataset(path)[0].count_rows() for path in (reference_path, current_path))
+        streaming = rows > STREAMING_MIN_ROWS
+    if streaming:
+        detect: Any = detect_drift_streaming
+        reference: Any = open_parquet_dataset(reference_path)[0]
+        current: Any = open_parquet_dataset(current_path)[0]
+        inputs: tuple[Any, Any] = (reference_path, current_path)
+    else:
+        detect = detect_drift
+        reference, _ = read_source(reference_path, "parquet")
+        current, _ = read_source(current_path, "parquet")
+        inputs = (reference, current)
+    result = detect(
+        *inputs,
         feature_columns=feature_columns,
         categorical_columns=categorical_columns,
         p_val=p_val,

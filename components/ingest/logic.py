@@ -150,6 +150,39 @@ def read_source(source_uri: str, file_format: str = "auto") -> tuple[pa.Table, s
     return table, resolved_format
 
 
+def open_parquet_dataset(source_uri: str) -> tuple[Any, list[str]]:
+    """Open a Parquet file as a ``pyarrow.dataset`` to read in record batches (nothing is read yet).
+
+    Args:
+        source_uri: Local path or pyarrow-filesystem URI.
+
+    Returns:
+        ``(dataset, columns)``: the dataset, and its data columns (a saved pandas index left out, as
+        ``read_source`` does).
+
+    Raises:
+        DataError: missing, empty or unreadable file; no columns; no rows.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    shown = display_uri(source_uri)
+    filesystem, path, _ = require_readable_file(source_uri)
+    try:
+        dataset = ds.dataset(path, format="parquet", filesystem=filesystem)
+        rows = dataset.count_rows()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as error:
+        raise DataError(
+            f"{shown}: not a readable PARQUET file (corrupted or truncated, or not Parquet?): {error}"
+        ) from error
+    columns = [name for name in dataset.schema.names if not PANDAS_INDEX_COLUMN.fullmatch(str(name))]
+    if not columns:
+        raise DataError(f"{shown}: no columns found")
+    if rows == 0:
+        raise DataError(f"{shown}: has a header ({len(columns)} columns) but no data rows")
+    return dataset, columns
+
+
 def logical_type(arrow_type: pa.DataType) -> str:
     """Map an Arrow type to mlkeel's logical type name.
 

@@ -1,8 +1,9 @@
 """Validate: check a dataset against a schema; split it into valid rows and quarantined rows with reasons.
 
 Every check is a vectorised Arrow compute mask, computed in one pass over the columns; reason strings are
-built only for the quarantined rows. Plain functions on Arrow tables and paths; no kfp import. The KFP shell
-is ``component.py``, the command line ``cli.py``.
+built only for the quarantined rows. Files larger than ``STREAMING_MIN_ROWS`` rows are checked in record
+batches (``validate_streaming``) with the same code and the same outcome. Plain functions on Arrow tables and
+paths; no kfp import. The KFP shell is ``component.py``, the command line ``cli.py``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from mlkeel import __version__
 from mlkeel.components.ingest.logic import logical_type, read_source
 from mlkeel.constants import QUARANTINE_REASON_COLUMN, SOURCE_ROW_COLUMN, ArtifactMetadata
 from mlkeel.errors import DataError, MlkeelError, ParameterError, SchemaMismatchError, ValidationFailedError
-from mlkeel.schema import DEFAULT_MAX_CATEGORIES, ColumnSchema, DatasetSchema, infer_schema
-from mlkeel.storage import display_uri, write_parquet_atomic, write_text_atomic
+from mlkeel.schema import DEFAULT_MAX_CATEGORIES, NUMERIC_TYPES, ColumnSchema, DatasetSchema, infer_schema
+from mlkeel.storage import display_uri, parquet_writer_atomic, write_parquet_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -33,6 +34,12 @@ EXAMPLES_IN_RESULT = 5
 CATEGORIES_IN_REASON = 10
 CLASSES_IN_MESSAGE = 10
 REASON_SEPARATOR = "; "
+# ``validate`` reads files of more rows than this in record batches of STREAM_BATCH_ROWS rows (bounded memory).
+STREAMING_MIN_ROWS = 2_000_000
+STREAM_BATCH_ROWS = 262_144
+# pyarrow.dataset reads 16 batches ahead by default, and pre-buffers a Parquet file's column chunks: memory
+# for many batches more than the one being checked. One batch ahead, no pre-buffering.
+_ONE_BATCH_AHEAD = {"batch_readahead": 1, "fragment_readahead": 1}
 
 # Text that parses as a number: a subset of what Arrow's cast accepts, so casting matching values never fails.
 FLOAT_PATTERN = r"^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf|infinity|nan)$"
@@ -205,6 +212,13 @@ def _concat(*parts: Any) -> Any:
     import pyarrow.compute as pc
 
     return pc.binary_join_element_wise(*parts, "")
+
+
+def _array(values: Any) -> Any:
+    """One Arrow array (a chunked array's chunks joined)."""
+    import pyarrow as pa
+
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _join_reasons(parts: list[Any]) -> Any:
@@ -423,6 +437,23 @@ def _check_column(spec: ColumnSchema, original: Any, source: str, target_column:
     return converted, [violation for violation in found if violation is not None]
 
 
+def _distinct_numbers(values: Any) -> bool:
+    """True when a numeric key column without nulls holds no value twice (a sort: ~10x faster than hashing).
+
+    False means "not shown distinct" (repeats, nulls, or not numeric): the caller then groups to find them.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    if values.null_count or not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
+        return False
+    numbers = np.asarray(values.to_numpy())
+    if len(numbers) < 2 or bool(np.all(numbers[1:] > numbers[:-1])):  # ids often come in increasing order
+        return True
+    ordered = np.sort(numbers)
+    return not bool(np.any(ordered[1:] == ordered[:-1]))
+
+
 def _check_duplicate_keys(keys: Sequence[str], converted: Mapping[str, Any], original: pa.Table) -> _Violation | None:
     """Quarantine every occurrence of a key after its first (Arrow group_by + join; null keys never match)."""
     import numpy as np
@@ -430,6 +461,8 @@ def _check_duplicate_keys(keys: Sequence[str], converted: Mapping[str, Any], ori
     import pyarrow.compute as pc
 
     rows_in = original.num_rows
+    if len(keys) == 1 and _distinct_numbers(converted[keys[0]]):
+        return None
     row_column, first_column, count_column = "__mlkeel_row", "__mlkeel_row_min", "__mlkeel_row_count"
     key_names = [f"__mlkeel_key{index}" for index in range(len(keys))]
     indexed = pa.table(
@@ -464,28 +497,27 @@ def _check_duplicate_keys(keys: Sequence[str], converted: Mapping[str, Any], ori
     return _violation(", ".join(keys), "duplicate_key", pa.array(mask), describe)
 
 
-def _target_problem(valid: pa.Table, target: str, positive_label: str, source: str) -> tuple[str, list[str]]:
-    """Check the target of the valid rows: exactly 2 classes, one of them ``positive_label``."""
+def _target_problem(
+    classes: list[str], labels_type: pa.DataType, valid_rows: int, target: str, positive_label: str, source: str
+) -> str:
+    """Check the target of the valid rows (its sorted ``classes``): exactly 2, one of them ``positive_label``."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    labels = valid[target]
-    classes = sorted(pc.unique(labels.cast(pa.string())).drop_null().to_pylist())
     shown = classes[:CLASSES_IN_MESSAGE] + (["..."] if len(classes) > CLASSES_IN_MESSAGE else [])
     if len(classes) != 2:
         return (
             f"{source}: target column {target!r} has {len(classes)} class(es) {shown} in the "
-            f"{valid.num_rows} valid rows; a binary classifier needs exactly 2"
-        ), classes
+            f"{valid_rows} valid rows; a binary classifier needs exactly 2"
+        )
     matches = positive_label in classes or (
-        pa.types.is_boolean(labels.type) and positive_label.strip().lower() in classes
+        pa.types.is_boolean(labels_type) and positive_label.strip().lower() in classes
     )
     if positive_label and not matches:
         return (
             f"{source}: positive_label {positive_label!r} is not a class of target column {target!r}; "
             f"classes: {classes}"
-        ), classes
-    return "", classes
+        )
+    return ""
 
 
 def _threshold_message(source: str, data: Mapping[str, Any], details: list[dict[str, Any]]) -> str:
@@ -498,6 +530,212 @@ def _threshold_message(source: str, data: Mapping[str, Any], details: list[dict[
         f"failed validation, more than max_invalid_fraction={data['max_invalid_fraction']} "
         f"({data['max_invalid_fraction']:.2%}); top violations: {top}"
     )
+
+
+# Order of a column's violations in the result: the order ``_check_column`` finds them in, the key last.
+_CHECK_ORDER = ("type", "null", "target_null", "range", "category", "duplicate_key")
+
+
+def _check_inputs(names: Sequence[str], rows_in: int, schema: DatasetSchema, source: str) -> None:
+    """Fail early on what no row-level check can handle: duplicate or missing columns, no rows, a bad target."""
+    schema_hash = schema.schema_hash()
+    duplicated = sorted({name for name in names if list(names).count(name) > 1})
+    if duplicated:
+        raise DataError(f"{source}: duplicate column names: {', '.join(duplicated)}")
+    missing = [name for name in schema.column_names if name not in names]
+    if missing:
+        raise SchemaMismatchError(
+            f"{source}: missing {len(missing)} column(s) that the schema ({schema_hash[:19]}...) requires: "
+            f"{', '.join(map(repr, missing))}; the file has: {', '.join(map(repr, names))}"
+        )
+    if rows_in == 0:
+        raise DataError(f"{source}: has no rows to validate")
+
+
+def _target_of(schema: DatasetSchema, target_column: str, positive_label: str) -> str:
+    target = target_column or schema.target_column or ""
+    if positive_label and not target:
+        raise ParameterError(f"positive_label={positive_label!r} needs a target_column (the schema names none)")
+    if target and target not in schema.column_names:
+        raise ParameterError(
+            f"target_column={target!r} is not a column of the schema; columns: {', '.join(schema.column_names)}"
+        )
+    return target
+
+
+def _duplicate_key_violation(schema: DatasetSchema, keys_table: pa.Table, source: str) -> _Violation | None:
+    """The duplicate-key check over every row at once (it compares rows across the whole dataset)."""
+    if not schema.key_columns:
+        return None
+    converted = {key: _convert(keys_table[key], schema.column(key), source)[0] for key in schema.key_columns}
+    return _check_duplicate_keys(schema.key_columns, converted, keys_table)
+
+
+def _slice_violation(violation: _Violation | None, offset: int, length: int) -> _Violation | None:
+    """The part of a whole-dataset violation that falls in rows ``[offset, offset + length)``, rows renumbered."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if violation is None:
+        return None
+    mask = violation.mask.slice(offset, length)
+    describe = violation.describe
+    return _violation(
+        violation.column,
+        violation.check,
+        mask,
+        lambda rows: describe(pc.add(rows, pa.scalar(offset, pa.int64()))),
+    )
+
+
+@dataclass
+class _Tally:
+    """What validation found so far, summed over the batches checked (one batch for an in-memory table)."""
+
+    schema: DatasetSchema
+    target: str
+    rows_in: int = 0
+    rows_valid: int = 0
+    rows_quarantined: int = 0
+    per_check: dict[str, int] | None = None
+    found: dict[tuple[str, str], list[int]] | None = None  # (column, check) -> [rows, first row]
+    classes: set[str] | None = None
+    labels_type: Any = None
+    examples: list[dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        self.per_check = dict.fromkeys(CHECKS, 0)
+        self.found = {}
+        self.classes = set()
+        self.examples = []
+
+    def add(self, batch: pa.Table, offset: int, duplicate: _Violation | None, source: str) -> tuple[Any, Any]:
+        """Check one batch of rows (the first at source row ``offset``); return its valid and quarantined rows."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        assert self.per_check is not None and self.found is not None and self.classes is not None
+        assert self.examples is not None
+        schema, names = self.schema, batch.column_names
+        converted: dict[str, Any] = {}
+        violations: list[_Violation] = []
+        for spec in schema.columns:
+            converted[spec.name], found = _check_column(spec, batch[spec.name], source, self.target)
+            violations.extend(found)
+        if duplicate is not None:
+            violations.append(duplicate)
+
+        invalid = None
+        per_check: dict[str, Any] = {}
+        for violation in violations:
+            invalid = violation.mask if invalid is None else pc.or_(invalid, violation.mask)
+            previous = per_check.get(violation.check)
+            per_check[violation.check] = violation.mask if previous is None else pc.or_(previous, violation.mask)
+            entry = self.found.setdefault((violation.column, violation.check), [0, offset + violation.first_row])
+            entry[0] += violation.rows
+
+        valid = pa.table(converted)
+        quarantine_columns = batch.drop_columns(
+            [c for c in (SOURCE_ROW_COLUMN, QUARANTINE_REASON_COLUMN) if c in names]
+        )
+        if invalid is None:
+            rows = pa.array([], pa.int64())
+            reasons = pa.array([], pa.string())
+        else:
+            rows = pc.indices_nonzero(invalid).cast(pa.int64())
+            valid = valid.filter(pc.invert(invalid))
+            # Each check describes only its own rows, placed among the quarantined rows (null elsewhere).
+            no_reason = pa.nulls(len(rows), pa.string())
+            parts = []
+            for violation in violations:
+                mine = _array(violation.mask.take(rows))
+                parts.append(pc.replace_with_mask(no_reason, mine, _array(violation.describe(rows.filter(mine)))))
+            reasons = _join_reasons(parts)
+        # Non-nullable columns hold no null any more: say so in the Arrow (and Parquet) schema.
+        valid = valid.cast(schema.arrow_schema())
+        source_rows = pc.add(rows, pa.scalar(offset, pa.int64())) if offset else rows
+        quarantine = quarantine_columns.take(rows).append_column(SOURCE_ROW_COLUMN, source_rows)
+        quarantine = quarantine.append_column(QUARANTINE_REASON_COLUMN, reasons)
+
+        self.rows_in += batch.num_rows
+        self.rows_valid += valid.num_rows
+        self.rows_quarantined += quarantine.num_rows
+        for check, mask in per_check.items():
+            self.per_check[check] += _count(mask)
+        if self.target:
+            self.labels_type = valid.schema.field(self.target).type
+            self.classes.update(pc.unique(valid[self.target].cast(pa.string())).drop_null().to_pylist())
+        wanted = EXAMPLES_IN_RESULT - len(self.examples)
+        if wanted > 0:
+            self.examples += [
+                {"row": row, "reason": reason}
+                for row, reason in zip(source_rows[:wanted].to_pylist(), reasons[:wanted].to_pylist(), strict=True)
+            ]
+        return valid, quarantine
+
+    def result(
+        self, source: str, positive_label: str, max_invalid_fraction: float, extra: list[str]
+    ) -> tuple[dict[str, Any], tuple[tuple[type[MlkeelError], str], ...]]:
+        """The structured result and the dataset-level failures."""
+        assert self.per_check is not None and self.found is not None and self.classes is not None
+        schema, target = self.schema, self.target
+        position = {name: index for index, name in enumerate(schema.column_names)}
+        # Schema column order, checks in _CHECK_ORDER, the key (a joined name) last: the same for any batching.
+        ordered = sorted(
+            self.found.items(),
+            key=lambda item: (
+                position.get(item[0][0], len(position)),
+                _CHECK_ORDER.index(item[0][1]),
+            ),
+        )
+        details = [
+            {"column": column, "check": check, "rows": rows, "first_row": first_row}
+            for (column, check), (rows, first_row) in sorted(ordered, key=lambda item: (-item[1][0], item[1][1]))
+        ]
+        column_violations: dict[str, dict[str, int]] = {}
+        for (column, check), (rows, _) in ordered:
+            column_violations.setdefault(column, {})[check] = rows
+        data: dict[str, Any] = {
+            "is_valid": True,
+            "rows_in": self.rows_in,
+            "rows_valid": self.rows_valid,
+            "rows_quarantined": self.rows_quarantined,
+            "invalid_fraction": self.rows_quarantined / self.rows_in,
+            "max_invalid_fraction": max_invalid_fraction,
+            "violations": dict(self.per_check),
+            "column_violations": column_violations,
+            "violation_details": details,
+            "extra_columns": extra,
+            "key_columns": list(schema.key_columns),
+            "target": None,
+            "errors": [],
+            "examples": list(self.examples or []),
+        }
+        failures: list[tuple[type[MlkeelError], str]] = []
+        if data["invalid_fraction"] > max_invalid_fraction:
+            failures.append((ValidationFailedError, _threshold_message(source, data, details)))
+        if target:
+            classes = sorted(self.classes)
+            problem = _target_problem(classes, self.labels_type, self.rows_valid, target, positive_label, source)
+            data["target"] = {
+                "column": target,
+                "classes": classes[:CLASSES_IN_MESSAGE],
+                "positive_label": positive_label,
+            }
+            if problem:
+                failures.append((DataError, problem))
+        data["errors"] = [message for _, message in failures]
+        data["is_valid"] = not failures
+        result = {
+            "meta": {
+                "name": RESULT_NAME,
+                "version": __version__,
+                "source": source,
+                "schema_hash": schema.schema_hash(),
+            },
+            "data": data,
+        }
+        return result, tuple(failures)
 
 
 def validate_table(
@@ -539,118 +777,15 @@ def validate_table(
         ParameterError: ``max_invalid_fraction`` out of [0, 1]; a target column the schema lacks; a
             ``positive_label`` without a target column.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     check_parameters(max_invalid_fraction)
-    schema_hash = schema.schema_hash()
-    names = table.column_names
-    duplicated = sorted({name for name in names if names.count(name) > 1})
-    if duplicated:
-        raise DataError(f"{source}: duplicate column names: {', '.join(duplicated)}")
-    missing = [name for name in schema.column_names if name not in names]
-    if missing:
-        raise SchemaMismatchError(
-            f"{source}: missing {len(missing)} column(s) that the schema ({schema_hash[:19]}...) requires: "
-            f"{', '.join(map(repr, missing))}; the file has: {', '.join(map(repr, names))}"
-        )
-    if table.num_rows == 0:
-        raise DataError(f"{source}: has no rows to validate")
-    target = target_column or schema.target_column or ""
-    if positive_label and not target:
-        raise ParameterError(f"positive_label={positive_label!r} needs a target_column (the schema names none)")
-    if target and target not in schema.column_names:
-        raise ParameterError(
-            f"target_column={target!r} is not a column of the schema; columns: {', '.join(schema.column_names)}"
-        )
-    rows_in = table.num_rows
-    extra = [name for name in names if name not in schema.column_names]
-
-    # One pass over the columns: convert, then every check of that column on the converted values.
-    converted: dict[str, Any] = {}
-    violations: list[_Violation] = []
-    for spec in schema.columns:
-        converted[spec.name], found = _check_column(spec, table[spec.name], source, target)
-        violations.extend(found)
-    if schema.key_columns:
-        duplicate = _check_duplicate_keys(schema.key_columns, converted, table)
-        if duplicate is not None:
-            violations.append(duplicate)
-
-    invalid = None
-    per_check: dict[str, Any] = {}
-    for violation in violations:
-        invalid = violation.mask if invalid is None else pc.or_(invalid, violation.mask)
-        previous = per_check.get(violation.check)
-        per_check[violation.check] = violation.mask if previous is None else pc.or_(previous, violation.mask)
-
-    valid = pa.table(converted)
-    quarantine_columns = table.drop_columns([c for c in (SOURCE_ROW_COLUMN, QUARANTINE_REASON_COLUMN) if c in names])
-    if invalid is None:
-        rows = pa.array([], pa.int64())
-        reasons = pa.array([], pa.string())
-    else:
-        rows = pc.indices_nonzero(invalid).cast(pa.int64())
-        valid = valid.filter(pc.invert(invalid))
-        parts = [
-            pc.if_else(violation.mask.take(rows), violation.describe(rows), pa.scalar(None, pa.string()))
-            for violation in violations
-        ]
-        reasons = _join_reasons(parts)
-    # Non-nullable columns hold no null any more: say so in the Arrow (and Parquet) schema.
-    valid = valid.cast(schema.arrow_schema())
-    quarantine = quarantine_columns.take(rows).append_column(SOURCE_ROW_COLUMN, rows)
-    quarantine = quarantine.append_column(QUARANTINE_REASON_COLUMN, reasons)
-
-    rows_quarantined = quarantine.num_rows
-    details = [
-        {"column": v.column, "check": v.check, "rows": v.rows, "first_row": v.first_row}
-        for v in sorted(violations, key=lambda violation: (-violation.rows, violation.first_row))
-    ]
-    column_violations: dict[str, dict[str, int]] = {}
-    for violation in violations:
-        column_violations.setdefault(violation.column, {})[violation.check] = violation.rows
-    data: dict[str, Any] = {
-        "is_valid": True,
-        "rows_in": rows_in,
-        "rows_valid": valid.num_rows,
-        "rows_quarantined": rows_quarantined,
-        "invalid_fraction": rows_quarantined / rows_in,
-        "max_invalid_fraction": max_invalid_fraction,
-        "violations": {check: _count(per_check[check]) if check in per_check else 0 for check in CHECKS},
-        "column_violations": column_violations,
-        "violation_details": details,
-        "extra_columns": extra,
-        "key_columns": list(schema.key_columns),
-        "target": None,
-        "errors": [],
-        "examples": [
-            {"row": row, "reason": reason}
-            for row, reason in zip(
-                rows[:EXAMPLES_IN_RESULT].to_pylist(), reasons[:EXAMPLES_IN_RESULT].to_pylist(), strict=True
-            )
-        ],
-    }
-
-    failures: list[tuple[type[MlkeelError], str]] = []
-    if data["invalid_fraction"] > max_invalid_fraction:
-        failures.append((ValidationFailedError, _threshold_message(source, data, details)))
-    if target:
-        problem, classes = _target_problem(valid, target, positive_label, source)
-        data["target"] = {
-            "column": target,
-            "classes": classes[:CLASSES_IN_MESSAGE],
-            "positive_label": positive_label,
-        }
-        if problem:
-            failures.append((DataError, problem))
-    data["errors"] = [message for _, message in failures]
-    data["is_valid"] = not failures
-    result = {
-        "meta": {"name": RESULT_NAME, "version": __version__, "source": source, "schema_hash": schema_hash},
-        "data": data,
-    }
-    outcome = ValidationOutcome(valid, quarantine, result, schema, tuple(failures))
+    _check_inputs(table.column_names, table.num_rows, schema, source)
+    target = _target_of(schema, target_column, positive_label)
+    extra = [name for name in table.column_names if name not in schema.column_names]
+    tally = _Tally(schema, target)
+    duplicate = _duplicate_key_violation(schema, table, source)
+    valid, quarantine = tally.add(table, 0, duplicate, source)
+    result, failures = tally.result(source, positive_label, max_invalid_fraction, extra)
+    outcome = ValidationOutcome(valid, quarantine, result, schema, failures)
     if raise_on_failure:
         outcome.raise_for_failures()
     return outcome
@@ -707,6 +842,157 @@ def render_report(result: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _representatives(column: Any, kind: str, is_key: bool, max_categories: int) -> Any:
+    """A few values of one batch's column from which ``infer_schema`` infers what it infers from the batch.
+
+    Numeric: the min and max (NaN and infinities aside); categorical text: up to ``max_categories + 1``
+    distinct values; anything else: one value. A null stands for every null (or NaN): nullable is all it tells.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    missing = column.null_count > 0
+    present = column.drop_null()
+    if pa.types.is_floating(column.type):
+        nan = pc.is_nan(present)
+        missing = missing or bool(pc.any(nan).as_py())
+        present = present.filter(pc.invert(nan))
+    if kind in NUMERIC_TYPES and not is_key and len(present):
+        bounds = pc.min_max(present)
+        values = pa.array([bounds["min"].as_py(), bounds["max"].as_py()], column.type)
+    elif kind == "string" and not is_key:
+        values = pc.unique(present)[: max_categories + 1]
+    else:
+        values = present[:1]
+    values = pa.chunked_array([values], column.type).combine_chunks()
+    return pa.concat_arrays([values, pa.nulls(1, column.type)]) if missing else values
+
+
+def _no_prebuffer() -> Any:
+    import pyarrow.dataset as ds
+
+    return ds.ParquetFragmentScanOptions(pre_buffer=False)
+
+
+def _infer_schema_streaming(
+    batches: Any, key_columns: Sequence[str], target_column: str | None, max_categories: int
+) -> DatasetSchema:
+    """``infer_schema`` over record batches: the same schema as on the whole table, one batch in memory."""
+    import pyarrow as pa
+
+    kept: dict[str, list[Any]] = {}
+    fields: list[Any] = []
+    for batch in batches:
+        if not fields:
+            fields = list(batch.schema)
+        for field in fields:
+            kind = logical_type(field.type.value_type if pa.types.is_dictionary(field.type) else field.type)
+            values = _representatives(batch.column(field.name), kind, field.name in key_columns, max_categories)
+            kept.setdefault(field.name, []).append(values)
+    columns = {}
+    for name, parts in kept.items():
+        values = pa.concat_arrays(parts)
+        columns[name] = values if len(values) else pa.nulls(0, values.type)
+    # Equal lengths for one table: repeat a value already there (changes no bound, category or nullability).
+    longest = max(len(values) for values in columns.values())
+    for name, values in columns.items():
+        if len(values) < longest:
+            filler = values[:1] if len(values) else pa.nulls(1, values.type)
+            columns[name] = pa.concat_arrays([values, *[filler] * (longest - len(values))])
+    return infer_schema(pa.table(columns), key_columns, target_column, max_categories)
+
+
+def validate_streaming(
+    dataset_path: str,
+    valid_path: str | os.PathLike[str],
+    quarantine_path: str | os.PathLike[str],
+    schema: DatasetSchema | None,
+    source: str,
+    key_columns: Sequence[str] = (),
+    target_column: str = "",
+    positive_label: str = "",
+    max_invalid_fraction: float = DEFAULT_MAX_INVALID_FRACTION,
+    max_categories: int = DEFAULT_MAX_CATEGORIES,
+    batch_rows: int | None = None,
+) -> ValidationOutcome:
+    """``validate_table`` over the Parquet file's record batches, writing the valid and quarantined rows as it goes.
+
+    The same checks in the same order give the same counts, the same quarantined rows (same source rows, same
+    reasons, same order) and the same result as reading the whole file, with one batch of ``batch_rows`` rows
+    in memory at a time, plus, for the duplicate-key check, the key columns of every row (that check compares
+    each row with all earlier ones). Inferring the schema (``schema`` None) takes one more pass.
+
+    Args:
+        dataset_path: The Parquet file (local path or pyarrow-filesystem URI).
+        valid_path: Where to write the valid rows (Parquet).
+        quarantine_path: Where to write the quarantined rows (Parquet).
+        schema: The schema to check against (its roles already set), or None to infer it from the file.
+        source: Printable name of the file, for messages.
+        key_columns: When inferring: the key columns.
+        target_column: The label column; when inferring, also the schema's.
+        positive_label: The positive class of the target, or "".
+        max_invalid_fraction: Largest share of quarantined rows that still passes, in [0, 1].
+        max_categories: When inferring: the most distinct values a categorical string column may have.
+        batch_rows: Rows per record batch; None: ``STREAM_BATCH_ROWS``.
+
+    Returns:
+        A ``ValidationOutcome`` whose ``valid`` and ``quarantine`` tables are empty (their schemas only): the
+        rows are in the files.
+
+    Raises:
+        The same errors as ``validate_table`` (dataset-level failures are not raised: see ``raise_for_failures``).
+    """
+    import pyarrow as pa
+
+    from mlkeel.components.ingest.logic import open_parquet_dataset
+
+    check_parameters(max_invalid_fraction, max_categories)
+    batch_rows = batch_rows or STREAM_BATCH_ROWS
+    dataset, names = open_parquet_dataset(dataset_path)
+    if schema is None:
+        keys = [key_columns] if isinstance(key_columns, str) else list(key_columns)
+        schema = _infer_schema_streaming(
+            dataset.to_batches(
+                columns=names, batch_size=batch_rows, fragment_scan_options=_no_prebuffer(), **_ONE_BATCH_AHEAD
+            ),
+            keys,
+            target_column or None,
+            max_categories,
+        )
+    _check_inputs(names, dataset.count_rows(), schema, source)
+    target = _target_of(schema, target_column, positive_label)
+    extra = [name for name in names if name not in schema.column_names]
+    duplicate = None
+    if schema.key_columns:
+        duplicate = _duplicate_key_violation(schema, dataset.to_table(columns=list(schema.key_columns)), source)
+    tally = _Tally(schema, target)
+    valid_schema = schema.arrow_schema()
+    quarantine_fields = [field for field in dataset.schema if field.name in names]
+    quarantine_fields = [f for f in quarantine_fields if f.name not in (SOURCE_ROW_COLUMN, QUARANTINE_REASON_COLUMN)]
+    quarantine_schema = pa.schema(
+        [*quarantine_fields, pa.field(SOURCE_ROW_COLUMN, pa.int64()), pa.field(QUARANTINE_REASON_COLUMN, pa.string())]
+    )
+    offset = 0
+    with (
+        parquet_writer_atomic(valid_schema, valid_path) as valid_writer,
+        parquet_writer_atomic(quarantine_schema, quarantine_path) as quarantine_writer,
+    ):
+        for batch in dataset.to_batches(
+            columns=names, batch_size=batch_rows, fragment_scan_options=_no_prebuffer(), **_ONE_BATCH_AHEAD
+        ):
+            if batch.num_rows == 0:
+                continue
+            sliced = _slice_violation(duplicate, offset, batch.num_rows)
+            valid, quarantine = tally.add(pa.Table.from_batches([batch]), offset, sliced, source)
+            valid_writer.write_table(valid)
+            quarantine_writer.write_table(quarantine.cast(quarantine_schema))
+            offset += batch.num_rows
+    result, failures = tally.result(source, positive_label, max_invalid_fraction, extra)
+    return ValidationOutcome(valid_schema.empty_table(), quarantine_schema.empty_table(), result, schema, failures)
+
+
 def validate(
     dataset_path: str,
     valid_path: str | os.PathLike[str],
@@ -720,11 +1006,15 @@ def validate(
     max_invalid_fraction: float = DEFAULT_MAX_INVALID_FRACTION,
     max_categories: int = DEFAULT_MAX_CATEGORIES,
     source: str = "",
+    streaming: bool | None = None,
 ) -> ValidationOutcome:
     """Validate the Parquet dataset at ``dataset_path`` and write valid rows, quarantine, schema and report.
 
     Every output is written before a failure is raised, so quarantined rows are never lost: the quarantine
     Parquet is always written (0 rows when nothing failed, with the input's columns plus the row and reason).
+    A file of more than ``STREAMING_MIN_ROWS`` rows is read in record batches (``validate_streaming``): the
+    same files and result, in bounded memory; the returned outcome's ``valid`` and ``quarantine`` tables are
+    then empty (the rows are in the files).
 
     Args:
         dataset_path: The Parquet dataset (local path or pyarrow-filesystem URI).
@@ -739,6 +1029,8 @@ def validate(
         max_invalid_fraction: Largest share of quarantined rows that still passes, in [0, 1].
         max_categories: When inferring: the most distinct values a categorical string column may have.
         source: Printable name of the dataset for messages; defaults to ``dataset_path``.
+        streaming: True reads record batches, False the whole file at once; None (default) streams files of
+            more than ``STREAMING_MIN_ROWS`` rows.
 
     Returns:
         The ``ValidationOutcome``.
@@ -751,16 +1043,35 @@ def validate(
     """
     check_parameters(max_invalid_fraction, max_categories)
     source = display_uri(source or dataset_path)
-    table, _ = read_source(dataset_path, "parquet")
-    if schema_uri:
-        schema = DatasetSchema.load(schema_uri).with_roles(key_columns or None, target_column or None)
-    else:
-        schema = infer_schema(table, key_columns, target_column or None, max_categories)
-    outcome = validate_table(
-        table, schema, source, target_column, positive_label, max_invalid_fraction, raise_on_failure=False
+    given = (
+        DatasetSchema.load(schema_uri).with_roles(key_columns or None, target_column or None) if schema_uri else None
     )
-    write_parquet_atomic(outcome.quarantine, quarantine_path)
-    write_parquet_atomic(outcome.valid, valid_path)
+    if streaming is None:
+        from mlkeel.components.ingest.logic import open_parquet_dataset
+
+        streaming = open_parquet_dataset(dataset_path)[0].count_rows() > STREAMING_MIN_ROWS
+    if streaming:
+        outcome = validate_streaming(
+            dataset_path,
+            valid_path,
+            quarantine_path,
+            given,
+            source,
+            key_columns,
+            target_column,
+            positive_label,
+            max_invalid_fraction,
+            max_categories,
+        )
+        schema = outcome.schema
+    else:
+        table, _ = read_source(dataset_path, "parquet")
+        schema = given or infer_schema(table, key_columns, target_column or None, max_categories)
+        outcome = validate_table(
+            table, schema, source, target_column, positive_label, max_invalid_fraction, raise_on_failure=False
+        )
+        write_parquet_atomic(outcome.quarantine, quarantine_path)
+        write_parquet_atomic(outcome.valid, valid_path)
     schema.save(schema_path)
     write_text_atomic(render_report(outcome.result), report_path)
     outcome.raise_for_failures(quarantine_path=os.fspath(quarantine_path))

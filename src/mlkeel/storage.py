@@ -9,11 +9,12 @@ see ``read_with_retries``. A permanent error (no such bucket or key, access deni
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -24,6 +25,7 @@ from mlkeel.retry import RetryPolicy, call_with_retries
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
 
 T = TypeVar("T")
 
@@ -207,6 +209,29 @@ def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str]) -> None:
     import pyarrow.parquet as pq
 
     _write_atomic(path, lambda temporary: pq.write_table(table, temporary, compression="zstd"))
+
+
+@contextlib.contextmanager
+def parquet_writer_atomic(schema: pa.Schema, path: str | os.PathLike[str]) -> Iterator[pq.ParquetWriter]:
+    """A Parquet writer for record batches, written to a temporary sibling and moved to ``path`` on success.
+
+    Args:
+        schema: The Arrow schema of every batch written.
+        path: Destination file (a KFP artifact's ``.path``).
+
+    Yields:
+        The open ``pyarrow.parquet.ParquetWriter``; the file appears at ``path`` only when the block succeeds.
+    """
+    import pyarrow.parquet as pq
+
+    destination = Path(path)
+    temporary = _temporary_sibling(destination)
+    try:
+        with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+            yield writer
+        os.replace(temporary, destination)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def write_text_atomic(text: str, path: str | os.PathLike[str]) -> None:

@@ -1,0 +1,53 @@
+"""Task: scoring throughput (this venv). Prints one JSON line (see benchmarks/common.py).
+
+modes: ``raw`` times ``model.predict_proba`` alone on a DataFrame of the rows already in memory (model loaded,
+file read, outside the timing); ``raw_io`` times loading the model, reading the Parquet with pandas and
+``predict_proba``; ``mlkeel`` times the batch_predict stage function (load, read, score in chunks, write the
+prediction log with ids, scores, labels and the model's identity).
+"""
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import peak_rss_mib, timed_twice
+
+arguments = json.loads(sys.argv[1])
+started = time.perf_counter()
+import pandas as pd  # noqa: E402
+
+from mlkeel.components.batch_predict.logic import batch_predict, resolve_model  # noqa: E402
+from mlkeel.modeling import model_feature_columns  # noqa: E402
+
+imported = time.perf_counter()
+mode, model_uri, path = arguments["mode"], arguments["model"], arguments["path"]
+frame = pd.read_parquet(path) if mode == "raw" else None
+model = resolve_model(model_uri).model if mode == "raw" else None
+
+
+def work() -> int:
+    if mode == "raw":
+        return len(model.predict_proba(frame[model_feature_columns(model)]))
+    if mode == "raw_io":
+        loaded = resolve_model(model_uri).model
+        rows = pd.read_parquet(path)
+        return len(loaded.predict_proba(rows[model_feature_columns(loaded)]))
+    with tempfile.TemporaryDirectory(prefix="mlkeel-bench-scoring-") as folder:
+        return batch_predict(model_uri, path, str(Path(folder) / "predictions.parquet")).rows_scored
+
+
+rows, seconds, cold = timed_twice(work)
+print(
+    json.dumps(
+        {
+            "seconds": seconds,
+            "cold_seconds": cold,
+            "import_seconds": imported - started,
+            "peak_rss_mib": peak_rss_mib(),
+            "rows": rows,
+            "rows_per_second": rows / seconds,
+        }
+    )
+)
