@@ -53,6 +53,23 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def emit(seconds: float, cold_seconds: float, import_seconds: float | None = None, **fields: Any) -> None:
+    """Print a task's one JSON line: its timings, its peak RSS and what it found (``fields``).
+
+    Args:
+        seconds: Time of the measured (second) run.
+        cold_seconds: Time of the first run.
+        import_seconds: Time the task's imports took (None: not measured).
+        **fields: Task-specific results (rows, flagged columns, ...).
+    """
+    import json
+
+    timings = {"seconds": seconds, "cold_seconds": cold_seconds}
+    if import_seconds is not None:
+        timings["import_seconds"] = import_seconds
+    print(json.dumps({**timings, "peak_rss_mib": peak_rss_mib(), **fields}))
+
+
 def timed_twice(work: Callable[[], Any], twice: bool = True) -> tuple[Any, float, float]:
     """Run ``work`` twice: ``(result, seconds of the second run, seconds of the first)``.
 

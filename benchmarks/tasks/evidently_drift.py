@@ -9,7 +9,7 @@ import json
 import sys
 import time
 
-from common import peak_rss_mib, timed_twice
+from common import emit, timed_twice
 
 arguments = json.loads(sys.argv[1])
 started = time.perf_counter()
@@ -36,16 +36,11 @@ def work() -> dict:
 
 
 columns, seconds, cold = timed_twice(work)
-print(
-    json.dumps(
-        {
-            "seconds": seconds,
-            "cold_seconds": cold,
-            "import_seconds": imported - started,
-            "peak_rss_mib": peak_rss_mib(),
-            "flagged": sorted(name for name, (drifted, _, _) in columns.items() if drifted),
-            "methods": sorted({method for _, method, _ in columns.values()}),
-            "values": {name: value for name, (_, _, value) in columns.items()},
-        }
-    )
+emit(
+    seconds,
+    cold,
+    imported - started,
+    flagged=sorted(name for name, (drifted, _, _) in columns.items() if drifted),
+    methods=sorted({method for _, method, _ in columns.values()}),
+    values={name: value for name, (_, _, value) in columns.items()},
 )

@@ -3,7 +3,7 @@
 import json
 import sys
 
-from common import peak_rss_mib, timed_twice
+from common import emit, timed_twice
 
 arguments = json.loads(sys.argv[1])
 import pyarrow as pa  # noqa: E402
@@ -25,4 +25,4 @@ def work() -> dict:
 
 
 result, seconds, cold = timed_twice(work)
-print(json.dumps({"seconds": seconds, "cold_seconds": cold, "peak_rss_mib": peak_rss_mib(), **result}))
+emit(seconds, cold, **result)

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import peak_rss_mib, timed_twice
+from common import emit, timed_twice
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 arguments = json.loads(sys.argv[1])
@@ -53,17 +53,12 @@ def work() -> tuple[int, object]:
 
 (rows, result), seconds, cold = timed_twice(work)
 unexpected = sum(int(item.result.get("unexpected_count") or 0) for item in result.results)
-print(
-    json.dumps(
-        {
-            "seconds": seconds,
-            "cold_seconds": cold,
-            "import_seconds": imported - started,
-            "peak_rss_mib": peak_rss_mib(),
-            "rows": rows,
-            "unexpected_values": unexpected,
-            "expectations": len(result.results),
-            "version": gx.__version__,
-        }
-    )
+emit(
+    seconds,
+    cold,
+    imported - started,
+    rows=rows,
+    unexpected_values=unexpected,
+    expectations=len(result.results),
+    version=gx.__version__,
 )

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import peak_rss_mib, timed_twice
+from common import emit, timed_twice
 
 arguments = json.loads(sys.argv[1])
 started = time.perf_counter()
@@ -45,15 +45,10 @@ def work() -> dict:
 
 
 result, seconds, cold = timed_twice(work, arguments.get("twice", True))
-print(
-    json.dumps(
-        {
-            "seconds": seconds,
-            "cold_seconds": cold,
-            "import_seconds": imported - started,
-            "peak_rss_mib": peak_rss_mib(),
-            "flagged": sorted(result["data"]["drifted_features"]),
-            "p_values": {name: feature["p_value"] for name, feature in result["data"]["features"].items()},
-        }
-    )
+emit(
+    seconds,
+    cold,
+    imported - started,
+    flagged=sorted(result["data"]["drifted_features"]),
+    p_values={name: feature["p_value"] for name, feature in result["data"]["features"].items()},
 )

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import peak_rss_mib, timed_twice
+from common import emit, timed_twice
 
 arguments = json.loads(sys.argv[1])
 started = time.perf_counter()
@@ -41,16 +41,11 @@ def work() -> object:
 
 
 outcome, seconds, cold = timed_twice(work, arguments.get("twice", True))
-print(
-    json.dumps(
-        {
-            "seconds": seconds,
-            "cold_seconds": cold,
-            "import_seconds": imported - started,
-            "peak_rss_mib": peak_rss_mib(),
-            "rows": outcome.rows_in,
-            "rows_failed": outcome.rows_quarantined,
-            "violations": outcome.result["data"]["violations"],
-        }
-    )
+emit(
+    seconds,
+    cold,
+    imported - started,
+    rows=outcome.rows_in,
+    rows_failed=outcome.rows_quarantined,
+    violations=outcome.result["data"]["violations"],
 )

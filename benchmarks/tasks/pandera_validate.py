@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import peak_rss_mib, timed_twice
+from common import emit, timed_twice
 
 arguments = json.loads(sys.argv[1])
 started = time.perf_counter()
@@ -43,15 +43,10 @@ def work() -> tuple[int, int]:
 
 
 (rows, failed_rows), seconds, cold = timed_twice(work)
-print(
-    json.dumps(
-        {
-            "seconds": seconds,
-            "cold_seconds": cold,
-            "import_seconds": imported - started,
-            "peak_rss_mib": peak_rss_mib(),
-            "rows": rows,
-            "rows_failed": failed_rows,
-        }
-    )
+emit(
+    seconds,
+    cold,
+    imported - started,
+    rows=rows,
+    rows_failed=failed_rows,
 )

@@ -5,7 +5,7 @@ import json
 import sys
 import time
 
-from common import peak_rss_mib, timed_twice
+from common import emit, timed_twice
 
 arguments = json.loads(sys.argv[1])
 started = time.perf_counter()
@@ -35,15 +35,10 @@ def work() -> dict:
 
 
 p_values, seconds, cold = timed_twice(work)
-print(
-    json.dumps(
-        {
-            "seconds": seconds,
-            "cold_seconds": cold,
-            "import_seconds": imported - started,
-            "peak_rss_mib": peak_rss_mib(),
-            "flagged": sorted(name for name, p in p_values.items() if p < 0.05),
-            "p_values": p_values,
-        }
-    )
+emit(
+    seconds,
+    cold,
+    imported - started,
+    flagged=sorted(name for name, p in p_values.items() if p < 0.05),
+    p_values=p_values,
 )

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import peak_rss_mib, timed_twice
+from common import emit, timed_twice
 
 arguments = json.loads(sys.argv[1])
 started = time.perf_counter()
@@ -39,15 +39,10 @@ def work() -> int:
 
 
 rows, seconds, cold = timed_twice(work)
-print(
-    json.dumps(
-        {
-            "seconds": seconds,
-            "cold_seconds": cold,
-            "import_seconds": imported - started,
-            "peak_rss_mib": peak_rss_mib(),
-            "rows": rows,
-            "rows_per_second": rows / seconds,
-        }
-    )
+emit(
+    seconds,
+    cold,
+    imported - started,
+    rows=rows,
+    rows_per_second=rows / seconds,
 )

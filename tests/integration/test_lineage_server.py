@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,18 +16,6 @@ from tests.fixtures_mlflow import WEAK_MODEL
 pytestmark = pytest.mark.integration
 
 METRICS = {"accuracy": 0.81, "precision": 0.66, "recall": 0.56, "f1": 0.60, "roc_auc": 0.84, "log_loss": 0.42}
-
-
-@pytest.fixture
-def server_uri(mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The server's URI; MLflow's process-wide URIs are put back after the test."""
-    import mlflow
-
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", mlflow_server)
-    yield mlflow_server
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
 
 
 def test_lineage_rollback_and_card_over_http(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,6 @@ from mlkeel.errors import NotBlessedError
 from tests.fixtures_mlflow import WEAK_MODEL
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def server_uri(mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The server's URI; MLflow's process-wide URIs are put back after the test."""
-    import mlflow
-
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", mlflow_server)
-    yield mlflow_server
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
 
 
 def test_two_pipeline_runs_leave_a_champion_with_lineage_that_loads_and_predicts(
