@@ -45,7 +45,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -343,6 +343,20 @@ class _Registry:
                     )
             except RegistryError as error:  # the lease expires by itself; keep the error that matters
                 logger.warning("register: could not release the promotion lock (its lease expires): %s", error)
+
+
+def promotion_lock(client: MlflowClient, tracking_uri: str, model_name: str) -> AbstractContextManager[None]:
+    """The promotion lock of ``model_name``: whoever moves its aliases (register, ``mlkeel rollback``) holds it.
+
+    Args:
+        client: An MLflow client of the registry.
+        tracking_uri: The registry's URI (for messages).
+        model_name: The registered model.
+
+    Returns:
+        A context manager holding the lock (see the module docstring for what it guarantees).
+    """
+    return _Registry(client, tracking_uri, model_name).promotion_lock()
 
 
 def register(

@@ -392,6 +392,7 @@ def rollback(
         ParameterError: ``to_version`` is not a number or is the champion already.
     """
     from mlkeel.components.gate.logic import registry_call
+    from mlkeel.components.register.logic import promotion_lock
 
     client, resolved = open_registry(tracking_uri)
     aliases = _model_aliases(client, model_name, resolved)
@@ -419,16 +420,24 @@ def rollback(
         RollbackTag.FROM_VERSION: current,
         RollbackTag.TO_VERSION: target,
     }
-    registry_call(
-        resolved,
-        f"set alias {CHAMPION_ALIAS!r} to version {target}",
-        lambda: client.set_registered_model_alias(model_name, CHAMPION_ALIAS, target),
-    )
-    registry_call(
-        resolved,
-        f"set alias {PREVIOUS_CHAMPION_ALIAS!r} to version {current}",
-        lambda: client.set_registered_model_alias(model_name, PREVIOUS_CHAMPION_ALIAS, current),
-    )
+    # Under register's promotion lock, so a rollback and a promotion never interleave their alias writes.
+    with promotion_lock(client, resolved, model_name):
+        now = _model_aliases(client, model_name, resolved).get(CHAMPION_ALIAS)
+        if now != current:
+            raise RegistryError(
+                f"registered model {model_name!r}: {CHAMPION_ALIAS!r} moved from version {current} to {now} while "
+                "rolling back; nothing changed, look again and rerun"
+            )
+        registry_call(
+            resolved,
+            f"set alias {CHAMPION_ALIAS!r} to version {target}",
+            lambda: client.set_registered_model_alias(model_name, CHAMPION_ALIAS, target),
+        )
+        registry_call(
+            resolved,
+            f"set alias {PREVIOUS_CHAMPION_ALIAS!r} to version {current}",
+            lambda: client.set_registered_model_alias(model_name, PREVIOUS_CHAMPION_ALIAS, current),
+        )
     for version, role in ((current, "demoted"), (target, "restored")):
         for name, value in {**record, RollbackTag.ROLE: role}.items():
             registry_call(

@@ -270,3 +270,30 @@ def test_commands_without_a_registry_fail_with_one_line(tmp_path: Path, monkeypa
         assert result.stderr.startswith("error: no MLflow registry: pass --mlflow-uri")
         assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not (tmp_path / ".mlkeel").exists()  # looking for the local store did not create one
+
+
+def test_rollback_waits_for_a_promotion_in_progress(two_data_versions, mlflow_local_uri: str) -> None:
+    import threading
+    import time
+
+    from mlflow import MlflowClient
+
+    from mlkeel.components.register.logic import promotion_lock
+
+    client = MlflowClient(mlflow_local_uri, registry_uri=mlflow_local_uri)
+    finished: dict[str, float] = {}
+
+    def roll_back() -> None:
+        rollback(CHURN, mlflow_local_uri, reason="drill", by="bob")
+        finished["at"] = time.monotonic()
+
+    with promotion_lock(client, mlflow_local_uri, CHURN):  # a register step moving the aliases right now
+        worker = threading.Thread(target=roll_back)
+        worker.start()
+        time.sleep(3)
+        assert worker.is_alive() and _aliases(mlflow_local_uri, CHURN)[CHAMPION_ALIAS] == "3"
+        released = time.monotonic()
+    worker.join(timeout=60)
+
+    assert finished["at"] > released
+    assert _aliases(mlflow_local_uri, CHURN) == {CHAMPION_ALIAS: "2", PREVIOUS_CHAMPION_ALIAS: "3"}
