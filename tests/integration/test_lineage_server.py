@@ -42,7 +42,9 @@ def test_lineage_rollback_and_card_over_http(
     result = rollback(model_name, server_uri, reason="canary errors", by="carol")
     assert (result.from_version, result.to_version) == ("2", "1")
     assert client.get_model_version(model_name, "2").tags[RollbackTag.REASON] == "canary errors"
-    again = register(strong.model_uri, decide(METRICS), model_name, server_uri)
+    # A new training (registering `strong` again would be idempotent: the same data, code and parameters).
+    retrained = train_telco(server_uri, "retrained", hyperparameters={"C": 0.5})
+    again = register(retrained.model_uri, decide(METRICS), model_name, server_uri)
     aliases = {alias: str(version) for alias, version in client.get_registered_model(model_name).aliases.items()}
     assert aliases == {CHAMPION_ALIAS: again.version, PREVIOUS_CHAMPION_ALIAS: "1"} and again.version == "3"
 

@@ -156,7 +156,10 @@ def test_ingest_retries_transient_failures_of_the_object_store(
     assert retries and all(f"read s3://{BUCKET}/telco.csv failed" in line for line in retries), retries
     assert proxy.failures > 3 and proxy.connections > proxy.failures
     # The outer layer: KFP reruns the whole ingest step when the in-process retries give up.
-    training = yaml.safe_load((Path(__file__).resolve().parents[2] / "pipelines" / "training.yaml").read_text())
+    # The compiled file holds the pipeline spec, then the platform (Kubernetes) spec: the first document.
+    training = next(
+        yaml.safe_load_all((Path(__file__).resolve().parents[2] / "pipelines" / "training.yaml").read_text())
+    )
     policy = training["root"]["dag"]["tasks"]["ingest"]["retryPolicy"]
     assert policy["maxRetryCount"] == SETTINGS["ingest"].retries >= 1 and policy["backoffDuration"] == "5s"
 
