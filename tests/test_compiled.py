@@ -12,7 +12,18 @@ import yaml
 from mlkeel import compiler
 from mlkeel.components import STAGES
 
-TRAINING_STAGES = ("ingest", "validate", "split", "train", "evaluate", "fairness", "explain", "gate", "register")
+TRAINING_STAGES = (
+    "ingest",
+    "validate",
+    "split",
+    "train",
+    "evaluate",
+    "fairness",
+    "explain",
+    "gate",
+    "register",
+    "model_card",
+)
 
 
 def test_committed_yaml_and_readmes_are_current() -> None:
