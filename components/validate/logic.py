@@ -460,13 +460,18 @@ def _outside_categories(values: Any, allowed: Any) -> Any:
     import pyarrow.compute as pc
 
     if pa.types.is_dictionary(values.type):
-        masks, any_unknown = [], False
-        for chunk in _chunks(values):
-            unknown_codes = pc.indices_nonzero(pc.invert(pc.is_in(chunk.dictionary, value_set=allowed)))
-            any_unknown = any_unknown or len(unknown_codes) > 0
-            codes = unknown_codes.cast(chunk.indices.type)
-            masks.append(pc.fill_null(pc.is_in(chunk.indices, value_set=codes), False))
-        return pa.chunked_array(masks, pa.bool_()) if any_unknown else None
+        chunks = _chunks(values)
+        unknown_codes = [
+            pc.indices_nonzero(pc.invert(pc.is_in(chunk.dictionary, value_set=allowed))).cast(chunk.indices.type)
+            for chunk in chunks
+        ]
+        if not any(len(codes) for codes in unknown_codes):
+            return None
+        masks = [
+            pc.fill_null(pc.is_in(chunk.indices, value_set=codes), False)
+            for chunk, codes in zip(chunks, unknown_codes, strict=True)
+        ]
+        return pa.chunked_array(masks, pa.bool_())
     if pc.all(pc.is_in(pc.unique(values).drop_null(), value_set=allowed)).as_py():
         return None
     return pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=allowed)))
