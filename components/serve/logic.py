@@ -29,6 +29,8 @@ import json
 import logging
 import math
 import os
+import re
+import socket
 import threading
 import time
 import uuid
@@ -417,6 +419,7 @@ class PredictionLogSink:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sequence = 0
+        self._writer_name = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname()) + f"-{os.getpid()}"
 
     def prepare(self) -> None:
         """Create the folder; raise ParameterError when that fails or it is not writable (before serving)."""
@@ -472,7 +475,9 @@ class PredictionLogSink:
             path = (
                 self.directory
                 / f"date={now:%Y-%m-%d}"
-                / f"part-{now:%Y%m%dT%H%M%S%f}-{os.getpid()}-{self._sequence:06d}.parquet"
+                # The host name (the pod's) keeps replicas sharing one volume apart: in a container the pid
+                # is often 1 in every replica.
+                / f"part-{now:%Y%m%dT%H%M%S%f}-{self._writer_name}-{self._sequence:06d}.parquet"
             )
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
