@@ -87,7 +87,8 @@ class PayloadError(DataError):
     """A request body the model cannot score; ``status`` is the HTTP status to answer with (always 4xx).
 
     Attributes:
-        status: 400 (not JSON, wrong shape), 413 (too large) or 422 (a record breaks the input schema).
+        status: 400 (not JSON, wrong shape), 413 (too large), 415 (declared as something other than JSON) or
+            422 (a record breaks the input schema).
         errors: Every problem found (at most ``MAX_REPORTED_ERRORS``), each naming the record and field.
     """
 
@@ -720,7 +721,8 @@ def create_app(settings: ServeSettings, loader: Loader = _default_loader) -> Any
             return problem(503, [state.load_error or "the model is still loading; retry when /readyz says ready"])
         request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         try:
-            body = await read_body(request)
+            body = await read_body(request)  # first: an oversized body is drained whatever it claims to be
+            check_content_type(request.headers.get("content-type", ""))
             answer = await run_in_threadpool(score_request, state, model, body, request_id)
         except PayloadError as error:
             return problem(error.status, error.errors)
@@ -759,6 +761,20 @@ def create_app(settings: ServeSettings, loader: Loader = _default_loader) -> Any
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.serving = state
     return app
+
+
+def check_content_type(content_type: str) -> None:
+    """Accept a body declared as JSON (``application/json`` or ``application/*+json``, any parameters) or not declared.
+
+    Args:
+        content_type: The request's Content-Type header ("" when absent).
+
+    Raises:
+        PayloadError: 415, naming the header sent.
+    """
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type and media_type != "application/json" and not re.fullmatch(r"application/[^/]+\+json", media_type):
+        raise PayloadError(415, [f"Content-Type {content_type!r}: send the body as application/json"])
 
 
 def score_request(state: ServingState, model: ServingModel, body: bytes, request_id: str) -> dict[str, Any]:
