@@ -15,8 +15,7 @@ from common import emit, timed_twice
 
 arguments = json.loads(sys.argv[1])
 started = time.perf_counter()
-from mlkeel.components.ingest.logic import read_source  # noqa: E402
-from mlkeel.components.validate.logic import validate, validate_table  # noqa: E402
+from mlkeel.components.validate.logic import read_dataset, validate, validate_table  # noqa: E402
 from mlkeel.schema import DatasetSchema  # noqa: E402
 
 imported = time.perf_counter()
@@ -25,8 +24,9 @@ mode = arguments["mode"]
 
 def work() -> object:
     if mode == "table":
-        table, _ = read_source(arguments["path"], "parquet")
-        return validate_table(table, DatasetSchema.load(arguments["schema"]), "bench", raise_on_failure=False)
+        schema = DatasetSchema.load(arguments["schema"])
+        table = read_dataset(arguments["path"], schema)
+        return validate_table(table, schema, "bench", raise_on_failure=False)
     with tempfile.TemporaryDirectory(prefix="mlkeel-bench-validate-") as folder:
         work = Path(folder)
         return validate(

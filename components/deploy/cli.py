@@ -38,6 +38,11 @@ from mlkeel.constants import CHAMPION_ALIAS
     help="Alias a deployable version must hold (previous_champion: roll back to the champion before).",
 )
 @click.option("--image", default="", help="Serving image (default: mlkeel's serve image).")
+@click.option(
+    "--prediction-log-claim",
+    default="",
+    help="PersistentVolumeClaim to keep the prediction log on (default: the pod's emptyDir, lost with the pod).",
+)
 @click.option("--tracking-uri", default="", help="MLflow registry URI (default: $MLFLOW_TRACKING_URI).")
 @click.option("--context", default="", help="Kubeconfig context (default: the current one).")
 @click.option("--in-cluster", is_flag=True, help="Use the pod's ServiceAccount instead of a kubeconfig.")
@@ -62,6 +67,7 @@ def main(
     ready_timeout_seconds: float,
     required_alias: str,
     image: str,
+    prediction_log_claim: str,
     tracking_uri: str,
     context: str,
     in_cluster: bool,
@@ -85,6 +91,7 @@ def main(
         image=image,
         replicas=replicas,
         max_replicas=max_replicas,
+        prediction_log_claim=prediction_log_claim,
     )
     if dry_run:
         import yaml

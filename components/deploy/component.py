@@ -22,6 +22,7 @@ def deploy(
     ready_timeout_seconds: float = 300.0,
     required_alias: str = "champion",
     image: str = "",
+    prediction_log_claim: str = "",
     mlflow_tracking_uri: str = "",
 ) -> str:
     """Serve a registered model version on Kubernetes: Deployment + Service (+ HPA), with rollback.
@@ -53,6 +54,9 @@ def deploy(
         ready_timeout_seconds: Time a new version has to become Ready before it is rolled back.
         required_alias: The registry alias a deployable version must hold.
         image: The serving image; "" = mlkeel's serve image.
+        prediction_log_claim: PersistentVolumeClaim the serving pods keep their prediction log on (every
+            replica writes its own part files; ReadWriteMany when pods run on several nodes); "" = each pod's
+            emptyDir, lost with the pod.
         mlflow_tracking_uri: MLflow registry URI; "" reads $MLFLOW_TRACKING_URI.
 
     Returns:
@@ -75,6 +79,7 @@ def deploy(
             image=image,
             replicas=replicas,
             max_replicas=max_replicas,
+            prediction_log_claim=prediction_log_claim,
         ),
         strategy=strategy,
         required_alias=required_alias,

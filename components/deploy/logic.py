@@ -70,8 +70,10 @@ PREDICT_PATH = "/predict"
 REQUESTS_METRIC = "mlkeel_serve_requests_total"
 ENDPOINT_LABEL = "endpoint"
 STATUS_LABEL = "status"
-# Where the serving container writes its prediction log (an emptyDir: the root filesystem is read-only).
+# Where the serving container writes its prediction log: in the home emptyDir (the root filesystem is
+# read-only), or on the volume of ``prediction_log_claim`` mounted there.
 PREDICTION_LOG_DIR = "/home/mlkeel/prediction-log"
+PREDICTION_LOG_VOLUME = "prediction-log"
 HTTP_NOT_FOUND = 404
 MAX_DNS_LABEL = 63
 # "-canary" is the longest suffix added to the serving name; names stay valid DNS labels with it.
@@ -112,6 +114,9 @@ class DeploySettings:
         memory_limit: Container memory limit.
         port: The serving container's port.
         service_account: Pod ServiceAccount ("" = the namespace default).
+        prediction_log_claim: A PersistentVolumeClaim to keep the prediction log on ("" = the pod's emptyDir,
+            lost with the pod). Every replica writes its own part files into the same folder, so with pods on
+            several nodes the claim needs ReadWriteMany.
     """
 
     model_name: str
@@ -127,6 +132,7 @@ class DeploySettings:
     memory_limit: str = "1Gi"
     port: int = SERVING_PORT
     service_account: str = ""
+    prediction_log_claim: str = ""
 
     @property
     def serving_name(self) -> str:
@@ -288,6 +294,9 @@ def check_settings(settings: DeploySettings, strategy: str, canary_fraction: flo
         raise ParameterError(f"namespace={settings.namespace!r}: not a valid Kubernetes namespace name")
     if not 1 <= settings.port <= 65535:
         raise ParameterError(f"port={settings.port}: expected 1-65535")
+    claim = settings.prediction_log_claim
+    if claim and not re.fullmatch(r"[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?", claim):
+        raise ParameterError(f"prediction_log_claim={claim!r}: not a valid PersistentVolumeClaim name")
     serving_name(settings.model_name)
 
 
@@ -399,6 +408,7 @@ def render_deployment(settings: DeploySettings, slot: str, track: str = STABLE, 
 
     labels = _labels(settings, slot, track)
     name = deployment_name(settings, CANARY if track == CANARY else slot)
+    claim = settings.prediction_log_claim
     port_name = "http"
     limits = {"memory": settings.memory_limit}
     if settings.cpu_limit:
@@ -461,6 +471,7 @@ def render_deployment(settings: DeploySettings, slot: str, track: str = STABLE, 
         volume_mounts=[
             k8s.V1VolumeMount(name="tmp", mount_path="/tmp"),
             k8s.V1VolumeMount(name="home", mount_path="/home/mlkeel"),
+            *([k8s.V1VolumeMount(name=PREDICTION_LOG_VOLUME, mount_path=PREDICTION_LOG_DIR)] if claim else []),
         ],
     )
     pod = k8s.V1PodSpec(
@@ -477,6 +488,16 @@ def render_deployment(settings: DeploySettings, slot: str, track: str = STABLE, 
         volumes=[
             k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource()),
             k8s.V1Volume(name="home", empty_dir=k8s.V1EmptyDirVolumeSource()),
+            *(
+                [
+                    k8s.V1Volume(
+                        name=PREDICTION_LOG_VOLUME,
+                        persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name=claim),
+                    )
+                ]
+                if claim
+                else []
+            ),
         ],
     )
     return k8s.V1Deployment(

@@ -20,6 +20,9 @@ Behaviour a user can rely on:
       key again returns the existing version and creates no new one; when it is already the champion nothing
       moves. When the commit is unknown or ``-dirty`` the code is not identified, so the model URI joins the
       key and every registration makes a new version.
+    - **Rollbacks stick**: a version ``mlkeel rollback`` demoted is not promoted again by a retraining that
+      gives back that same registration (same key); the step fails and says how to restore it on purpose
+      (``mlkeel rollback NAME --to VERSION``) or to retrain on other data or parameters.
     - **Races** (MLflow has no compare-and-set): aliases move only under the promotion lock, taken by writing
       the tag, waiting ``LOCK_SETTLE_S`` and reading it back (the last writer holds it). Under the lock the
       champion is re-read: if it is no longer the one the gate compared against, the blessing is stale, the
@@ -54,9 +57,11 @@ from mlkeel.components.gate.logic import Blessing, champion_version, registry_ca
 from mlkeel.constants import (
     CHAMPION_ALIAS,
     PREVIOUS_CHAMPION_ALIAS,
+    ROLLBACK_DEMOTED,
     ArtifactMetadata,
     LineageTag,
     RegistrationState,
+    RollbackTag,
 )
 from mlkeel.errors import DataError, NotBlessedError, ParameterError, RegistryError
 from mlkeel.retry import RetryPolicy, call_with_retries
@@ -456,6 +461,18 @@ def register(
         if champion == version:  # a rerun: the aliases moved before the crash or the earlier registration
             previous = tags.get(LineageTag.REPLACED_VERSION) or None
             decision = tags.get(LineageTag.PROMOTION_DECISION) or f"promoted: version {version} is the {CHAMPION_ALIAS}"
+        elif tags.get(RollbackTag.ROLE) == ROLLBACK_DEMOTED:
+            # Retraining on the same data, code and parameters gives back this very version: promoting it would
+            # silently undo the rollback that took it out of service.
+            decision = (
+                f"not promoted: version {version} holds this registration but was rolled back by "
+                f"{tags.get(RollbackTag.BY) or 'someone'} at {tags.get(RollbackTag.AT) or '?'} "
+                f"({tags.get(RollbackTag.REASON) or 'no reason given'}); restore it with "
+                f"`mlkeel rollback {model_name} --to {version}`, or retrain on other data or parameters"
+            )
+            _record_decision(registry, client, version, run_id, decision)
+            logger.error("register: %r version %s %s", model_name, version, decision)
+            raise NotBlessedError(f"{model_name!r} version {version} is registered but {decision}")
         elif blessing.champion_version is not None and champion != blessing.champion_version:
             decision = (
                 f"not promoted: the gate compared against {CHAMPION_ALIAS} version {blessing.champion_version}, but "

@@ -29,6 +29,8 @@ import json
 import logging
 import math
 import os
+import re
+import socket
 import threading
 import time
 import uuid
@@ -85,7 +87,8 @@ class PayloadError(DataError):
     """A request body the model cannot score; ``status`` is the HTTP status to answer with (always 4xx).
 
     Attributes:
-        status: 400 (not JSON, wrong shape), 413 (too large) or 422 (a record breaks the input schema).
+        status: 400 (not JSON, wrong shape), 413 (too large), 415 (declared as something other than JSON) or
+            422 (a record breaks the input schema).
         errors: Every problem found (at most ``MAX_REPORTED_ERRORS``), each naming the record and field.
     """
 
@@ -417,6 +420,7 @@ class PredictionLogSink:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sequence = 0
+        self._writer_name = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname()) + f"-{os.getpid()}"
 
     def prepare(self) -> None:
         """Create the folder; raise ParameterError when that fails or it is not writable (before serving)."""
@@ -472,7 +476,9 @@ class PredictionLogSink:
             path = (
                 self.directory
                 / f"date={now:%Y-%m-%d}"
-                / f"part-{now:%Y%m%dT%H%M%S%f}-{os.getpid()}-{self._sequence:06d}.parquet"
+                # The host name (the pod's) keeps replicas sharing one volume apart: in a container the pid
+                # is often 1 in every replica.
+                / f"part-{now:%Y%m%dT%H%M%S%f}-{self._writer_name}-{self._sequence:06d}.parquet"
             )
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -715,7 +721,8 @@ def create_app(settings: ServeSettings, loader: Loader = _default_loader) -> Any
             return problem(503, [state.load_error or "the model is still loading; retry when /readyz says ready"])
         request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         try:
-            body = await read_body(request)
+            body = await read_body(request)  # first: an oversized body is drained whatever it claims to be
+            check_content_type(request.headers.get("content-type", ""))
             answer = await run_in_threadpool(score_request, state, model, body, request_id)
         except PayloadError as error:
             return problem(error.status, error.errors)
@@ -754,6 +761,20 @@ def create_app(settings: ServeSettings, loader: Loader = _default_loader) -> Any
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.serving = state
     return app
+
+
+def check_content_type(content_type: str) -> None:
+    """Accept a body declared as JSON (``application/json`` or ``application/*+json``, any parameters) or not declared.
+
+    Args:
+        content_type: The request's Content-Type header ("" when absent).
+
+    Raises:
+        PayloadError: 415, naming the header sent.
+    """
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type and media_type != "application/json" and not re.fullmatch(r"application/[^/]+\+json", media_type):
+        raise PayloadError(415, [f"Content-Type {content_type!r}: send the body as application/json"])
 
 
 def score_request(state: ServingState, model: ServingModel, body: bytes, request_id: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,9 +38,6 @@ REASON_SEPARATOR = "; "
 # ``validate`` reads files of more rows than this in record batches of STREAM_BATCH_ROWS rows (bounded memory).
 STREAMING_MIN_ROWS = 2_000_000
 STREAM_BATCH_ROWS = 262_144
-# pyarrow.dataset reads 16 batches ahead by default, and pre-buffers a Parquet file's column chunks: memory
-# for many batches more than the one being checked. One batch ahead, no pre-buffering.
-_ONE_BATCH_AHEAD = {"batch_readahead": 1, "fragment_readahead": 1}
 
 # Text that parses as a number: a subset of what Arrow's cast accepts, so casting matching values never fails.
 FLOAT_PATTERN = r"^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf|infinity|nan)$"
@@ -299,17 +297,40 @@ def _parse_text(text: Any, kind: str) -> Any:
     return text  # string: never reached, text casts to string
 
 
+def _chunks(values: Any) -> list[Any]:
+    """The arrays of an Arrow array or chunked array."""
+    import pyarrow as pa
+
+    return list(values.chunks) if isinstance(values, pa.ChunkedArray) else [values]
+
+
+def _encoded_text(column: Any) -> bool:
+    """True for dictionary-encoded text without nulls among its dictionary values: checked without decoding."""
+    import pyarrow.types as pat
+
+    value_type = column.type.value_type if pat.is_dictionary(column.type) else None
+    return (
+        value_type is not None
+        and (pat.is_string(value_type) or pat.is_large_string(value_type))
+        and all(chunk.dictionary.null_count == 0 for chunk in _chunks(column))
+    )
+
+
 def _convert(column: Any, spec: ColumnSchema, source: str) -> tuple[Any, bool]:
     """Cast ``column`` to the schema type.
 
     Returns:
         ``(converted, exact)``: ``exact`` is True when no value can have been lost (so no type check is
-        needed); otherwise values that do not convert are null in ``converted``.
+        needed); otherwise values that do not convert are null in ``converted``. Dictionary-encoded text for a
+        string column stays encoded: its checks look at each distinct value once, and only the valid rows are
+        decoded (``_valid_rows``).
     """
     import pyarrow as pa
     import pyarrow.types as pat
 
     target = spec.arrow_type
+    if spec.type == "string" and _encoded_text(column):
+        return column, True
     if pat.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
     if column.type == target:
@@ -394,37 +415,29 @@ def _check_column(spec: ColumnSchema, original: Any, source: str, target_column:
             )
 
     if (spec.minimum is not None or spec.maximum is not None) and converted.null_count < len(converted):
-        bounds = pc.min_max(converted)
-        low, high = bounds["min"].as_py(), bounds["max"].as_py()
-        below_min = spec.minimum is not None and low is not None and low < spec.minimum
-        above_max = spec.maximum is not None and high is not None and high > spec.maximum
-        if below_min or above_max:
-            below = pc.less(converted, spec.minimum) if below_min else None
-            above = pc.greater(converted, spec.maximum) if above_max else None
-            outside = pc.fill_null(below if above is None else above if below is None else pc.or_(below, above), False)
+        # Two comparisons cost less than one min_max pass to find out whether they are needed.
+        below = pc.less(converted, spec.minimum) if spec.minimum is not None else None
+        above = pc.greater(converted, spec.maximum) if spec.maximum is not None else None
+        outside = pc.fill_null(below if above is None else above if below is None else pc.or_(below, above), False)
 
-            def describe_range(rows: Any) -> Any:
-                if spec.minimum is None or spec.maximum is None:
-                    side = (
-                        f" below minimum {spec.minimum}"
-                        if spec.minimum is not None
-                        else f" above maximum {spec.maximum}"
-                    )
-                else:
-                    side = pc.if_else(
-                        pc.less(converted.take(rows), spec.minimum),
-                        f" below minimum {spec.minimum}",
-                        f" above maximum {spec.maximum}",
-                    )
-                return _concat(label, _text(original.take(rows)), side)
+        def describe_range(rows: Any) -> Any:
+            if spec.minimum is None or spec.maximum is None:
+                side = (
+                    f" below minimum {spec.minimum}" if spec.minimum is not None else f" above maximum {spec.maximum}"
+                )
+            else:
+                side = pc.if_else(
+                    pc.less(converted.take(rows), spec.minimum),
+                    f" below minimum {spec.minimum}",
+                    f" above maximum {spec.maximum}",
+                )
+            return _concat(label, _text(original.take(rows)), side)
 
-            found.append(_violation(spec.name, "range", outside, describe_range))
+        found.append(_violation(spec.name, "range", outside, describe_range))
 
     if spec.categories is not None and converted.null_count < len(converted):
-        allowed = pa.array(spec.categories, pa.string())
-        seen = pc.unique(converted).drop_null()
-        if not pc.all(pc.is_in(seen, value_set=allowed)).as_py():
-            unknown = pc.and_(pc.is_valid(converted), pc.invert(pc.is_in(converted, value_set=allowed)))
+        unknown = _outside_categories(converted, pa.array(spec.categories, pa.string()))
+        if unknown is not None:
             listing = _categories_text(spec.categories)
             found.append(
                 _violation(
@@ -435,6 +448,33 @@ def _check_column(spec: ColumnSchema, original: Any, source: str, target_column:
                 )
             )
     return converted, [violation for violation in found if violation is not None]
+
+
+def _outside_categories(values: Any, allowed: Any) -> Any:
+    """The mask of non-null values outside ``allowed``, or None when every value is in it.
+
+    Dictionary-encoded text is checked on its dictionaries (a few distinct values per chunk), then only the
+    codes of unknown values are looked up among the rows.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(values.type):
+        chunks = _chunks(values)
+        unknown_codes = [
+            pc.indices_nonzero(pc.invert(pc.is_in(chunk.dictionary, value_set=allowed))).cast(chunk.indices.type)
+            for chunk in chunks
+        ]
+        if not any(len(codes) for codes in unknown_codes):
+            return None
+        masks = [
+            pc.fill_null(pc.is_in(chunk.indices, value_set=codes), False)
+            for chunk, codes in zip(chunks, unknown_codes, strict=True)
+        ]
+        return pa.chunked_array(masks, pa.bool_())
+    if pc.all(pc.is_in(pc.unique(values).drop_null(), value_set=allowed)).as_py():
+        return None
+    return pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=allowed)))
 
 
 def _distinct_numbers(values: Any) -> bool:
@@ -588,6 +628,43 @@ def _slice_violation(violation: _Violation | None, offset: int, length: int) -> 
     )
 
 
+def _valid_rows(converted: Mapping[str, Any], invalid: Any, arrow_schema: pa.Schema) -> pa.Table:
+    """The rows where ``invalid`` is not set (all rows when it is None), as ``arrow_schema``.
+
+    Each column is filtered, then decoded from its dictionary if it was checked encoded, on its own thread:
+    Arrow releases the GIL, and copying the valid rows is the largest cost of validation after the read.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keep = None if invalid is None else pc.invert(invalid)
+
+    def one(field: pa.Field) -> Any:
+        values = converted[field.name]
+        values = values if keep is None else pc.filter(values, keep)
+        # Non-nullable columns hold no null any more: the schema says so (in Arrow, then in Parquet).
+        return values.cast(field.type)
+
+    workers = min(len(arrow_schema), os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlkeel-validate") as pool:
+        columns = list(pool.map(one, arrow_schema))
+    return pa.Table.from_arrays(columns, schema=arrow_schema)
+
+
+def _decoded_table(table: pa.Table) -> pa.Table:
+    """``table`` with its dictionary-encoded columns decoded (the quarantine keeps the input's plain types)."""
+    return table.cast(_decoded_schema(table.schema))
+
+
+def _decoded_schema(schema: pa.Schema) -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [field.with_type(field.type.value_type) if pa.types.is_dictionary(field.type) else field for field in schema],
+        metadata=schema.metadata,
+    )
+
+
 @dataclass
 class _Tally:
     """What validation found so far, summed over the batches checked (one batch for an in-memory table)."""
@@ -634,7 +711,6 @@ class _Tally:
             entry = self.found.setdefault((violation.column, violation.check), [0, offset + violation.first_row])
             entry[0] += violation.rows
 
-        valid = pa.table(converted)
         quarantine_columns = batch.drop_columns(
             [c for c in (SOURCE_ROW_COLUMN, QUARANTINE_REASON_COLUMN) if c in names]
         )
@@ -643,7 +719,6 @@ class _Tally:
             reasons = pa.array([], pa.string())
         else:
             rows = pc.indices_nonzero(invalid).cast(pa.int64())
-            valid = valid.filter(pc.invert(invalid))
             # Each check describes only its own rows, placed among the quarantined rows (null elsewhere).
             no_reason = pa.nulls(len(rows), pa.string())
             parts = []
@@ -651,10 +726,9 @@ class _Tally:
                 mine = _array(violation.mask.take(rows))
                 parts.append(pc.replace_with_mask(no_reason, mine, _array(violation.describe(rows.filter(mine)))))
             reasons = _join_reasons(parts)
-        # Non-nullable columns hold no null any more: say so in the Arrow (and Parquet) schema.
-        valid = valid.cast(schema.arrow_schema())
+        valid = _valid_rows(converted, invalid, schema.arrow_schema())
         source_rows = pc.add(rows, pa.scalar(offset, pa.int64())) if offset else rows
-        quarantine = quarantine_columns.take(rows).append_column(SOURCE_ROW_COLUMN, source_rows)
+        quarantine = _decoded_table(quarantine_columns.take(rows)).append_column(SOURCE_ROW_COLUMN, source_rows)
         quarantine = quarantine.append_column(QUARANTINE_REASON_COLUMN, reasons)
 
         self.rows_in += batch.num_rows
@@ -870,12 +944,6 @@ def _representatives(column: Any, kind: str, is_key: bool, max_categories: int) 
     return pa.concat_arrays([values, pa.nulls(1, column.type)]) if missing else values
 
 
-def _no_prebuffer() -> Any:
-    import pyarrow.dataset as ds
-
-    return ds.ParquetFragmentScanOptions(pre_buffer=False)
-
-
 def _infer_schema_streaming(
     batches: Any, key_columns: Sequence[str], target_column: str | None, max_categories: int
 ) -> DatasetSchema:
@@ -902,6 +970,36 @@ def _infer_schema_streaming(
             filler = values[:1] if len(values) else pa.nulls(1, values.type)
             columns[name] = pa.concat_arrays([values, *[filler] * (longest - len(values))])
     return infer_schema(pa.table(columns), key_columns, target_column, max_categories)
+
+
+def dictionary_columns(schema: DatasetSchema) -> list[str]:
+    """The columns to read dictionary-encoded: the schema's categorical text columns that are not keys.
+
+    A categorical column holds few distinct values, so its checks then run once per distinct value and the
+    Parquet reader skips decoding each row's text; a key is unique by design, so it is read plain.
+    """
+    return [
+        spec.name
+        for spec in schema.columns
+        if spec.type == "string" and spec.categories is not None and spec.name not in schema.key_columns
+    ]
+
+
+def read_dataset(dataset_path: str, schema: DatasetSchema | None = None) -> pa.Table:
+    """Read a Parquet dataset for validation, its categorical text columns dictionary-encoded.
+
+    Args:
+        dataset_path: The Parquet file (local path or pyarrow-filesystem URI).
+        schema: The schema it will be checked against, or None (when it is to be inferred: read plain).
+
+    Returns:
+        The table (``validate_table`` accepts dictionary-encoded columns and writes plain ones).
+
+    Raises:
+        DataError: missing, empty or unreadable file.
+    """
+    table, _ = read_source(dataset_path, "parquet", dictionary_columns(schema) if schema else ())
+    return table
 
 
 def validate_streaming(
@@ -946,17 +1044,15 @@ def validate_streaming(
     """
     import pyarrow as pa
 
-    from mlkeel.components.ingest.logic import open_parquet_dataset
+    from mlkeel.components.ingest.logic import iter_parquet_batches, open_parquet_dataset
 
     check_parameters(max_invalid_fraction, max_categories)
     batch_rows = batch_rows or STREAM_BATCH_ROWS
-    dataset, names = open_parquet_dataset(dataset_path)
+    dataset, names = open_parquet_dataset(dataset_path, dictionary_columns(schema) if schema else ())
     if schema is None:
         keys = [key_columns] if isinstance(key_columns, str) else list(key_columns)
         schema = _infer_schema_streaming(
-            dataset.to_batches(
-                columns=names, batch_size=batch_rows, fragment_scan_options=_no_prebuffer(), **_ONE_BATCH_AHEAD
-            ),
+            iter_parquet_batches(dataset_path, names, batch_rows),
             keys,
             target_column or None,
             max_categories,
@@ -969,7 +1065,7 @@ def validate_streaming(
         duplicate = _duplicate_key_violation(schema, dataset.to_table(columns=list(schema.key_columns)), source)
     tally = _Tally(schema, target)
     valid_schema = schema.arrow_schema()
-    quarantine_fields = [field for field in dataset.schema if field.name in names]
+    quarantine_fields = [field for field in _decoded_schema(dataset.schema) if field.name in names]
     quarantine_fields = [f for f in quarantine_fields if f.name not in (SOURCE_ROW_COLUMN, QUARANTINE_REASON_COLUMN)]
     quarantine_schema = pa.schema(
         [*quarantine_fields, pa.field(SOURCE_ROW_COLUMN, pa.int64()), pa.field(QUARANTINE_REASON_COLUMN, pa.string())]
@@ -979,9 +1075,7 @@ def validate_streaming(
         parquet_writer_atomic(valid_schema, valid_path) as valid_writer,
         parquet_writer_atomic(quarantine_schema, quarantine_path) as quarantine_writer,
     ):
-        for batch in dataset.to_batches(
-            columns=names, batch_size=batch_rows, fragment_scan_options=_no_prebuffer(), **_ONE_BATCH_AHEAD
-        ):
+        for batch in iter_parquet_batches(dataset_path, names, batch_rows, dictionary_columns(schema)):
             if batch.num_rows == 0:
                 continue
             sliced = _slice_violation(duplicate, offset, batch.num_rows)
@@ -1065,7 +1159,7 @@ def validate(
         )
         schema = outcome.schema
     else:
-        table, _ = read_source(dataset_path, "parquet")
+        table = read_dataset(dataset_path, given)
         schema = given or infer_schema(table, key_columns, target_column or None, max_categories)
         outcome = validate_table(
             table, schema, source, target_column, positive_label, max_invalid_fraction, raise_on_failure=False

@@ -103,10 +103,14 @@ class RollbackTag:
     BY: Final = "mlkeel.rollback.by"
     AT: Final = "mlkeel.rollback.at"
     REASON: Final = "mlkeel.rollback.reason"
-    # "demoted" (was champion) or "restored" (champion again).
+    # ROLLBACK_DEMOTED (was champion) or ROLLBACK_RESTORED (champion again).
     ROLE: Final = "mlkeel.rollback.role"
     FROM_VERSION: Final = "mlkeel.rollback.from_version"
     TO_VERSION: Final = "mlkeel.rollback.to_version"
+
+
+ROLLBACK_DEMOTED: Final = "demoted"
+ROLLBACK_RESTORED: Final = "restored"
 
 
 class RegistrationState:

@@ -23,7 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlkeel.constants import CHAMPION_ALIAS, ENV_TRACKING_URI, PREVIOUS_CHAMPION_ALIAS, LineageTag, RollbackTag
+from mlkeel.constants import (
+    CHAMPION_ALIAS,
+    ENV_TRACKING_URI,
+    PREVIOUS_CHAMPION_ALIAS,
+    ROLLBACK_DEMOTED,
+    ROLLBACK_RESTORED,
+    LineageTag,
+    RollbackTag,
+)
 from mlkeel.errors import ParameterError, RegistryError
 
 if TYPE_CHECKING:
@@ -438,7 +446,7 @@ def rollback(
             f"set alias {PREVIOUS_CHAMPION_ALIAS!r} to version {current}",
             lambda: client.set_registered_model_alias(model_name, PREVIOUS_CHAMPION_ALIAS, current),
         )
-    for version, role in ((current, "demoted"), (target, "restored")):
+    for version, role in ((current, ROLLBACK_DEMOTED), (target, ROLLBACK_RESTORED)):
         for name, value in {**record, RollbackTag.ROLE: role}.items():
             registry_call(
                 resolved,

@@ -82,10 +82,10 @@ def request_kinds(records: list[dict[str, Any]]) -> list[tuple[int, Callable[[in
         return Request("valid, MLflow's dataframe_records", dumps({"dataframe_records": chosen, "ids": ids}), 200,
                        tuple(ids))  # fmt: skip
 
-    def other_content_type(n: int, rng: random.Random) -> Request:  # the body is read as JSON whatever the header
+    def other_content_type(n: int, rng: random.Random) -> Request:  # valid JSON declared as text: refused, not logged
         ids = [f"text-{n}-0"]
-        return Request("valid, Content-Type text/plain", dumps({"records": pick(rng, 1), "ids": ids}), 200,
-                       tuple(ids), {"Content-Type": "text/plain; charset=latin-1"})  # fmt: skip
+        return Request("valid JSON as Content-Type text/plain", dumps({"records": pick(rng, 1), "ids": ids}), 415,
+                       (), {"Content-Type": "text/plain; charset=latin-1"})  # fmt: skip
 
     def long_unicode(n: int, rng: random.Random) -> Request:  # an unseen category is still a string: scored
         ids = [f"unicode-{n}-0"]
@@ -203,7 +203,7 @@ def test_a_flood_of_mixed_requests_gets_no_5xx_bounded_memory_and_every_valid_re
         health, ready = http_call(f"{server.base}/healthz")[0], http_call(f"{server.base}/readyz")[0]
         counted = {
             status: metric(server.base, "mlkeel_serve_requests_total", endpoint="/predict", status=status)
-            for status in ("200", "400", "413", "422", "500", "503")
+            for status in ("200", "400", "413", "415", "422", "500", "503")
         }
         exit_status = server.terminate()
         stderr = server.stderr()

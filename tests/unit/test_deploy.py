@@ -18,6 +18,7 @@ from mlkeel.components.deploy.logic import (
     DeploySettings,
     KubeApis,
     Waiting,
+    check_settings,
     deploy,
     deploy_model,
     error_rate,
@@ -126,6 +127,27 @@ def test_the_deployment_serves_the_version_with_probes_resources_and_a_non_root_
     assert labels[ServingLabel.MODEL_VERSION] == "3"
     # The Service selects pods the Deployment makes.
     assert service_manifest["spec"]["selector"].items() <= labels.items()
+
+
+def test_the_prediction_log_goes_to_a_claim_when_one_is_named() -> None:
+    """Without a claim the log lives in the pod's emptyDir; with one it survives the pod, on every replica."""
+
+    def log_volume(deployment: dict) -> tuple[list[dict], list[dict]]:
+        pod = deployment["spec"]["template"]["spec"]
+        mounts = [m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == "/home/mlkeel/prediction-log"]
+        volumes = [v for v in pod["volumes"] if v["name"] in {m["name"] for m in mounts}]
+        return mounts, volumes
+
+    assert log_volume(render_all(settings("3"))[0]) == ([], [])  # under /home/mlkeel, an emptyDir
+    objects = render_all(settings("3", prediction_log_claim="churn-prediction-log"))
+    for deployment in (obj for obj in objects if obj["kind"] == "Deployment"):  # blue and green slots alike
+        validate_manifest(deployment, "render_all")
+        mounts, volumes = log_volume(deployment)
+        assert [volume["persistentVolumeClaim"] for volume in volumes] == [{"claimName": "churn-prediction-log"}]
+        assert len(mounts) == 1 and not mounts[0].get("readOnly")
+    assert settings("3", prediction_log_claim="a").digest() != settings("3").digest()  # a change is applied
+    with pytest.raises(ParameterError, match="prediction_log_claim='Bad_Claim'"):
+        check_settings(settings("3", prediction_log_claim="Bad_Claim"), "rolling", 0.2)
 
 
 def test_a_model_name_becomes_a_dns_label_or_is_refused() -> None:

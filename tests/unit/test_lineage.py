@@ -14,7 +14,7 @@ from mlkeel.cli import main as mlkeel_cli
 from mlkeel.components.gate.logic import decide
 from mlkeel.components.register.logic import register
 from mlkeel.constants import CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS, LineageTag, RollbackTag
-from mlkeel.errors import ParameterError, RegistryError
+from mlkeel.errors import NotBlessedError, ParameterError, RegistryError
 from mlkeel.lineage import rollback, version_lineage, versions_trained_on
 from mlkeel.tracking import git_commit
 from tests.fixtures_mlflow import MLFLOW_DEFAULT_ARTIFACT_ROOT_ENV, WEAK_MODEL
@@ -297,3 +297,20 @@ def test_rollback_waits_for_a_promotion_in_progress(two_data_versions, mlflow_lo
 
     assert finished["at"] > released
     assert _aliases(mlflow_local_uri, CHURN) == {CHAMPION_ALIAS: "2", PREVIOUS_CHAMPION_ALIAS: "3"}
+
+
+def test_retraining_the_rolled_back_model_does_not_promote_it_again(two_data_versions, mlflow_local_uri: str) -> None:
+    """Same data, code and parameters give back the demoted version: register refuses to undo the rollback."""
+    rollback(CHURN, mlflow_local_uri, reason="batch B was corrupted", by="alice")
+    assert _aliases(mlflow_local_uri, CHURN) == {CHAMPION_ALIAS: "2", PREVIOUS_CHAMPION_ALIAS: "3"}
+
+    # The pipeline's gate would bless this model again (it beat version 2 once): register is the last guard.
+    with pytest.raises(NotBlessedError, match=r"version 3 .*rolled back by alice .*batch B was corrupted.*--to 3"):
+        register(two_data_versions["model_b"].mlflow_model_uri, BLESSED, CHURN, mlflow_local_uri)
+
+    assert _aliases(mlflow_local_uri, CHURN) == {CHAMPION_ALIAS: "2", PREVIOUS_CHAMPION_ALIAS: "3"}
+    assert "rolled back by alice" in _tags(mlflow_local_uri, CHURN, "3")[LineageTag.PROMOTION_DECISION]
+    # Restored on purpose, it is the champion again; registering it once more is then an idempotent no-op.
+    rollback(CHURN, mlflow_local_uri, to_version="3", reason="B was fine after all", by="bob")
+    again = register(two_data_versions["model_b"].mlflow_model_uri, BLESSED, CHURN, mlflow_local_uri)
+    assert again.version == "3" and _aliases(mlflow_local_uri, CHURN)[CHAMPION_ALIAS] == "3"

@@ -43,13 +43,14 @@ def post(base: str, document: object) -> tuple[int, dict]:
     return status, json.loads(body)
 
 
-def raw_post(base: str, body: object, headers: dict[str, str]) -> tuple[int, str]:
-    """POST with exactly these headers (http.client: chunked bodies, a made-up Content-Length)."""
+def raw_post(base: str, body: object, headers: dict[str, str | None]) -> tuple[int, str]:
+    """POST with exactly these headers (http.client: chunked bodies, a made-up Content-Length; None omits one)."""
     host, port = base.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
     connection.putrequest("POST", "/predict")
     for name, value in {"Content-Type": "application/json", **headers}.items():
-        connection.putheader(name, value)
+        if value is not None:
+            connection.putheader(name, value)
     connection.endheaders()
     if isinstance(body, bytes):
         connection.send(body)
@@ -58,7 +59,7 @@ def raw_post(base: str, body: object, headers: dict[str, str]) -> tuple[int, str
             connection.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
         connection.send(b"0\r\n\r\n")
     response = connection.getresponse()
-    answer = json.loads(response.read())["error"]
+    answer = json.loads(response.read()).get("error", "")
     connection.close()
     return response.status, answer
 
@@ -146,9 +147,16 @@ def test_each_malformed_payload_gets_a_4xx_naming_the_problem_and_metrics_count_
         large = json.dumps({"records": good * 100}).encode()
         chunked = raw_post(base, iter([large[:9000], large[9000:]]), {"Transfer-Encoding": "chunked"})
         declared_huge = raw_post(base, b"{}", {"Content-Length": str(1 << 40)})
+        # Valid JSON declared as something else is refused; JSON with a charset, or undeclared, is scored.
+        body = json.dumps({"records": good}).encode()
+        as_text = raw_post(base, body, {"Content-Type": "text/plain", "Content-Length": str(len(body))})
+        with_charset = raw_post(
+            base, body, {"Content-Type": "application/json; charset=utf-8", "Content-Length": str(len(body))}
+        )
+        undeclared = raw_post(base, body, {"Content-Type": None, "Content-Length": str(len(body))})
         counts = {
             code: metric(base, "mlkeel_serve_requests_total", endpoint="/predict", status=code)
-            for code in ("200", "400", "413", "422")
+            for code in ("200", "400", "413", "415", "422")
         }
         latency_count = metric(base, "mlkeel_serve_request_duration_seconds_count", endpoint="/predict")
         scored = metric(base, "mlkeel_serve_predictions_total")
@@ -163,11 +171,13 @@ def test_each_malformed_payload_gets_a_4xx_naming_the_problem_and_metrics_count_
     assert chunked == (413, f"body of {len(large)} bytes exceeds the limit of 20000 bytes")
     assert declared_huge == (413, f"body of {1 << 40} bytes exceeds the limit of 20000 bytes")
     assert [item["id"] for item in answer_mlflow["predictions"]] == ["c1", "c2", "c3"]
-    assert counts == {"200": 2, "400": 2, "413": 3, "422": 8}
-    assert latency_count == 15
-    assert scored == score_count == 6 and info == 1
+    assert as_text == (415, "Content-Type 'text/plain': send the body as application/json")
+    assert with_charset[0] == undeclared[0] == 200
+    assert counts == {"200": 4, "400": 2, "413": 3, "415": 1, "422": 8}
+    assert latency_count == 18
+    assert scored == score_count == 12 and info == 1
     log = read_prediction_logs(log_dir)  # written on shutdown: only the records that were scored
-    assert log.num_rows == 6
+    assert log.num_rows == 12
     assert log.column("request_id").to_pylist()[:3] == ["c1", "c2", "c3"]
 
 

@@ -20,8 +20,8 @@ import pytest
 from mlkeel.components.drift import logic as drift_logic
 from mlkeel.components.drift.logic import detect_drift, detect_drift_streaming, drift
 from mlkeel.components.validate import logic as validate_logic
-from mlkeel.components.validate.logic import validate, validate_streaming
-from mlkeel.constants import QUARANTINE_REASON_COLUMN, SOURCE_ROW_COLUMN
+from mlkeel.components.validate.logic import validate, validate_streaming, validate_table
+from mlkeel.constants import QUARANTINE_REASON_COLUMN, SCHEMA_FORMAT_VERSION, SOURCE_ROW_COLUMN
 from mlkeel.data import TELCO_CHURN_KEY, TELCO_CHURN_POSITIVE_LABEL, TELCO_CHURN_TARGET
 from mlkeel.errors import ValidationFailedError
 from mlkeel.schema import DatasetSchema, infer_schema
@@ -276,3 +276,48 @@ def test_streamed_drift_reads_batch_by_batch_with_the_in_memory_answer_for_every
     assert stream == memory  # every figure, to the last digit
     assert {"amount", "flag", "carrier"} <= set(stream["data"]["drifted_features"])
     assert stream["data"]["features"]["carrier"]["unseen_categories"] == ["ZZ"]
+
+
+def test_categorical_columns_read_dictionary_encoded_give_the_plain_read_outcome(
+    telco_with_problems: tuple[Path, Path],
+) -> None:
+    """validate reads categorical text dictionary-encoded (checked per distinct value): nothing a user sees changes."""
+    data, schema_path = telco_with_problems
+    schema = DatasetSchema.load(schema_path).with_roles([TELCO_CHURN_KEY], TELCO_CHURN_TARGET)
+    encoded = validate_logic.read_dataset(str(data), schema)
+    assert pa.types.is_dictionary(encoded.schema.field("Contract").type)
+    assert not pa.types.is_dictionary(encoded.schema.field(TELCO_CHURN_KEY).type)  # a key is read plain
+
+    from_plain = validate_table(pq.read_table(data), schema, "data", raise_on_failure=False)
+    from_encoded = validate_table(encoded, schema, "data", raise_on_failure=False)
+
+    assert from_encoded.result == from_plain.result
+    assert from_plain.result["data"]["column_violations"]["Contract"] == {"null": 1, "category": 1}
+    assert from_encoded.valid.schema == from_plain.valid.schema  # plain string columns out, not dictionaries
+    assert _same(from_encoded.valid, from_plain.valid)
+    assert from_encoded.quarantine.schema == from_plain.quarantine.schema
+    assert _same(from_encoded.quarantine, from_plain.quarantine)
+
+
+def test_an_unknown_category_only_in_the_dictionary_quarantines_nothing() -> None:
+    """A dictionary may list values no row uses (a writer's leftovers): only the rows' values are checked."""
+    schema = DatasetSchema.from_dict(
+        {
+            "format_version": SCHEMA_FORMAT_VERSION,
+            "columns": [{"name": "colour", "type": "string", "nullable": False, "categories": ["blue", "red"]}],
+        }
+    )
+    dictionary = pa.array(["blue", "red", "green"])
+    unused = pa.DictionaryArray.from_arrays(pa.array([0, 1, 1, 0], pa.int32()), dictionary)
+    used = pa.DictionaryArray.from_arrays(pa.array([0, 2, 1, None], pa.int32()), dictionary)
+
+    clean = validate_table(pa.table({"colour": unused}), schema, "data", raise_on_failure=False)
+    assert clean.rows_quarantined == 0 and clean.valid["colour"].to_pylist() == ["blue", "red", "red", "blue"]
+
+    faulty = validate_table(pa.table({"colour": used}), schema, "data", raise_on_failure=False)
+    assert faulty.quarantine[SOURCE_ROW_COLUMN].to_pylist() == [1, 3]
+    assert faulty.quarantine[QUARANTINE_REASON_COLUMN].to_pylist() == [
+        "column 'colour': value 'green' not in the categories ['blue', 'red']",
+        "column 'colour': value null, but the column is not nullable",
+    ]
+    assert faulty.valid.schema.field("colour").type == pa.string()
