@@ -8,7 +8,8 @@ the time. Alongside, the Population Stability Index (PSI) of every feature is re
 measures *whether* it moved. Only the tests decide ``is_drift`` (see ``detect_drift``).
 
 Files larger than ``STREAMING_MIN_ROWS`` rows are compared one feature at a time (``detect_drift_streaming``):
-exact tests on every value, so the same p-values and decisions, with one feature of both sides in memory.
+exact tests on every value, so the same p-values and decisions, with one feature of both sides in memory
+(a numeric one as two sorted float64 arrays, a categorical one as counts), read one record batch at a time.
 
 The result is data first, alibi-detect style (``{"meta": {...}, "data": {"is_drift": ..., ...}}``), rendered
 into a self-contained HTML report second. Plain functions on Arrow tables (or pandas frames) and paths; no
@@ -276,8 +277,8 @@ class _Categories:
     """
 
     values: list[str]
-    reference_codes: np.ndarray
-    current_codes: np.ndarray
+    reference_codes: np.ndarray | None  # None when only counted (a streamed column: the tests need counts)
+    current_codes: np.ndarray | None
     reference_counts: np.ndarray
     current_counts: np.ndarray
     seen: int  # values[:seen] occur in the reference
@@ -286,12 +287,22 @@ class _Categories:
     def null_code(self) -> int:
         return len(self.values)
 
+    def seen_codes(self) -> list[int]:
+        """The codes the reference holds (null included when it has nulls): TabularDrift's categories."""
+        import numpy as np
+
+        return [int(code) for code in np.flatnonzero(self.reference_counts)]
+
     def labels(self) -> list[str]:
         return [*self.values, NULL_LABEL]
 
 
-def _encode_categories(reference: pa.Array, current: pa.Array) -> _Categories:
-    import numpy as np
+def _value_set(reference_values: pa.Array, current_values: pa.Array) -> tuple[pa.Array, int]:
+    """Every category in code order: the reference's (sorted), then the current batch's unseen ones (sorted).
+
+    Returns:
+        ``(values, seen)``: the categories (no null) and how many of them the reference holds.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -299,10 +310,17 @@ def _encode_categories(reference: pa.Array, current: pa.Array) -> _Categories:
         unique = pc.unique(values).drop_null()
         return unique.take(pc.sort_indices(unique))
 
-    seen = sorted_unique(reference)
-    current_unique = sorted_unique(current)
+    seen = sorted_unique(reference_values)
+    current_unique = sorted_unique(current_values)
     unseen = current_unique.filter(pc.invert(pc.is_in(current_unique, value_set=seen)))
-    value_set = pa.concat_arrays([seen, unseen]) if len(unseen) else seen
+    return (pa.concat_arrays([seen, unseen]) if len(unseen) else seen), len(seen)
+
+
+def _encode_categories(reference: pa.Array, current: pa.Array) -> _Categories:
+    import numpy as np
+    import pyarrow.compute as pc
+
+    value_set, seen = _value_set(reference, current)
     null_code = len(value_set)
 
     def codes(values: pa.Array) -> np.ndarray:
@@ -316,8 +334,84 @@ def _encode_categories(reference: pa.Array, current: pa.Array) -> _Categories:
         current_codes=current_codes,
         reference_counts=np.bincount(reference_codes, minlength=null_code + 1),
         current_counts=np.bincount(current_codes, minlength=null_code + 1),
-        seen=len(seen),
+        seen=seen,
     )
+
+
+def _value_counts(dataset: Any, name: str, source: str) -> tuple[pa.Array, np.ndarray, int]:
+    """A streamed column's categories and rows per category, one record batch at a time.
+
+    Returns:
+        ``(values, counts, nulls)``: each distinct non-null value as text (unordered), its rows, the null rows.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values, counts, nulls = [], [], 0
+    for batch in dataset.to_batches(columns=[name]):
+        column = _text_values(pa.chunked_array([batch.column(0)]), name, source)
+        nulls += column.null_count
+        found = pc.value_counts(column.drop_null())
+        values.append(found.field("values"))
+        counts.append(found.field("counts"))
+    if not values:
+        return pa.array([], pa.string()), np.zeros(0, dtype=np.int64), nulls
+    totals = (
+        pa.table({"value": pa.concat_arrays(values), "rows": pa.concat_arrays(counts)})
+        .group_by("value")
+        .aggregate([("rows", "sum")])
+    )
+    return totals["value"].combine_chunks(), totals["rows_sum"].to_numpy().astype(np.int64), nulls
+
+
+def _count_categories(reference: Any, current: Any, name: str, sources: tuple[str, str]) -> _Categories:
+    """``_encode_categories`` of two streamed columns, counts only (never a code per row): the same counts."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    reference_values, reference_rows, reference_nulls = _value_counts(reference, name, sources[0])
+    current_values, current_rows, current_nulls = _value_counts(current, name, sources[1])
+    value_set, seen = _value_set(reference_values, current_values)
+
+    def by_code(values: pa.Array, rows: np.ndarray, nulls: int) -> np.ndarray:
+        counts = np.zeros(len(value_set) + 1, dtype=np.int64)
+        codes = pc.index_in(values, value_set=value_set).to_numpy(zero_copy_only=False)
+        counts[np.asarray(codes, dtype=np.int64)] = rows
+        counts[len(value_set)] = nulls
+        return counts
+
+    return _Categories(
+        values=value_set.to_pylist(),
+        reference_codes=None,
+        current_codes=None,
+        reference_counts=by_code(reference_values, reference_rows, reference_nulls),
+        current_counts=by_code(current_values, current_rows, current_nulls),
+        seen=seen,
+    )
+
+
+def _read_numeric(dataset: Any, name: str, rows: int | None = None) -> np.ndarray:
+    """A streamed column as ``_numeric_values`` gives it, sorted (NaN last), filled one record batch at a time.
+
+    Memory holds the float64 result and one batch: no whole Arrow column, no second copy for the sort.
+    ``rows``: the dataset's rows, when known.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    rows = dataset.count_rows() if rows is None else rows
+    values = np.empty(rows, dtype=np.float64)
+    filled = 0
+    for batch in dataset.to_batches(columns=[name]):
+        values[filled : filled + batch.num_rows] = _numeric_values(pa.chunked_array([batch.column(0)]))
+        filled += batch.num_rows
+    if filled != rows:
+        raise DataError(f"column {name!r}: {filled} rows read, {rows} expected (did the file change?)")
+    values.sort()  # in place; np.sort's order (NaN last), so every later step sees what np.sort gives
+    # Arrow's pool (mimalloc) keeps the freed batches, about as much again as the result: give them back.
+    pa.default_memory_pool().release_unused()
+    return values
 
 
 # --- measures ---------------------------------------------------------------------------------------
@@ -341,28 +435,34 @@ def population_stability_index(reference_counts: np.ndarray, current_counts: np.
     return float(np.sum((current_share - reference_share) * np.log(current_share / reference_share)))
 
 
-def _numeric_psi_counts(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per bin: the reference's deciles (ties merged), then one bin for nulls.
+def _present(values: np.ndarray) -> np.ndarray:
+    """The non-NaN values of a sorted array (NaN last): a view, no copy."""
+    import numpy as np
 
-    Both sides come sorted, NaN last (``np.sort``'s order): a bin's count is then a difference of two
-    positions found by binary search, instead of a search per value.
+    return values[: len(values) - int(np.isnan(values).sum())]
+
+
+def _psi_edges(reference: np.ndarray) -> np.ndarray:
+    """The PSI bin edges: the sorted reference's deciles, ties merged (none when it holds only NaN)."""
+    import numpy as np
+
+    reference_present = _present(reference)
+    if not len(reference_present):
+        return np.array([], dtype=np.float64)
+    return np.unique(np.quantile(reference_present, np.linspace(0, 1, PSI_BINS + 1)[1:-1]))
+
+
+def _psi_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Rows per PSI bin of a sorted array (NaN last), then one bin for nulls.
+
+    A bin's count is a difference of two positions found by binary search, instead of a search per value.
     """
     import numpy as np
 
-    reference_present = reference[: len(reference) - int(np.isnan(reference).sum())]
-    current_present = current[: len(current) - int(np.isnan(current).sum())]
-    if len(reference_present):
-        quantiles = np.quantile(reference_present, np.linspace(0, 1, PSI_BINS + 1)[1:-1])
-        edges = np.unique(quantiles)
-    else:
-        edges = np.array([], dtype=np.float64)
-
-    def counts(present: np.ndarray, total: int) -> np.ndarray:
-        # Bin k holds edges[k-1] <= value < edges[k]: the same bins as searchsorted(edges, value, "right").
-        below = np.searchsorted(present, edges, side="left")
-        return np.append(np.diff(np.concatenate([[0], below, [len(present)]])), total - len(present))
-
-    return counts(reference_present, len(reference)), counts(current_present, len(current))
+    present = _present(values)
+    # Bin k holds edges[k-1] <= value < edges[k]: the same bins as searchsorted(edges, value, "right").
+    below = np.searchsorted(present, edges, side="left")
+    return np.append(np.diff(np.concatenate([[0], below, [len(present)]])), len(values) - len(present))
 
 
 def _null_aware_tabular_drift(**kwargs: Any) -> Any:
@@ -450,23 +550,37 @@ def _feature_test(
     codes present in the reference (``reference_categories``) or in the current batch.
     """
     import numpy as np
-    from scipy.stats import chi2_contingency
 
     if kind == NUMERIC:
-        statistic, p_value = _ks_without_nulls(reference_values, current_values, alternative)
-    else:
-        reference_codes, current_codes = reference_values.astype(np.int64), current_values.astype(np.int64)
-        size = int(max(reference_codes.max(initial=0), current_codes.max(initial=0))) + 1
-        codes = sorted(
-            set(reference_categories or ()) | set(np.flatnonzero(np.bincount(current_codes, minlength=size)))
-        )
-        table = np.vstack(
-            (
-                np.bincount(reference_codes, minlength=size)[codes],
-                np.bincount(current_codes, minlength=size)[codes],
-            )
-        )
-        statistic, p_value = chi2_contingency(table)[:2]
+        return _as_float32(*_ks_without_nulls(reference_values, current_values, alternative))
+    reference_codes, current_codes = reference_values.astype(np.int64), current_values.astype(np.int64)
+    size = int(max(reference_codes.max(initial=0), current_codes.max(initial=0))) + 1
+    return _chi2_of_counts(
+        np.bincount(reference_codes, minlength=size),
+        np.bincount(current_codes, minlength=size),
+        reference_categories,
+    )
+
+
+def _chi2_of_counts(
+    reference_counts: np.ndarray, current_counts: np.ndarray, reference_categories: list[int] | None
+) -> tuple[float, float]:
+    """Chi-squared on the 2 x k table of rows per code, over the codes the reference lists or the batch holds."""
+    import numpy as np
+    from scipy.stats import chi2_contingency
+
+    size = max(len(reference_counts), len(current_counts))
+    reference_counts = np.pad(reference_counts, (0, size - len(reference_counts)))
+    current_counts = np.pad(current_counts, (0, size - len(current_counts)))
+    codes = sorted(set(reference_categories or ()) | set(np.flatnonzero(current_counts)))
+    statistic, p_value = chi2_contingency(np.vstack((reference_counts[codes], current_counts[codes])))[:2]
+    return _as_float32(statistic, p_value)
+
+
+def _as_float32(statistic: float, p_value: float) -> tuple[float, float]:
+    """As TabularDrift reports them (float32)."""
+    import numpy as np
+
     return float(np.float32(statistic)), float(np.float32(p_value))
 
 
@@ -621,35 +735,104 @@ def _describe_feature(
     """
     import numpy as np
 
-    n_reference, n_current = len(reference_column), len(current_column)
-    entry: dict[str, Any] = {"kind": kind, "test": TEST_OF_KIND[kind]}
-    categories = None
     if kind == NUMERIC:
         # Sorted once (NaN last) for the PSI bins and the KS test; neither test depends on the order of rows.
         reference_values = np.sort(_numeric_values(reference_column))
         current_values = np.sort(_numeric_values(current_column))
-        psi_counts = _numeric_psi_counts(reference_values, current_values)
-        entry["null_share_reference"] = float(np.isnan(reference_values).mean())
-        entry["null_share_current"] = float(np.isnan(current_values).mean())
-        entry.update(unseen_categories=[], unseen_count=0, unseen_share=0.0)
-    else:
-        encoded = _encode_categories(
-            _text_values(reference_column, name, sources[0]), _text_values(current_column, name, sources[1])
-        )
-        reference_values, current_values = encoded.reference_codes, encoded.current_codes
-        # The reference's categories; TabularDrift adds the codes found in the current batch.
-        categories = [int(code) for code in np.flatnonzero(encoded.reference_counts)]
-        psi_counts = (encoded.reference_counts, encoded.current_counts)
-        unseen_counts = encoded.current_counts[encoded.seen : encoded.null_code]
-        order = np.argsort(-unseen_counts, kind="stable")[:UNSEEN_IN_RESULT]
-        entry["null_share_reference"] = float(encoded.reference_counts[encoded.null_code] / n_reference)
-        entry["null_share_current"] = float(encoded.current_counts[encoded.null_code] / n_current)
-        entry["unseen_categories"] = [encoded.values[encoded.seen + int(i)] for i in order]
-        entry["unseen_count"] = len(unseen_counts)
-        entry["unseen_share"] = float(unseen_counts.sum() / n_current)
-    entry["psi"] = population_stability_index(*psi_counts)
+        entry = _numeric_entry(reference_values, current_values, _psi_edges(reference_values), psi_threshold)
+        return entry, reference_values, current_values, None
+    encoded = _encode_categories(
+        _text_values(reference_column, name, sources[0]), _text_values(current_column, name, sources[1])
+    )
+    assert encoded.reference_codes is not None and encoded.current_codes is not None  # encoded, not only counted
+    return (
+        _categorical_entry(encoded, psi_threshold),
+        encoded.reference_codes,
+        encoded.current_codes,
+        encoded.seen_codes(),
+    )
+
+
+def _numeric_entry(
+    reference: np.ndarray, current: np.ndarray, edges: np.ndarray, psi_threshold: float
+) -> dict[str, Any]:
+    """A numeric feature's entry (all but the test's outcome) from both sides sorted, NaN last."""
+    import numpy as np
+
+    return _with_psi(
+        {
+            "kind": NUMERIC,
+            "test": TEST_OF_KIND[NUMERIC],
+            "null_share_reference": float(np.isnan(reference).mean()),
+            "null_share_current": float(np.isnan(current).mean()),
+            "unseen_categories": [],
+            "unseen_count": 0,
+            "unseen_share": 0.0,
+        },
+        _psi_counts(reference, edges),
+        _psi_counts(current, edges),
+        psi_threshold,
+    )
+
+
+def _categorical_entry(encoded: _Categories, psi_threshold: float) -> dict[str, Any]:
+    """A categorical feature's entry (all but the test's outcome) from its category counts."""
+    import numpy as np
+
+    n_reference, n_current = int(encoded.reference_counts.sum()), int(encoded.current_counts.sum())
+    unseen_counts = encoded.current_counts[encoded.seen : encoded.null_code]
+    order = np.argsort(-unseen_counts, kind="stable")[:UNSEEN_IN_RESULT]
+    entry = {
+        "kind": CATEGORICAL,
+        "test": TEST_OF_KIND[CATEGORICAL],
+        "null_share_reference": float(encoded.reference_counts[encoded.null_code] / n_reference),
+        "null_share_current": float(encoded.current_counts[encoded.null_code] / n_current),
+        "unseen_categories": [encoded.values[encoded.seen + int(i)] for i in order],
+        "unseen_count": len(unseen_counts),
+        "unseen_share": float(unseen_counts.sum() / n_current),
+    }
+    return _with_psi(entry, encoded.reference_counts, encoded.current_counts, psi_threshold)
+
+
+def _with_psi(
+    entry: dict[str, Any], reference_counts: np.ndarray, current_counts: np.ndarray, psi_threshold: float
+) -> dict[str, Any]:
+    entry["psi"] = population_stability_index(reference_counts, current_counts)
     entry["psi_drift"] = entry["psi"] > psi_threshold
-    return entry, reference_values, current_values, categories
+    return entry
+
+
+def _streamed_feature(
+    name: str,
+    kind: str,
+    reference: Any,
+    current: Any,
+    rows: tuple[int, int],
+    sources: tuple[str, str],
+    psi_threshold: float,
+) -> tuple[dict[str, Any], float, float]:
+    """``_describe_feature`` and ``_feature_test`` of one feature of two datasets, read one record batch at a time.
+
+    A numeric feature holds its two sorted float64 columns (the reference's deciles are taken before the
+    current side is read); a categorical one only its counts per category.
+
+    Returns:
+        ``(entry, statistic, p-value)``, equal to the in-memory path's.
+    """
+    import pyarrow as pa
+
+    if kind == NUMERIC:
+        reference_values = _read_numeric(reference, name, rows[0])
+        edges = _psi_edges(reference_values)
+        current_values = _read_numeric(current, name, rows[1])
+        entry = _numeric_entry(reference_values, current_values, edges, psi_threshold)
+        statistic, p_value = _feature_test(NUMERIC, reference_values, current_values, None)
+    else:
+        encoded = _count_categories(reference, current, name, sources)
+        entry = _categorical_entry(encoded, psi_threshold)
+        statistic, p_value = _chi2_of_counts(encoded.reference_counts, encoded.current_counts, encoded.seen_codes())
+    pa.default_memory_pool().release_unused()
+    return entry, statistic, p_value
 
 
 def _drift_result(
@@ -716,10 +899,13 @@ def detect_drift_streaming(
 ) -> dict[str, Any]:
     """``detect_drift`` on two Parquet files without holding either file in memory: the same result.
 
-    Every feature is read and tested on its own (a ``pyarrow.dataset`` column projection), so memory holds one
-    feature of both sides at a time instead of every feature: at 10M rows a side, about 80 MB per side for a
-    float feature. Nothing is approximated: the KS test sees every value, the chi-squared test every count,
-    the PSI the exact deciles, and the decision is alibi-detect's correction (Bonferroni: ``p_val`` over the
+    Every feature is read and tested on its own, one record batch at a time (a ``pyarrow.dataset`` column
+    projection): a numeric feature becomes one sorted float64 array per side, filled batch by batch (about
+    80 MB a side at 10M rows; no whole Arrow column beside it, the sort in place, the reference's deciles
+    taken before the current side is read); a categorical feature is only counted per category per batch
+    (never a code per row), since the chi-squared test and the PSI need only the counts. Nothing is
+    approximated: the KS test sees every value, the chi-squared test every count, the PSI the exact deciles,
+    and the decision is alibi-detect's correction (Bonferroni: ``p_val`` over the
     number of features; FDR: ``alibi_detect.utils.statstest.fdr``) on the same per-feature p-values
     ``TabularDrift`` computes (float32). So statistic, p-value, PSI and decision equal the in-memory path's.
     Memory still grows with the rows of one feature; past some hundred million rows a side, set ``max_rows``:
@@ -789,16 +975,9 @@ def detect_drift_streaming(
     p_values = np.zeros(len(features), dtype=np.float32)
     statistics = np.zeros_like(p_values)
     for index, name in enumerate(features):
-        details[name], reference_values, current_values, categories = _describe_feature(
-            name,
-            kinds[name],
-            reference.to_table(columns=[name])[name],
-            current.to_table(columns=[name])[name],
-            sources,
-            psi_threshold,
+        details[name], statistics[index], p_values[index] = _streamed_feature(
+            name, kinds[name], reference, current, (n_reference, n_current), sources, psi_threshold
         )
-        statistics[index], p_values[index] = _feature_test(kinds[name], reference_values, current_values, categories)
-        del reference_values, current_values
     if correction == "bonferroni":
         threshold: Any = p_val / len(features)
         is_drift = bool((p_values < threshold).any())
@@ -875,17 +1054,29 @@ def _numeric_plot(name: str, reference: np.ndarray, current: np.ndarray, caption
     import numpy as np
     from matplotlib.figure import Figure
 
-    reference, current = reference[~np.isnan(reference)], current[~np.isnan(current)]
-    both = np.concatenate([reference, current])
+    def without_nan(values: np.ndarray) -> np.ndarray:
+        missing = int(np.isnan(values).sum())
+        if not missing or np.isnan(values[-missing:]).all():  # sorted, NaN last (streamed): a view, no copy
+            return values[: len(values) - missing]
+        return values[~np.isnan(values)]
+
+    reference, current = without_nan(reference), without_nan(current)
     figure = Figure(figsize=(7, 3.2), dpi=100)
     axes = figure.subplots()
-    if len(both):
-        low, high = np.quantile(both, [0.005, 0.995])
+    if len(reference) + len(current):
+        # Temporaries stay bounded (10M-row columns): the quantiles partition the concatenation in place, and
+        # the histograms count slice by slice (the same counts as whole).
+        both = np.concatenate([reference, current])
+        smallest, largest = float(both.min()), float(both.max())
+        low, high = np.quantile(both, [0.005, 0.995], overwrite_input=True)
+        del both
         if low == high:
-            low, high = float(both.min()), float(both.max()) + (1.0 if both.min() == both.max() else 0.0)
+            low, high = smallest, largest + (1.0 if smallest == largest else 0.0)
         edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
         for values, label, color in ((reference, "reference", "#4c72b0"), (current, "current", "#dd8452")):
-            counts, _ = np.histogram(np.clip(values, low, high), bins=edges)
+            counts = np.zeros(HISTOGRAM_BINS, dtype=np.int64)
+            for start in range(0, len(values), KS_SLICE):
+                counts += np.histogram(np.clip(values[start : start + KS_SLICE], low, high), bins=edges)[0]
             axes.stairs(counts / max(len(values), 1), edges, label=label, color=color, linewidth=1.6)
         axes.set_ylabel("share of rows")
         axes.legend()
@@ -950,16 +1141,7 @@ figcaption { color: #555; font-size: 0.9em; }
 def _column_reader(
     data: Any, source: str, features: list[str], max_rows: int | None, rng: np.random.Generator
 ) -> Mapping[str, pa.ChunkedArray]:
-    """``name -> column`` of the rows the result was computed on; a ``pyarrow.dataset`` is read column by column."""
-    import pyarrow.dataset as ds
-
-    if isinstance(data, ds.Dataset):
-
-        class _Columns(dict):  # type: ignore[type-arg]
-            def __missing__(self, name: str) -> pa.ChunkedArray:
-                return data.to_table(columns=[name])[name]
-
-        return _Columns()
+    """``name -> column`` of the rows the result was computed on (a table or a DataFrame)."""
     table = _sample(_as_table(data, source).select(features), max_rows, rng)
     return {name: table[name] for name in features}
 
@@ -980,6 +1162,8 @@ def render_html_report(result: Mapping[str, Any], reference: Any, current: Any) 
         reference and current shares for a numeric feature, bars of category shares for a categorical one.
     """
     import numpy as np
+    import pyarrow as pa
+    import pyarrow.dataset as ds
 
     meta, data = result["meta"], result["data"]
     features: dict[str, Any] = data["features"]
@@ -1033,26 +1217,35 @@ def render_html_report(result: Mapping[str, Any], reference: Any, current: Any) 
         lines.append("<h2>Flagged features</h2>")
         if len(flagged) > PLOTS_IN_REPORT:
             lines.append(f"<p>The first {PLOTS_IN_REPORT} of {len(flagged)} flagged features are plotted.</p>")
-        rng = np.random.default_rng(meta["seed"])
         sources = (str(meta["reference_source"]), str(meta["current_source"]))
-        reference_table = _column_reader(reference, sources[0], list(features), meta["max_rows"], rng)
-        current_table = _column_reader(current, sources[1], list(features), meta["max_rows"], rng)
+        # Datasets (the streamed path) are read one feature and one record batch at a time, as detected.
+        streamed = isinstance(reference, ds.Dataset)
+        if not streamed:
+            rng = np.random.default_rng(meta["seed"])
+            reference_table = _column_reader(reference, sources[0], list(features), meta["max_rows"], rng)
+            current_table = _column_reader(current, sources[1], list(features), meta["max_rows"], rng)
         for name in flagged[:PLOTS_IN_REPORT]:
             feature = features[name]
             caption = f"{feature['test']} p={_number(feature['p_value'])}, PSI={_number(feature['psi'])}"
-            if feature["kind"] == NUMERIC:
+            if feature["kind"] == NUMERIC and streamed:
+                image = _numeric_plot(name, _read_numeric(reference, name), _read_numeric(current, name), caption)
+            elif feature["kind"] == NUMERIC:
                 image = _numeric_plot(
                     name,
                     _numeric_values(reference_table[name]),
                     _numeric_values(current_table[name]),
                     caption,
                 )
+            elif streamed:
+                image = _categorical_plot(name, _count_categories(reference, current, name, sources), caption)
             else:
                 encoded = _encode_categories(
                     _text_values(reference_table[name], name, sources[0]),
                     _text_values(current_table[name], name, sources[1]),
                 )
                 image = _categorical_plot(name, encoded, caption)
+            if streamed:
+                pa.default_memory_pool().release_unused()
             lines.append(
                 f'<figure><img src="data:image/png;base64,{image}" alt="{escape(name)}: reference vs current">'
                 f"<figcaption>{escape(name)} ({feature['kind']}): {escape(caption)}</figcaption></figure>"

@@ -76,6 +76,9 @@ def test_streaming_quick(results: Path) -> None:
     assert report["tools"]["drift"]["flagged"] == ["num_0", "num_2"]
     assert report["tools"]["validate"]["rows_failed"] > 0
     assert report["targets"][0]["met"]  # 50,000 rows stay far below 1 GiB
+    only_drift = streaming.main(["--quick", "--stages", "drift", "--results", str(results / "drift-only")])
+    assert set(only_drift["tools"]) == {"drift"} and only_drift["tools"]["drift"]["flagged"] == ["num_0", "num_2"]
+    assert only_drift["targets"][0]["target"] == "50,000 rows: peak RSS of drift"
 
 
 def test_scoring_and_pipeline_quick(results: Path) -> None:
@@ -84,6 +87,7 @@ def test_scoring_and_pipeline_quick(results: Path) -> None:
 
     report = _written(results, "scoring", scoring.main(["--quick", "--results", str(results)]))
     assert set(report["rows_per_second"]) == {"raw", "raw_io", "mlkeel"}
+    assert all(tool["cpu_seconds"] > 0 for tool in report["tools"].values())
     assert all(tool["rows"] == report["rows"] for tool in report["tools"].values())
     report = _written(results, "pipeline", pipeline.main(["--quick", "--results", str(results)]))
     assert set(report["tools"]) == {"single_process"} and "subprocess" in report["skipped"]

@@ -157,6 +157,23 @@ def test_generated_request_ids_are_stable_for_the_same_file(
     assert named[:2] == ["2026-03-01-0", "2026-03-01-1"]
 
 
+def test_a_chunk_the_model_cannot_score_is_named_by_its_rows_and_nothing_is_written(
+    telco_split: tuple[Path, Path], mlflow_shared_uri: str, train_telco, tmp_path: Path, monkeypatch
+) -> None:
+    model_dir = str(train_telco(mlflow_shared_uri, "strong").model_dir)
+    monkeypatch.setattr(logic, "CHUNK_ROWS", 500)  # three chunks, scored side by side
+    table = pq.read_table(telco_split[1])
+    tenure = [str(value) for value in table.column("tenure").to_pylist()]
+    tenure[700] = tenure[1200] = "twelve"  # the second and the third chunk cannot be scored
+    bad = tmp_path / "text_in_numbers.parquet"
+    pq.write_table(table.set_column(table.schema.get_field_index("tenure"), "tenure", pa.array(tenure)), bad)
+    output = tmp_path / "log.parquet"
+
+    with pytest.raises(DataError, match="cannot score rows 500-999"):  # the first bad chunk in row order
+        batch_predict(model_dir, str(bad), str(output))
+    assert not output.exists() and not list(tmp_path.glob(".log.parquet.*"))
+
+
 def test_bad_inputs_fail_before_anything_is_written(
     telco_split: tuple[Path, Path], mlflow_shared_uri: str, train_telco, tmp_path: Path
 ) -> None:
