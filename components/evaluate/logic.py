@@ -107,6 +107,7 @@ def evaluate(
         feature_frame,
         load_sklearn_model,
         model_feature_columns,
+        one_native_thread,
         positive_scores,
     )
 
@@ -118,7 +119,8 @@ def evaluate(
 
         raise SchemaMismatchError(f"{shown}: target column {target_column!r} not found")
     labels = binary_labels(frame[target_column], positive_label, shown)
-    scores = positive_scores(model, feature_frame(frame, model_feature_columns(model), shown))
+    with one_native_thread():
+        scores = positive_scores(model, feature_frame(frame, model_feature_columns(model), shown))
     evaluation = evaluate_scores(labels, scores)
     if mlflow_run_id:
         import time

@@ -531,13 +531,14 @@ def scores_of(model: Any, frame: pd.DataFrame, source: str) -> Any:
         SchemaMismatchError: the rows lack a column the model needs.
         DataError: the model does not record its input columns.
     """
-    from mlkeel.modeling import feature_frame, model_feature_columns, positive_scores
+    from mlkeel.modeling import feature_frame, model_feature_columns, one_native_thread, positive_scores
 
     try:
         columns = model_feature_columns(model)
     except AttributeError as error:
         raise DataError(f"{source}: the model has no feature_names_in_ (not fitted on a DataFrame)") from error
-    return positive_scores(model, feature_frame(frame, columns, source))
+    with one_native_thread():
+        return positive_scores(model, feature_frame(frame, columns, source))
 
 
 def score_on(model: Any, frame: pd.DataFrame, labels: Any, metric: str, source: str) -> float:
@@ -615,9 +616,10 @@ def gate(
         RegistryError: the registry cannot be reached or the champion cannot be loaded.
     """
     from mlkeel.metrics import classification_metrics
-    from mlkeel.modeling import load_sklearn_model
+    from mlkeel.modeling import import_model_libraries, load_sklearn_model
     from mlkeel.tracking import connect, resolve_tracking_uri
 
+    import_model_libraries()  # before connect imports mlflow: see its docstring
     bounds = check_parameters(metric, margin, thresholds)
     columns = check_slice_parameters(slice_columns, slice_margin, slice_min_rows)
     if not model_name.strip():
