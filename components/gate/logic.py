@@ -531,14 +531,9 @@ def scores_of(model: Any, frame: pd.DataFrame, source: str) -> Any:
         SchemaMismatchError: the rows lack a column the model needs.
         DataError: the model does not record its input columns.
     """
-    from mlkeel.modeling import feature_frame, model_feature_columns, one_native_thread, positive_scores
+    from mlkeel.modeling import score_frame
 
-    try:
-        columns = model_feature_columns(model)
-    except AttributeError as error:
-        raise DataError(f"{source}: the model has no feature_names_in_ (not fitted on a DataFrame)") from error
-    with one_native_thread():
-        return positive_scores(model, feature_frame(frame, columns, source))
+    return score_frame(model, frame, source)
 
 
 def score_on(model: Any, frame: pd.DataFrame, labels: Any, metric: str, source: str) -> float:

@@ -504,14 +504,7 @@ def _slices_from_test_data(
 ) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
-    from mlkeel.modeling import (
-        binary_labels,
-        feature_frame,
-        load_sklearn_model,
-        model_feature_columns,
-        one_native_thread,
-        positive_scores,
-    )
+    from mlkeel.modeling import binary_labels, load_sklearn_model, score_frame
     from mlkeel.storage import require_readable_file
 
     if not target_column:
@@ -522,8 +515,7 @@ def _slices_from_test_data(
         raise SchemaMismatchError(f"{test_path}: target column {target_column!r} not found")
     labels = binary_labels(frame[target_column], positive_label, test_path)
     model = load_sklearn_model(model_uri)
-    with one_native_thread():
-        scores = positive_scores(model, feature_frame(frame, model_feature_columns(model), test_path))
+    scores = score_frame(model, frame, test_path)
     return slice_metrics(frame, labels, scores, slice_columns, test_path)
 
 

@@ -90,6 +90,30 @@ def positive_scores(model: Any, features: pd.DataFrame) -> np.ndarray:
     return np.asarray(probabilities[:, positive_column], dtype=float)
 
 
+def score_frame(model: Any, frame: pd.DataFrame, source: str = "data") -> np.ndarray:
+    """Positive-class scores of ``model`` on the rows of ``frame``, from the model's own input columns, one thread.
+
+    Args:
+        model: A fitted scikit-learn classifier fitted on a DataFrame (``feature_names_in_``).
+        frame: The rows, with at least the model's input columns.
+        source: Printable name of the model and rows, for messages.
+
+    Returns:
+        One score per row.
+
+    Raises:
+        SchemaMismatchError: the rows lack a column the model needs.
+        DataError: the model does not record its input columns.
+    """
+    try:
+        columns = model_feature_columns(model)
+    except AttributeError as error:
+        raise DataError(f"{source}: the model has no feature_names_in_ (not fitted on a DataFrame)") from error
+    features = feature_frame(frame, columns, source)
+    with one_native_thread():
+        return positive_scores(model, features)
+
+
 def model_feature_columns(model: Any) -> list[str]:
     """The raw input columns a fitted scikit-learn model expects (``feature_names_in_``).
 
