@@ -89,16 +89,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 EXPLANATIONS = {
     "local training pipeline wall time": (
-        "each of the 7 steps is a new Python process that imports its libraries (kfp, pyarrow, scikit-learn, "
-        "MLflow: seconds each on a loaded 2-core machine) before doing a fraction of a second of work; the "
-        "single-process row shows the work itself, the overhead-per-step column the rest."
+        f"each of the {TASKS} steps is a new Python process that imports its libraries (kfp, pyarrow, "
+        "scikit-learn and skops, MLflow and its SQL store: seconds each on a loaded 2-core machine) before doing "
+        "its work; the single-process row shows the work itself, the overhead-per-step column the rest."
     ),
 }
 
 NOTE = (
     f"`subprocess`: `mlkeel run training --local` (kfp.local SubprocessRunner, {TASKS} steps: ingest, validate, "
-    "split, train, evaluate, gate, register), wall time of the run. `single_process`: the same stage functions "
-    "called in one Python process (imports warm after the first repeat). Overhead per step: (run - single "
+    "split, train, evaluate, fairness, explain, gate, register, model card), wall time of the run. "
+    "`single_process`: the same stage functions called in one Python process (imports warm after the first "
+    "repeat). Overhead per step: (run - single "
     f"process) / {TASKS}: launching a Python process per step, importing its libraries, and kfp.local's "
     "artifact bookkeeping."
 )

@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 ARGUMENTS = {"target_column": "Churn", "positive_label": "Yes", "key_columns": ["customerID"], "model_name": "bench"}
-TASKS = 9  # ingest, validate, split, train, evaluate, fairness, explain, gate, register
+# ingest, validate, split, train, evaluate, fairness, explain, gate, register, model card
+TASKS = 10
 
 
 def pipeline_run(runner: str) -> float:
@@ -38,8 +39,11 @@ def single_process_run() -> float:
 def single_process_steps(work: Path) -> float:
     """The training steps in ``work`` (model in ``work/model``, data splits beside it); returns their seconds."""
     from mlkeel.components.evaluate.logic import evaluate
+    from mlkeel.components.explain.logic import explain
+    from mlkeel.components.fairness.logic import fairness
     from mlkeel.components.gate.logic import gate
     from mlkeel.components.ingest.logic import ingest
+    from mlkeel.components.model_card.logic import model_card
     from mlkeel.components.register.logic import register
     from mlkeel.components.split.logic import split
     from mlkeel.components.train.logic import train
@@ -76,6 +80,29 @@ def single_process_steps(work: Path) -> float:
     evaluation = evaluate(
         str(work / "model"), str(work / "test"), "Churn", "Yes", store.tracking_uri, trained.mlflow_run_id
     )
+    # The training pipeline's defaults for the bundled data (pipelines/training.py).
+    fairness(
+        str(work / "model"),
+        str(work / "test"),
+        "Churn",
+        "Yes",
+        str(work / "fairness"),
+        sensitive_columns=["gender", "SeniorCitizen"],
+        thresholds={"demographic_parity_difference": 0.3, "equalized_odds_difference": 0.25},
+        tracking_uri=store.tracking_uri,
+        mlflow_run_id=trained.mlflow_run_id,
+    )
+    explain(
+        str(work / "model"),
+        str(work / "test"),
+        "Churn",
+        "Yes",
+        str(work / "importance"),
+        str(work / "importance.png"),
+        str(work / "importance.html"),
+        tracking_uri=store.tracking_uri,
+        mlflow_run_id=trained.mlflow_run_id,
+    )
     blessing = gate(
         str(work / "model"),
         str(work / "test"),
@@ -86,8 +113,28 @@ def single_process_steps(work: Path) -> float:
         str(work / "blessing"),
         tracking_uri=store.tracking_uri,
         thresholds={"roc_auc": 0.7},
+        fairness_path=str(work / "fairness"),
+        slice_columns=["Contract"],
     )
-    register(trained.mlflow_model_uri, blessing, "bench", store.tracking_uri, trained.mlflow_run_id, fingerprint)
+    registered = register(
+        trained.mlflow_model_uri, blessing, "bench", store.tracking_uri, trained.mlflow_run_id, fingerprint
+    )
+    model_card(
+        "bench",
+        registered.version,
+        str(work / "card.html"),
+        str(work / "card.md"),
+        tracking_uri=store.tracking_uri,
+        metrics=evaluation.metrics,
+        schema_path=str(work / "schema"),
+        blessing_path=str(work / "blessing"),
+        fairness_path=str(work / "fairness"),
+        importance_path=str(work / "importance"),
+        importance_plot_path=str(work / "importance.png"),
+        test_path=str(work / "test"),
+        model_uri=str(work / "model"),
+        slice_columns=["Contract"],
+    )
     return time.perf_counter() - started
 
 

@@ -102,13 +102,7 @@ def evaluate(
     """
     import pyarrow.parquet as pq
 
-    from mlkeel.modeling import (
-        binary_labels,
-        feature_frame,
-        load_sklearn_model,
-        model_feature_columns,
-        positive_scores,
-    )
+    from mlkeel.modeling import binary_labels, load_sklearn_model, score_frame
 
     shown = source or test_path
     frame = pq.read_table(test_path).to_pandas()
@@ -118,7 +112,7 @@ def evaluate(
 
         raise SchemaMismatchError(f"{shown}: target column {target_column!r} not found")
     labels = binary_labels(frame[target_column], positive_label, shown)
-    scores = positive_scores(model, feature_frame(frame, model_feature_columns(model), shown))
+    scores = score_frame(model, frame, shown)
     evaluation = evaluate_scores(labels, scores)
     if mlflow_run_id:
         import time

@@ -273,7 +273,7 @@ def fairness(
     import pyarrow.parquet as pq
 
     from mlkeel.metrics import DECISION_THRESHOLD
-    from mlkeel.modeling import binary_labels, feature_frame, load_sklearn_model, model_feature_columns, positive_scores
+    from mlkeel.modeling import binary_labels, load_sklearn_model, score_frame
     from mlkeel.storage import require_readable_file, write_json_atomic
 
     columns, bounds = check_parameters(sensitive_columns, thresholds, min_group_rows)
@@ -290,7 +290,7 @@ def fairness(
             )
         labels = binary_labels(frame[target_column], positive_label, test_path)
         model = load_sklearn_model(model_path)
-        scores = positive_scores(model, feature_frame(frame, model_feature_columns(model), test_path))
+        scores = score_frame(model, frame, test_path)
         decisions = (scores >= DECISION_THRESHOLD).astype(int)
         document = fairness_report(
             labels, decisions, {column: frame[column] for column in columns}, bounds, min_group_rows

@@ -516,30 +516,6 @@ def champion_version(client: MlflowClient, model_name: str, tracking_uri: str) -
     return str(version), ""
 
 
-def scores_of(model: Any, frame: pd.DataFrame, source: str) -> Any:
-    """Positive-class scores of ``model`` on the rows of ``frame``, using the model's own input columns.
-
-    Args:
-        model: A fitted scikit-learn model (fitted on a DataFrame).
-        frame: The holdout rows (all columns).
-        source: Printable name of the model and rows, for messages.
-
-    Returns:
-        One score per row.
-
-    Raises:
-        SchemaMismatchError: the rows lack a column the model needs.
-        DataError: the model does not record its input columns.
-    """
-    from mlkeel.modeling import feature_frame, model_feature_columns, positive_scores
-
-    try:
-        columns = model_feature_columns(model)
-    except AttributeError as error:
-        raise DataError(f"{source}: the model has no feature_names_in_ (not fitted on a DataFrame)") from error
-    return positive_scores(model, feature_frame(frame, columns, source))
-
-
 def score_on(model: Any, frame: pd.DataFrame, labels: Any, metric: str, source: str) -> float:
     """``metric`` of ``model`` on the rows of ``frame``, using the model's own ``feature_names_in_`` columns.
 
@@ -558,8 +534,9 @@ def score_on(model: Any, frame: pd.DataFrame, labels: Any, metric: str, source: 
         DataError: the model does not record its input columns.
     """
     from mlkeel.metrics import classification_metrics
+    from mlkeel.modeling import score_frame
 
-    return classification_metrics(labels, scores_of(model, frame, source))[metric]
+    return classification_metrics(labels, score_frame(model, frame, source))[metric]
 
 
 def gate(
@@ -615,9 +592,10 @@ def gate(
         RegistryError: the registry cannot be reached or the champion cannot be loaded.
     """
     from mlkeel.metrics import classification_metrics
-    from mlkeel.modeling import load_sklearn_model
+    from mlkeel.modeling import import_model_libraries, load_sklearn_model, score_frame
     from mlkeel.tracking import connect, resolve_tracking_uri
 
+    import_model_libraries()  # before connect imports mlflow: see its docstring
     bounds = check_parameters(metric, margin, thresholds)
     columns = check_slice_parameters(slice_columns, slice_margin, slice_min_rows)
     if not model_name.strip():
@@ -640,19 +618,19 @@ def gate(
     if version is not None:
         champion = _load_champion(model_name, version, resolved_uri)
         try:
-            champion_scores = scores_of(champion, frame, f"champion version {version}")
+            champion_scores = score_frame(champion, frame, f"champion version {version}")
         except SchemaMismatchError as error:
             no_comparison_reason = f"the champion cannot score these rows ({error}; the schema changed)"
             logger.warning("gate: %s", no_comparison_reason)
         else:
             champion_score = classification_metrics(labels, champion_scores)[metric]
-            challenger_scores = scores_of(load_sklearn_model(model_path), frame, "challenger")
+            challenger_scores = score_frame(load_sklearn_model(model_path), frame, "challenger")
             challenger_score = classification_metrics(labels, challenger_scores)[metric]
             _warn_if_other_rows(metrics, metric, challenger_score)
     slices = None
     if columns:
         if challenger_scores is None:
-            challenger_scores = scores_of(load_sklearn_model(model_path), frame, "challenger")
+            challenger_scores = score_frame(load_sklearn_model(model_path), frame, "challenger")
         slices = compare_slices(
             frame, labels, challenger_scores, champion_scores, columns, metric, slice_margin, slice_min_rows
         )

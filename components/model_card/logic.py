@@ -504,13 +504,7 @@ def _slices_from_test_data(
 ) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
-    from mlkeel.modeling import (
-        binary_labels,
-        feature_frame,
-        load_sklearn_model,
-        model_feature_columns,
-        positive_scores,
-    )
+    from mlkeel.modeling import binary_labels, load_sklearn_model, score_frame
     from mlkeel.storage import require_readable_file
 
     if not target_column:
@@ -521,7 +515,7 @@ def _slices_from_test_data(
         raise SchemaMismatchError(f"{test_path}: target column {target_column!r} not found")
     labels = binary_labels(frame[target_column], positive_label, test_path)
     model = load_sklearn_model(model_uri)
-    scores = positive_scores(model, feature_frame(frame, model_feature_columns(model), test_path))
+    scores = score_frame(model, frame, test_path)
     return slice_metrics(frame, labels, scores, slice_columns, test_path)
 
 
@@ -578,9 +572,12 @@ def model_card(
     """
     from mlkeel.errors import ParameterError
     from mlkeel.lineage import open_registry, version_lineage
+    from mlkeel.modeling import import_model_libraries
 
     if slice_columns and not test_path:
         raise ParameterError("slice_columns need test data (the holdout rows) to compute per-slice metrics")
+    if slice_columns:
+        import_model_libraries()  # the slices load the model: before open_registry imports mlflow
     client, resolved = open_registry(tracking_uri)
     reference = model_name + version if version.startswith("@") else f"{model_name}/{version}"
     facts = version_lineage(reference, resolved)

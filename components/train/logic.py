@@ -212,7 +212,7 @@ def fit_model(
         ParameterError: bad estimator or hyperparameters.
     """
     from mlkeel.metrics import classification_metrics
-    from mlkeel.modeling import binary_labels, positive_scores
+    from mlkeel.modeling import binary_labels, one_native_thread, positive_scores
 
     keys = list(key_columns or [])
     for column, role in [(target_column, "target column"), *((key, "key column") for key in keys)]:
@@ -224,14 +224,16 @@ def fit_model(
         raise DataError(f"{source}: no feature columns left besides the target and keys")
     model = build_pipeline(numeric, categorical, make_estimator(estimator, hyperparameters, seed))
     features = frame[numeric + categorical]
-    model.fit(features, labels)
+    with one_native_thread():
+        model.fit(features, labels)
+        train_scores = positive_scores(model, features)
     return FittedModel(
         model=model,
         feature_columns=numeric + categorical,
         numeric_columns=numeric,
         categorical_columns=categorical,
         dropped_columns=dropped,
-        train_metrics=classification_metrics(labels, positive_scores(model, features)),
+        train_metrics=classification_metrics(labels, train_scores),
         params={
             "estimator": estimator,
             "seed": seed,
@@ -329,18 +331,21 @@ def train(
     Returns:
         A ``TrainResult``.
     """
+    from mlkeel.modeling import import_model_libraries, one_native_thread, positive_scores
+
+    import_model_libraries()  # before mlflow: see its docstring
     import mlflow
     import mlflow.sklearn
     import pyarrow.parquet as pq
     from mlflow.models import infer_signature
 
-    from mlkeel.modeling import positive_scores
     from mlkeel.tracking import connect, git_commit, image_lineage, library_versions
 
     frame = pq.read_table(train_path).to_pandas()
     fitted = fit_model(frame, target_column, positive_label, key_columns, estimator, hyperparameters, seed)
     example = signature_example(frame, fitted.feature_columns)
-    signature = infer_signature(example, positive_scores(fitted.model, example))
+    with one_native_thread():
+        signature = infer_signature(example, positive_scores(fitted.model, example))
 
     def save(directory: str) -> None:
         mlflow.sklearn.save_model(

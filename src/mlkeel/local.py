@@ -7,6 +7,8 @@ folder matters for the Docker runner, which bind-mounts only the pipeline root i
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import time
 import warnings
@@ -20,6 +22,8 @@ from mlkeel.storage import display_uri
 
 RUNNERS = ("subprocess", "docker")
 DEFAULT_WORKDIR = ".mlkeel"
+SQLITE_FILE = "mlflow.db"
+logger = logging.getLogger(__name__)
 
 
 class PipelineRunFailed(MlkeelError):
@@ -55,7 +59,7 @@ class LocalStore:
         folder.mkdir(parents=True, exist_ok=True)
         return cls(
             workdir=folder,
-            tracking_uri=tracking_uri or f"sqlite:///{folder / 'mlflow.db'}",
+            tracking_uri=tracking_uri or _sqlite_uri(folder / SQLITE_FILE),
             artifact_location=(folder / "mlartifacts").as_uri(),
         )
 
@@ -67,10 +71,57 @@ class LocalStore:
         """
         from mlkeel.tracking import connect
 
+        local = self.tracking_uri.startswith("sqlite:")
+        database = self.workdir / SQLITE_FILE
+        if local and self.tracking_uri == _sqlite_uri(database) and not database.exists():
+            seed_sqlite_store(database)
         client = connect(self.tracking_uri)
         if client.get_experiment_by_name(experiment_name) is None:
-            local = self.tracking_uri.startswith("sqlite:")
             client.create_experiment(experiment_name, artifact_location=self.artifact_location if local else None)
+
+
+def _sqlite_uri(database: Path) -> str:
+    return f"sqlite:///{database}"
+
+
+def seed_sqlite_store(database: Path) -> None:
+    """Start a new local MLflow store from an empty database already migrated to this MLflow's schema.
+
+    A new SQLite store runs every MLflow schema migration (69 in MLflow 3.17) when it is first opened: about
+    3 s of CPU, more than most pipeline tasks spend on their own work. The empty, migrated database (tables
+    only: MLflow still creates its Default experiment on first use, as in a new file) is made once per MLflow
+    version in ``~/.cache/mlkeel`` and copied. Anything going wrong leaves ``database`` absent, and MLflow then
+    creates it the usual way.
+
+    Args:
+        database: The SQLite file to create (absent).
+    """
+    import shutil
+
+    import mlflow
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME", "") or Path.home() / ".cache") / "mlkeel"
+    template = cache / f"mlflow-{mlflow.__version__}-empty.db"
+    try:
+        if not template.is_file():
+            import sqlalchemy
+            from mlflow.store.db.utils import _initialize_tables
+
+            cache.mkdir(parents=True, exist_ok=True)
+            partial = cache / f".{template.name}.{os.getpid()}"
+            engine = sqlalchemy.create_engine(_sqlite_uri(partial))
+            try:
+                _initialize_tables(engine)
+                engine.dispose()
+                os.replace(partial, template)  # atomic: concurrent first runs each write their own, one wins
+            finally:
+                engine.dispose()
+                partial.unlink(missing_ok=True)
+        partial = database.with_name(f".{database.name}.{os.getpid()}")
+        shutil.copyfile(template, partial)
+        os.replace(partial, database)
+    except Exception as error:  # the cache is an optimisation only: MLflow initialises the store itself
+        logger.info("local MLflow store: no cached empty database (%s); MLflow creates it", error)
 
 
 @dataclass
