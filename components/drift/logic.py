@@ -837,8 +837,8 @@ def _streamed_feature(
 
 def _drift_result(
     details: dict[str, dict[str, Any]],
-    p_values: Sequence[float],
-    statistics: Sequence[float],
+    p_values: Sequence[float] | np.ndarray,
+    statistics: Sequence[float] | np.ndarray,
     is_drift: bool,
     threshold: float,
     meta: dict[str, Any],
@@ -957,7 +957,8 @@ def detect_drift_streaming(
             for dataset, rows in ((reference, n_reference), (current, n_current))
         ]
         result = detect_drift(
-            *sampled,
+            sampled[0],
+            sampled[1],
             feature_columns=features,
             categorical_columns=categorical_columns,
             p_val=p_val,
