@@ -37,6 +37,8 @@ CLASSES_IN_MESSAGE = 10
 REASON_SEPARATOR = "; "
 # ``validate`` reads files of more rows than this in record batches of STREAM_BATCH_ROWS rows (bounded memory).
 STREAMING_MIN_ROWS = 2_000_000
+# Threads that check, copy and describe columns (Arrow compute releases the GIL).
+_WORKERS = min(8, os.cpu_count() or 1)
 STREAM_BATCH_ROWS = 262_144
 
 # Text that parses as a number: a subset of what Arrow's cast accepts, so casting matching values never fails.
@@ -222,11 +224,15 @@ def _array(values: Any) -> Any:
 def _join_reasons(parts: list[Any]) -> Any:
     """Join per-check reason arrays (null where the check passed) with "; ", skipping nulls.
 
-    Built from coalesce rather than ``binary_join_element_wise(null_handling="skip")``, which in pyarrow 25
-    drops the rows where every input is null and so returns fewer rows than it was given.
+    One ``binary_join_element_wise(null_handling="skip")`` call (6x faster than pairwise joins here), except
+    that pyarrow 25 drops the rows where every input is null, returning fewer rows than it was given: a
+    quarantined row always has a reason, but when the lengths differ the pairwise join below is used.
     """
     import pyarrow.compute as pc
 
+    joined = pc.binary_join_element_wise(*parts, REASON_SEPARATOR, null_handling="skip")
+    if len(joined) == len(parts[0]):
+        return joined
     joined = parts[0]
     for part in parts[1:]:
         both = pc.binary_join_element_wise(joined, part, REASON_SEPARATOR)
@@ -628,16 +634,28 @@ def _slice_violation(violation: _Violation | None, offset: int, length: int) -> 
     )
 
 
-def _valid_rows(converted: Mapping[str, Any], invalid: Any, arrow_schema: pa.Schema) -> pa.Table:
+def _reasons_of(violation: _Violation, rows: Any) -> Any:
+    """One check's reasons among the quarantined ``rows``: its text on its own rows, null on the others."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    mine = _array(violation.mask.take(rows))
+    no_reason = pa.nulls(len(rows), pa.string())
+    return pc.replace_with_mask(no_reason, mine, _array(violation.describe(rows.filter(mine))))
+
+
+def _valid_rows(
+    converted: Mapping[str, Any], invalid: Any, arrow_schema: pa.Schema, pool: ThreadPoolExecutor
+) -> pa.Table:
     """The rows where ``invalid`` is not set (all rows when it is None), as ``arrow_schema``.
 
-    Each column is filtered, then decoded from its dictionary if it was checked encoded, on its own thread:
-    Arrow releases the GIL, and copying the valid rows is the largest cost of validation after the read.
+    Each column is filtered, then decoded from its dictionary if it was checked encoded, as a task of ``pool``:
+    copying the valid rows is the largest cost of validation after the read.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    keep = None if invalid is None else pc.invert(invalid)
+    keep = None if invalid is None else _array(pc.invert(invalid))  # one array: each column's chunks slice it
 
     def one(field: pa.Field) -> Any:
         values = converted[field.name]
@@ -645,10 +663,7 @@ def _valid_rows(converted: Mapping[str, Any], invalid: Any, arrow_schema: pa.Sch
         # Non-nullable columns hold no null any more: the schema says so (in Arrow, then in Parquet).
         return values.cast(field.type)
 
-    workers = min(len(arrow_schema), os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlkeel-validate") as pool:
-        columns = list(pool.map(one, arrow_schema))
-    return pa.Table.from_arrays(columns, schema=arrow_schema)
+    return pa.Table.from_arrays(list(pool.map(one, arrow_schema)), schema=arrow_schema)
 
 
 def _decoded_table(table: pa.Table) -> pa.Table:
@@ -688,19 +703,34 @@ class _Tally:
 
     def add(self, batch: pa.Table, offset: int, duplicate: _Violation | None, source: str) -> tuple[Any, Any]:
         """Check one batch of rows (the first at source row ``offset``); return its valid and quarantined rows."""
+        schema, names = self.schema, batch.column_names
+        with ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="mlkeel-validate") as pool:
+            # Arrow releases the GIL: columns are checked, and then copied and described, side by side.
+            checked = list(
+                pool.map(lambda spec: _check_column(spec, batch[spec.name], source, self.target), schema.columns)
+            )
+            converted = {spec.name: values for spec, (values, _) in zip(schema.columns, checked, strict=True)}
+            violations = [violation for _, found in checked for violation in found]
+            if duplicate is not None:
+                violations.append(duplicate)
+            return self._split(batch, names, offset, converted, violations, pool)
+
+    def _split(
+        self,
+        batch: pa.Table,
+        names: list[str],
+        offset: int,
+        converted: dict[str, Any],
+        violations: list[_Violation],
+        pool: ThreadPoolExecutor,
+    ) -> tuple[Any, Any]:
+        """Split a checked batch into valid and quarantined rows, and add what was found to the tally."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         assert self.per_check is not None and self.found is not None and self.classes is not None
         assert self.examples is not None
-        schema, names = self.schema, batch.column_names
-        converted: dict[str, Any] = {}
-        violations: list[_Violation] = []
-        for spec in schema.columns:
-            converted[spec.name], found = _check_column(spec, batch[spec.name], source, self.target)
-            violations.extend(found)
-        if duplicate is not None:
-            violations.append(duplicate)
+        schema = self.schema
 
         invalid = None
         per_check: dict[str, Any] = {}
@@ -719,14 +749,10 @@ class _Tally:
             reasons = pa.array([], pa.string())
         else:
             rows = pc.indices_nonzero(invalid).cast(pa.int64())
-            # Each check describes only its own rows, placed among the quarantined rows (null elsewhere).
-            no_reason = pa.nulls(len(rows), pa.string())
-            parts = []
-            for violation in violations:
-                mine = _array(violation.mask.take(rows))
-                parts.append(pc.replace_with_mask(no_reason, mine, _array(violation.describe(rows.filter(mine)))))
-            reasons = _join_reasons(parts)
-        valid = _valid_rows(converted, invalid, schema.arrow_schema())
+            described = [pool.submit(_reasons_of, violation, rows) for violation in violations]
+        valid = _valid_rows(converted, invalid, schema.arrow_schema(), pool)
+        if invalid is not None:
+            reasons = _join_reasons([part.result() for part in described])
         source_rows = pc.add(rows, pa.scalar(offset, pa.int64())) if offset else rows
         quarantine = _decoded_table(quarantine_columns.take(rows)).append_column(SOURCE_ROW_COLUMN, source_rows)
         quarantine = quarantine.append_column(QUARANTINE_REASON_COLUMN, reasons)

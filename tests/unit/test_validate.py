@@ -529,3 +529,15 @@ def test_component_runs_under_kfp_local(tmp_path: Path) -> None:
     outputs = json.loads((step / "executor_output.json").read_text())
     assert outputs["parameterValues"]["rows_quarantined"] == 1
     assert outputs["parameterValues"]["schema_hash"].startswith("sha256:")
+
+
+def test_reasons_are_joined_row_by_row_even_where_no_check_has_one() -> None:
+    """pyarrow 25's one-call join drops all-null rows; the join then falls back and keeps every row in place."""
+    import pyarrow as pa
+
+    from mlkeel.components.validate.logic import _join_reasons
+
+    first = pa.array(["a", None, None, "d"])
+    second = pa.array([None, "b", None, "e"])
+    assert _join_reasons([first, second]).to_pylist() == ["a", "b", None, "d; e"]
+    assert _join_reasons([first, pa.array(["x", "b", "c", None])]).to_pylist() == ["a; x", "b", "c", "d"]
