@@ -86,25 +86,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     heading = f"What a fresh Python process pays to import, median of {options.repeats} (`python -c 'import ...'`):"
     lines += ["", heading, ""]
     lines += ["| modules | s | steps that import them |", "|---|---:|---:|"]
-    lines += [f"| {modules} | {imports[modules]:.2f} | {steps} |" for modules, steps in IMPORTS.items()]
+    lines += [f"| {modules} | {imports[modules]:.2f} | {steps} |" for modules, (_, steps) in IMPORTS.items()]
     lines += [""] + [f"- {name} skipped: {reason}" for name, reason in skipped.items()] + [""]
     lines += common.targets_markdown(report["targets"], EXPLANATIONS)
     common.write_results("pipeline", report, "\n".join(lines), options.results)
     return report
 
 
-# What each step's fresh process imports before its work, and how many of the 10 steps import it.
+# What each step's fresh process imports before its work: (the statement, how many of the 10 steps run it).
 IMPORTS = {
-    "kfp.dsl (the KFP executor)": 10,
-    "pandas, pyarrow": 10,
-    "skops.io, sklearn.ensemble (load or save the model)": 7,
-    "mlflow (tracking, registry)": 7,
-}
-IMPORT_STATEMENTS = {
-    "kfp.dsl (the KFP executor)": "import kfp.dsl",
-    "pandas, pyarrow": "import pandas, pyarrow",
-    "skops.io, sklearn.ensemble (load or save the model)": "import skops.io, sklearn.ensemble",
-    "mlflow (tracking, registry)": "import mlflow",
+    "kfp.dsl (the KFP executor)": ("import kfp.dsl", 10),
+    "pandas, pyarrow": ("import pandas, pyarrow", 10),
+    "skops.io, sklearn.ensemble (load or save the model)": ("import skops.io, sklearn.ensemble", 7),
+    "mlflow (tracking, registry)": ("import mlflow", 7),
 }
 
 
@@ -116,7 +110,7 @@ def import_floor(repeats: int) -> dict[str, float]:
     import sys
 
     seconds = {}
-    for name, statement in IMPORT_STATEMENTS.items():
+    for name, (statement, _) in IMPORTS.items():
         runs = []
         for _ in range(max(1, repeats)):
             started = time.perf_counter()

@@ -180,12 +180,11 @@ def iter_parquet_batches(
         yield from parquet.iter_batches(batch_size=batch_rows, columns=list(columns))
 
 
-def open_parquet_dataset(source_uri: str, dictionary_columns: Sequence[str] = ()) -> tuple[Any, list[str]]:
+def open_parquet_dataset(source_uri: str) -> tuple[Any, list[str]]:
     """Open a Parquet file as a ``pyarrow.dataset`` to read in record batches (nothing is read yet).
 
     Args:
         source_uri: Local path or pyarrow-filesystem URI.
-        dictionary_columns: Text columns to read dictionary-encoded (see ``read_source``).
 
     Returns:
         ``(dataset, columns)``: the dataset, and its data columns (a saved pandas index left out, as
@@ -200,10 +199,7 @@ def open_parquet_dataset(source_uri: str, dictionary_columns: Sequence[str] = ()
     shown = display_uri(source_uri)
     filesystem, path, _ = require_readable_file(source_uri)
     try:
-        file_format = ds.ParquetFileFormat(
-            read_options=ds.ParquetReadOptions(dictionary_columns=list(dictionary_columns))
-        )
-        dataset = ds.dataset(path, format=file_format, filesystem=filesystem)
+        dataset = ds.dataset(path, format="parquet", filesystem=filesystem)
         rows = dataset.count_rows()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as error:
         raise DataError(

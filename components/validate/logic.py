@@ -1074,7 +1074,7 @@ def validate_streaming(
 
     check_parameters(max_invalid_fraction, max_categories)
     batch_rows = batch_rows or STREAM_BATCH_ROWS
-    dataset, names = open_parquet_dataset(dataset_path, dictionary_columns(schema) if schema else ())
+    dataset, names = open_parquet_dataset(dataset_path)
     if schema is None:
         keys = [key_columns] if isinstance(key_columns, str) else list(key_columns)
         schema = _infer_schema_streaming(
