@@ -1,8 +1,8 @@
-"""Wall time of the local training pipeline: SubprocessRunner vs DockerRunner vs the same work in one process.
+"""Wall time of the local training pipeline: warm vs fresh interpreters vs Docker vs the same work in one process.
 
     python benchmarks/pipeline_runners.py --repeats 3 [--json out.json] [--no-docker]
 
-Runs are interleaved (subprocess, docker, single process, subprocess, ...) so that machine noise hits every
+Runs are interleaved (warm, subprocess, single process, docker, warm, ...) so that machine noise hits every
 peer alike; it reports medians and ratios computed in this one run. Each pipeline run gets a fresh work
 folder, so every run registers version 1 (the same work each time). The DockerRunner needs the stage images
 (``mlkeel images build --offline``). Not a test: it prints figures.
@@ -145,7 +145,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     options = parser.parse_args()
 
-    peers = {"subprocess": lambda: pipeline_run("subprocess"), "single_process": single_process_run}
+    peers = {
+        "warm": lambda: pipeline_run("warm"),
+        "subprocess": lambda: pipeline_run("subprocess"),
+        "single_process": single_process_run,
+    }
     if not options.no_docker:
         peers["docker"] = lambda: pipeline_run("docker")
     times: dict[str, list[float]] = {name: [] for name in peers}

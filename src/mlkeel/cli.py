@@ -11,6 +11,7 @@ import click
 from mlkeel import __version__
 from mlkeel.cli_images import images
 from mlkeel.clitools import JSON_OBJECT, reports_user_errors
+from mlkeel.constants import DEFAULT_RUNNER, RUNNER_HELP, RUNNERS
 from mlkeel.errors import DataError, ParameterError
 from mlkeel.pipelines import PIPELINES
 
@@ -94,10 +95,10 @@ def preflight(
 @click.option("--local", "local_run", is_flag=True, help="Run with kfp.local on this machine (required for now).")
 @click.option(
     "--runner",
-    type=click.Choice(["subprocess", "docker"]),
-    default="subprocess",
+    type=click.Choice(RUNNERS),
+    default=DEFAULT_RUNNER,
     show_default=True,
-    help="subprocess: this Python environment; docker: each task in its stage image.",
+    help=RUNNER_HELP,
 )
 @click.option("--data", default="", help="CSV or Parquet path or URI. Default: the bundled Telco churn data.")
 @click.option("--format", "file_format", default="auto", type=click.Choice(["auto", "csv", "parquet"]))
@@ -203,7 +204,7 @@ def run_training(
 
 @run.command(name="monitoring")
 @click.option("--local", "local_run", is_flag=True, help="Run with kfp.local on this machine (required for now).")
-@click.option("--runner", type=click.Choice(["subprocess", "docker"]), default="subprocess", show_default=True)
+@click.option("--runner", type=click.Choice(RUNNERS), default=DEFAULT_RUNNER, show_default=True, help=RUNNER_HELP)
 @click.option("--current", "current_uri", required=True, help="The new batch (with labels): path or URI.")
 @click.option(
     "--reference",

@@ -156,3 +156,12 @@ class ImportanceRunMetric:
     """Metrics the explain stage logs on the model's MLflow run (``importance_<feature>``)."""
 
     PREFIX: Final = "importance_"
+
+
+# How ``mlkeel run ... --local`` runs each task (mlkeel.local.init_runner).
+RUNNERS = ("warm", "subprocess", "docker")
+DEFAULT_RUNNER = "warm"
+RUNNER_HELP = (
+    "warm: this Python environment, each task forked from a process that imported the stages' libraries once; "
+    "subprocess: this Python environment, a fresh interpreter per task; docker: each task in its stage image."
+)

@@ -7,20 +7,22 @@ folder matters for the Docker runner, which bind-mounts only the pipeline root i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlkeel.constants import CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS
+from mlkeel.constants import CHAMPION_ALIAS, DEFAULT_RUNNER, PREVIOUS_CHAMPION_ALIAS, RUNNERS
 from mlkeel.errors import MlkeelError, ParameterError
 from mlkeel.storage import display_uri
+from mlkeel.warm_python import MONITORING_LIBRARIES, TRAINING_LIBRARIES
 
-RUNNERS = ("subprocess", "docker")
 DEFAULT_WORKDIR = ".mlkeel"
 SQLITE_FILE = "mlflow.db"
 logger = logging.getLogger(__name__)
@@ -205,19 +207,20 @@ class TrainingSummary:
         )
 
 
-def init_runner(store: LocalStore, runner: str = "subprocess") -> None:
+def init_runner(store: LocalStore, runner: str = DEFAULT_RUNNER) -> None:
     """Start a kfp.local session whose pipeline root is the work folder.
 
     Args:
         store: The local store.
-        runner: ``subprocess`` (this Python environment) or ``docker`` (each task in its stage image).
+        runner: One of ``RUNNERS`` (``RUNNER_HELP`` says what each does); ``warm`` runs the tasks with kfp.local's
+            SubprocessRunner, like ``subprocess``, and needs ``task_python`` open around the run.
 
     Raises:
         ParameterError: unknown runner.
     """
     from kfp import local
 
-    if runner == "subprocess":
+    if runner in ("warm", "subprocess"):
         chosen: Any = local.SubprocessRunner(use_venv=False)
     elif runner == "docker":
         from mlkeel.docker_runner import docker_runner
@@ -246,8 +249,34 @@ def _alias_version(client: Any, model_name: str, alias: str) -> str | None:
         return None
 
 
+@contextlib.contextmanager
+def task_python(runner: str, warm_modules: tuple[str, ...]) -> Iterator[None]:
+    """Keep a warm Python (``mlkeel.warm_python``) open around a ``warm`` run; nothing for the other runners.
+
+    Opened first thing in a run, so that its server imports ``warm_modules`` while the run prepares its store.
+    Where the platform cannot fork a server, the tasks run in fresh interpreters (as ``subprocess``).
+
+    Args:
+        runner: The run's runner.
+        warm_modules: What the warm server imports.
+    """
+    from mlkeel import warm_python
+
+    if runner != "warm":
+        yield
+    elif not warm_python.available():
+        logger.warning("this platform cannot fork a warm Python: each task starts a fresh interpreter")
+        yield
+    else:
+        with warm_python.warm_python(warm_modules):
+            yield
+
+
 def execute_pipeline(
-    pipeline: Any, arguments: dict[str, Any], store: LocalStore, runner: str
+    pipeline: Any,
+    arguments: dict[str, Any],
+    store: LocalStore,
+    runner: str,
 ) -> tuple[dict[str, Any], float, float]:
     """Run ``pipeline`` under kfp.local against ``store``; turn a failed task into ``PipelineRunFailed``.
 
@@ -255,10 +284,10 @@ def execute_pipeline(
         pipeline: A ``@dsl.pipeline`` function.
         arguments: Its parameters; ``mlflow_tracking_uri`` is set to the store's.
         store: The local store (pipeline root and MLflow).
-        runner: ``subprocess`` or ``docker``.
+        runner: ``warm``, ``subprocess`` or ``docker`` (see ``init_runner``; ``warm`` inside ``task_python``).
 
     Returns:
-        ``(pipeline outputs, start time, wall seconds)``.
+        ``(pipeline outputs, start time, wall seconds)``: the time counts from the first task's launch.
 
     Raises:
         PipelineRunFailed: a task failed (kfp.local printed its log above).
@@ -279,7 +308,7 @@ def run_training(
     arguments: dict[str, Any],
     workdir: str | Path = DEFAULT_WORKDIR,
     tracking_uri: str = "",
-    runner: str = "subprocess",
+    runner: str = DEFAULT_RUNNER,
 ) -> TrainingSummary:
     """Run the training pipeline under kfp.local and summarise it.
 
@@ -288,7 +317,7 @@ def run_training(
             is filled in from the store.
         workdir: Work folder for outputs and the local MLflow store.
         tracking_uri: MLflow URI to use instead of the local store ("" = local SQLite store in ``workdir``).
-        runner: ``subprocess`` or ``docker``.
+        runner: ``warm``, ``subprocess`` or ``docker`` (see ``init_runner``).
 
     Returns:
         The ``TrainingSummary``.
@@ -296,11 +325,13 @@ def run_training(
     Raises:
         PipelineRunFailed: a task failed (its log is printed by kfp.local above the error).
     """
-    from mlkeel.pipelines.training import training_pipeline
     from mlkeel.tracking import connect
 
-    store = LocalStore.create(workdir, tracking_uri)
-    outputs, started, seconds = execute_pipeline(training_pipeline, arguments, store, runner)
+    with task_python(runner, TRAINING_LIBRARIES):
+        from mlkeel.pipelines.training import training_pipeline
+
+        store = LocalStore.create(workdir, tracking_uri)
+        outputs, started, seconds = execute_pipeline(training_pipeline, arguments, store, runner)
     model_name = arguments.get("model_name", "mlkeel-churn")
     client = connect(store.tracking_uri)
     run_id = outputs["model"].metadata.get("mlflow_run_id")
@@ -406,7 +437,7 @@ def run_monitoring(
     arguments: dict[str, Any],
     workdir: str | Path = DEFAULT_WORKDIR,
     tracking_uri: str = "",
-    runner: str = "subprocess",
+    runner: str = DEFAULT_RUNNER,
 ) -> MonitoringSummary:
     """Run the monitoring pipeline under kfp.local and summarise it.
 
@@ -414,7 +445,7 @@ def run_monitoring(
         arguments: Pipeline parameters (see ``mlkeel.pipelines.monitoring.monitoring_pipeline``).
         workdir: Work folder for outputs and the local MLflow store.
         tracking_uri: MLflow URI to use instead of the local store.
-        runner: ``subprocess`` or ``docker``.
+        runner: ``warm``, ``subprocess`` or ``docker`` (see ``init_runner``).
 
     Returns:
         The ``MonitoringSummary``.
@@ -422,11 +453,13 @@ def run_monitoring(
     Raises:
         PipelineRunFailed: a task failed (its log is printed above the error).
     """
-    from mlkeel.pipelines.monitoring import monitoring_pipeline
     from mlkeel.tracking import connect
 
-    store = LocalStore.create(workdir, tracking_uri)
-    outputs, started, seconds = execute_pipeline(monitoring_pipeline, arguments, store, runner)
+    with task_python(runner, MONITORING_LIBRARIES):
+        from mlkeel.pipelines.monitoring import monitoring_pipeline
+
+        store = LocalStore.create(workdir, tracking_uri)
+        outputs, started, seconds = execute_pipeline(monitoring_pipeline, arguments, store, runner)
     model_name = arguments.get("model_name", "mlkeel-churn")
     drift_metadata = outputs["drift_result"].metadata
     return MonitoringSummary(
