@@ -98,32 +98,30 @@ def seed_sqlite_store(database: Path) -> None:
     Args:
         database: The SQLite file to create (absent).
     """
-    import shutil
-
     import mlflow
+
+    from mlkeel.storage import copy_file_atomic, write_atomic
 
     cache = Path(os.environ.get("XDG_CACHE_HOME", "") or Path.home() / ".cache") / "mlkeel"
     template = cache / f"mlflow-{mlflow.__version__}-empty.db"
     try:
-        if not template.is_file():
-            import sqlalchemy
-            from mlflow.store.db.utils import _initialize_tables
-
-            cache.mkdir(parents=True, exist_ok=True)
-            partial = cache / f".{template.name}.{os.getpid()}"
-            engine = sqlalchemy.create_engine(_sqlite_uri(partial))
-            try:
-                _initialize_tables(engine)
-                engine.dispose()
-                os.replace(partial, template)  # atomic: concurrent first runs each write their own, one wins
-            finally:
-                engine.dispose()
-                partial.unlink(missing_ok=True)
-        partial = database.with_name(f".{database.name}.{os.getpid()}")
-        shutil.copyfile(template, partial)
-        os.replace(partial, database)
+        if not template.is_file():  # concurrent first runs each write their own copy, and one rename wins
+            write_atomic(template, _migrated_empty_database)
+        copy_file_atomic(template, database)
     except Exception as error:  # the cache is an optimisation only: MLflow initialises the store itself
         logger.info("local MLflow store: no cached empty database (%s); MLflow creates it", error)
+
+
+def _migrated_empty_database(path: Path) -> None:
+    """Create the tables of MLflow's current schema in a new SQLite file at ``path``."""
+    import sqlalchemy
+    from mlflow.store.db.utils import _initialize_tables
+
+    engine = sqlalchemy.create_engine(_sqlite_uri(path))
+    try:
+        _initialize_tables(engine)
+    finally:
+        engine.dispose()  # closes the file before it is renamed
 
 
 @dataclass

@@ -188,8 +188,13 @@ def _temporary_sibling(path: Path) -> Path:
     return Path(name)
 
 
-def _write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) -> None:
-    """Call ``write(temporary)`` on a temporary sibling of ``path``, then rename it to ``path``."""
+def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) -> None:
+    """Call ``write(temporary)`` on a temporary sibling of ``path``, then rename it to ``path``.
+
+    Args:
+        path: Destination file; it appears only once ``write`` succeeded, and no temporary file is left behind.
+        write: Writes the file at the path it is given.
+    """
     destination = Path(path)
     temporary = _temporary_sibling(destination)
     try:
@@ -208,7 +213,7 @@ def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str]) -> None:
     """
     import pyarrow.parquet as pq
 
-    _write_atomic(path, lambda temporary: pq.write_table(table, temporary, compression="zstd"))
+    write_atomic(path, lambda temporary: pq.write_table(table, temporary, compression="zstd"))
 
 
 @contextlib.contextmanager
@@ -241,7 +246,7 @@ def write_text_atomic(text: str, path: str | os.PathLike[str]) -> None:
         text: The content.
         path: Destination file.
     """
-    _write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+    write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
 def copy_file_atomic(source: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
@@ -251,7 +256,7 @@ def copy_file_atomic(source: str | os.PathLike[str], path: str | os.PathLike[str
         source: The file to copy.
         path: Destination file.
     """
-    _write_atomic(path, lambda temporary: shutil.copyfile(source, temporary))
+    write_atomic(path, lambda temporary: shutil.copyfile(source, temporary))
 
 
 def write_json_atomic(document: Any, path: str | os.PathLike[str]) -> None:

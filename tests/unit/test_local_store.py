@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlkeel.local import LocalStore
+from mlkeel.local import LocalStore, seed_sqlite_store
 
 
 def _experiments(database: Path) -> list[tuple[str, str]]:
@@ -57,3 +57,17 @@ def test_an_unusable_cache_leaves_the_store_to_mlflow(
     store = LocalStore.create(tmp_path / "work")
     store.ensure_experiment("churn")
     assert [name for name, _ in _experiments(store.workdir / "mlflow.db")] == ["Default", "churn"]
+
+
+def test_a_store_that_cannot_be_put_in_place_leaves_no_partial_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    work = tmp_path / "work"
+    (work / "mlflow.db").mkdir(parents=True)  # the rename onto it fails after the copy is written
+    (work / "mlflow.db" / "kept").write_text("a user's file")
+
+    seed_sqlite_store(work / "mlflow.db")
+
+    assert sorted(path.name for path in work.iterdir()) == ["mlflow.db"]
+    assert (work / "mlflow.db" / "kept").read_text() == "a user's file"
