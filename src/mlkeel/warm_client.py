@@ -1,12 +1,12 @@
 """The client half of the warm Python (``mlkeel.warm_python``): the executable kfp.local runs in place of Python.
 
 kfp.local's SubprocessRunner starts each task as ``<python> -m kfp.dsl.executor_main ...``. A warm run points
-``<python>`` at a launcher script that loads this file and calls ``launch``: it hands the task's arguments,
-working folder, environment and standard streams to the warm server, which forks a process that already
-imported the stages' libraries and runs the task there. The task writes straight to the streams kfp.local
-reads; this process only relays signals and the exit status.
+``<python>`` at a launcher script that runs this file (``python -I -S warm_client.py SOCKET ARGS...``). It
+hands the task's arguments, working folder, environment and standard streams to the warm server, which forks a
+process that already imported the stages' libraries and runs the task there. The task writes straight to the
+streams kfp.local reads; this process only relays signals and the exit status.
 
-Standard library only, and loaded by path with ``python -I -S``: importing ``mlkeel`` (or anything from
+Standard library only, and run by path with ``python -I -S``: importing ``mlkeel`` (or anything from
 site-packages) here would cost the start-up time the server exists to save.
 """
 
@@ -76,3 +76,7 @@ def launch(socket_path: str, python: str, arguments: list[str]) -> int:
             return 128 - status if status < 0 else status
     print("mlkeel warm python: the server closed the task without an exit status", file=sys.stderr, flush=True)
     return 1
+
+
+if __name__ == "__main__":
+    sys.exit(launch(sys.argv[1], sys.executable, sys.argv[2:]))

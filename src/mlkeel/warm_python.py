@@ -16,7 +16,8 @@ task process, reports its pid, waits, and reports its exit status. A task whose 
 ``mlkeel run ... --runner subprocess`` runs every task in a fresh interpreter.
 
 What differs from a fresh interpreter: the preloaded modules were imported once, in the server's environment
-(the run's own environment, so settings a library reads at import time are the same); numpy's global random
+(the run's own, plus the ``_KFP_RUNTIME=true`` every KFP task has, so settings a library reads at import time
+are the same); the server exits on its own if the run that started it dies; numpy's global random
 state is reseeded in each task, as a new process would be. Linux and macOS have ``fork``; on macOS the
 Objective-C runtime may refuse it, so the warm runner is offered where ``os.fork`` and ``socket.send_fds``
 exist and tested on Linux.
@@ -29,6 +30,7 @@ import importlib
 import json
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -88,6 +90,8 @@ SOCKET_NAME = "server.sock"
 SERVER_LOG_NAME = "server.log"
 # How long a starting server may take to listen before the run goes on without it (tasks then run cold).
 SERVER_START_SECONDS = 30.0
+# How often an idle server checks that the run that started it is still there.
+PARENT_CHECK_SECONDS = 1.0
 # Pending connections queued while the server is still importing: kfp.local runs one task at a time.
 BACKLOG = 16
 
@@ -98,18 +102,10 @@ def available() -> bool:
 
 
 def _launcher_text(socket_path: Path, python: str) -> str:
-    # -I -S: no site-packages and no PYTHON* variables, so the launcher starts in milliseconds.
-    return "\n".join(
-        [
-            f"#!{python} -IS",
-            "import importlib.util, sys",
-            f"spec = importlib.util.spec_from_file_location('mlkeel_warm_client', {warm_client.__file__!r})",
-            "client = importlib.util.module_from_spec(spec)",
-            "spec.loader.exec_module(client)",
-            f"sys.exit(client.launch({str(socket_path)!r}, {python!r}, sys.argv[1:]))",
-            "",
-        ]
-    )
+    # A shell script, not a "#!python" one: a shebang line has a length limit that a deep venv path can pass.
+    # -I -S: no site-packages, no PYTHON* variables and no script folder on sys.path, so it starts in ms.
+    command = [python, "-IS", warm_client.__file__, str(socket_path)]
+    return f'#!/bin/sh\nexec {shlex.join(command)} "$@"\n'
 
 
 @contextlib.contextmanager
@@ -117,7 +113,7 @@ def warm_python(modules: Sequence[str] = TRAINING_LIBRARIES) -> Iterator[Path]:
     """Start a warm server and make ``sys.executable`` its launcher until the context closes.
 
     Args:
-        modules: Modules the server imports before it takes tasks, in order.
+        modules: Modules the server imports, in order, whenever no task is waiting.
 
     Yields:
         The launcher's path (also ``sys.executable`` inside the context).
@@ -143,7 +139,7 @@ def warm_python(modules: Sequence[str] = TRAINING_LIBRARIES) -> Iterator[Path]:
             yield launcher
         finally:
             sys.executable = python
-            if server.poll() is not None:  # it never served: every task ran in a fresh interpreter
+            if server.poll() is not None:  # it stopped early: the tasks after that ran in fresh interpreters
                 logger.warning(
                     "the warm Python server exited with status %s: %s",
                     server.returncode,
@@ -180,10 +176,13 @@ def serve(socket_path: str, modules: Sequence[str]) -> NoReturn:
     listener.listen(BACKLOG)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
     to_import = list(modules)
+    parent = os.getppid()
     while True:
-        task_waiting = select.select([listener], [], [], 0 if to_import else None)[0]
-        if not task_waiting:
-            _preload(to_import.pop(0), done=not to_import)
+        if not select.select([listener], [], [], 0 if to_import else PARENT_CHECK_SECONDS)[0]:  # no task waits
+            if to_import:
+                _preload(to_import.pop(0), done=not to_import)
+            elif os.getppid() != parent:  # the run died without closing its context: nobody will call again
+                os._exit(0)
             continue
         connection, _ = listener.accept()
         sys.stdout.flush()

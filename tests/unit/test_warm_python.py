@@ -166,3 +166,45 @@ def test_a_module_that_is_not_installed_is_left_to_the_tasks(task_folder: Path) 
         completed = launch_once_warm(launcher, task_folder)
 
     assert json.loads(completed.stdout.splitlines()[0])["preloaded"] is True
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is alive (a zombie waiting for init to reap it has exited)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the server through /proc (Linux)")
+def test_the_server_exits_when_the_run_that_started_it_is_killed(tmp_path: Path) -> None:
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nfrom mlkeel.warm_python import warm_python\n"
+            f"with warm_python([{PRELOADED!r}]) as launcher:\n    print(launcher, flush=True)\n    time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert run.stdout is not None
+    socket_path = str(Path(run.stdout.readline().strip()).parent / SOCKET_NAME)
+    (server,) = [
+        int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit() and socket_path in _cmdline(entry)
+    ]
+    assert _running(server)
+
+    run.kill()
+    run.wait()
+    deadline = time.monotonic() + 30
+    while _running(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(server)
+
+
+def _cmdline(entry: Path) -> str:
+    try:
+        return (entry / "cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
