@@ -271,10 +271,7 @@ def task_python(runner: str, warm_modules: tuple[str, ...]) -> Iterator[None]:
 
 
 def execute_pipeline(
-    pipeline: Any,
-    arguments: dict[str, Any],
-    store: LocalStore,
-    runner: str,
+    pipeline: Any, arguments: dict[str, Any], store: LocalStore, runner: str
 ) -> tuple[dict[str, Any], float, float]:
     """Run ``pipeline`` under kfp.local against ``store``; turn a failed task into ``PipelineRunFailed``.
 
@@ -285,7 +282,8 @@ def execute_pipeline(
         runner: ``warm``, ``subprocess`` or ``docker`` (see ``init_runner``; ``warm`` inside ``task_python``).
 
     Returns:
-        ``(pipeline outputs, start time, wall seconds)``: the time counts from the first task's launch.
+        ``(pipeline outputs, start time, wall seconds)``: the time counts from the pipeline's start, once the
+        store is ready.
 
     Raises:
         PipelineRunFailed: a task failed (kfp.local printed its log above).

@@ -15,6 +15,11 @@ task process, reports its pid, waits, and reports its exit status. A task whose 
 ``python -m ...``, or any task when the server is gone, runs in a fresh interpreter as before.
 ``mlkeel run ... --runner subprocess`` runs every task in a fresh interpreter.
 
+The server only imports. A forked child has none of its parent's threads: the pools that start at import
+(numpy's and scipy's OpenBLAS workers, Arrow's jemalloc thread) are fork-aware and start again in the child,
+but libgomp's is not: had the server run one OpenMP region, every task's first one would hang (seen here by
+fitting a model in the server). ``tests/unit/test_warm_python.py`` runs OpenMP and BLAS in a forked task.
+
 What differs from a fresh interpreter: the preloaded modules were imported once, in the server's environment
 (the run's own, plus the ``_KFP_RUNTIME=true`` every KFP task has, so settings a library reads at import time
 are the same); the server exits on its own if the run that started it dies; numpy's global random

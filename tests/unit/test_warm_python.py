@@ -208,3 +208,42 @@ def _cmdline(entry: Path) -> str:
         return (entry / "cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return ""
+
+
+NATIVE_THREADS_PROBE = """
+import numpy, scipy.linalg
+from sklearn.datasets import make_classification
+from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import threadpool_info, threadpool_limits
+
+with threadpool_limits(limits=2):
+    features, labels = make_classification(n_samples=20_000, n_features=20, random_state=0)
+    model = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(features, labels)
+    product = numpy.ones((400, 400)) @ numpy.ones((400, 400))
+    inverse = scipy.linalg.inv(numpy.eye(300) * 2.0)
+    pools = sorted({(pool["internal_api"], pool["num_threads"]) for pool in threadpool_info()})
+print(model.score(features, labels) > 0.9, product[0, 0], inverse[0, 0], pools)
+"""
+
+
+def test_a_task_forked_from_the_fully_preloaded_server_runs_openmp_and_blas_threads(tmp_path: Path) -> None:
+    """The server imports every stage library, and starts thread pools doing so (OpenBLAS's workers, Arrow's
+    jemalloc thread). A forked task has none of its parent's threads; fork-aware libraries start theirs again,
+    and OpenMP must never have run in the server (libgomp hangs in a child after that). A task that fits a
+    histogram gradient boosting model and multiplies matrices on 2 threads each shows both hold."""
+    from mlkeel.warm_python import MONITORING_LIBRARIES, SERVER_LOG_NAME
+
+    (tmp_path / "native_threads.py").write_text(NATIVE_THREADS_PROBE)
+    with warm_python.warm_python(MONITORING_LIBRARIES) as launcher:
+        log = launcher.parent / SERVER_LOG_NAME
+        deadline = time.monotonic() + 300
+        while "preloaded" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        server_log = log.read_text()
+        completed = subprocess.run(
+            [str(launcher), "-m", "native_threads"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+
+    assert "preloaded" in server_log and "not preloaded" not in server_log, server_log
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == "True 400.0 0.5 [('openblas', 2), ('openmp', 2)]\n"
