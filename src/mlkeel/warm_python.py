@@ -1,7 +1,7 @@
 """A warm Python for kfp.local's SubprocessRunner: each task in its own process, forked from a warm server.
 
 Why: kfp.local starts a new interpreter for every task, and the training pipeline's tasks spent more time
-importing pandas, scikit-learn, skops and mlflow (about 5 s each here) than working. The server imports them
+importing pandas, scikit-learn, skops and mlflow (4-5 s per task here) than working. The server imports them
 once, while the run starts and between tasks; forking it gives each task a fresh process with those modules
 already loaded, which is how ``multiprocessing``'s forkserver and pre-forking servers (gunicorn's
 ``--preload``) save the same cost.
@@ -97,7 +97,7 @@ SERVER_LOG_NAME = "server.log"
 SERVER_START_SECONDS = 30.0
 # How often an idle server checks that the run that started it is still there.
 PARENT_CHECK_SECONDS = 1.0
-# Pending connections queued while the server is still importing: kfp.local runs one task at a time.
+# Connections wait here while the server finishes the import it is in; kfp.local runs one task at a time.
 BACKLOG = 16
 
 
