@@ -21,7 +21,7 @@ from typing import Any
 from mlkeel.constants import CHAMPION_ALIAS, DEFAULT_RUNNER, PREVIOUS_CHAMPION_ALIAS, RUNNERS
 from mlkeel.errors import MlkeelError, ParameterError
 from mlkeel.storage import display_uri
-from mlkeel.warm_python import MONITORING_LIBRARIES, TRAINING_LIBRARIES
+from mlkeel.warm_python import MONITORING_LIBRARIES, TRAINING_LIBRARIES, available, warm_python
 
 DEFAULT_WORKDIR = ".mlkeel"
 SQLITE_FILE = "mlflow.db"
@@ -258,15 +258,13 @@ def task_python(runner: str, warm_modules: tuple[str, ...]) -> Iterator[None]:
         runner: The run's runner.
         warm_modules: What the warm server imports.
     """
-    from mlkeel import warm_python
-
     if runner != "warm":
         yield
-    elif not warm_python.available():
+    elif not available():
         logger.warning("this platform cannot fork a warm Python: each task starts a fresh interpreter")
         yield
     else:
-        with warm_python.warm_python(warm_modules):
+        with warm_python(warm_modules):
             yield
 
 
