@@ -1,0 +1,128 @@
+"""Build the project's Go tools (``tools/<name>/``, each its own Go module) once and cache them by content.
+
+A tool's cache key hashes its go.mod, go.sum and Go sources plus the Go version and platform, so a machine
+builds each version once (``~/.cache/mlkeel/bin/<name>-<key>/<name>``) and a changed pin rebuilds. Nothing is
+downloaded but Go modules through the Go module proxy.
+
+CLI: ``python -m mlkeel.cluster.gotools build NAME...`` prints each binary's path (``make`` targets use it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mlkeel.errors import MlkeelError
+
+TOOLS_DIR = Path(__file__).resolve().parents[3] / "tools"
+CACHE_DIR_ENV = "MLKEEL_CACHE_DIR"
+# A Go tool that needs a newer toolchain than the machine's names it here; the go command fetches that version
+# through the module proxy. Empty: the machine's own Go.
+GOTOOLCHAIN_ENV = "GOTOOLCHAIN"
+
+
+class GoToolError(MlkeelError):
+    """A Go tool cannot be found or built."""
+
+
+def cache_root() -> Path:
+    """``$MLKEEL_CACHE_DIR`` or ``~/.cache/mlkeel``: where built binaries are kept between runs."""
+    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "mlkeel")
+
+
+def tool_dir(name: str) -> Path:
+    """The source folder of tool ``name``; an error naming the folder when it is missing."""
+    folder = TOOLS_DIR / name
+    if not (folder / "go.mod").is_file():
+        raise GoToolError(
+            f"{folder}: no go.mod; the Go tools ship with a checkout of the mlkeel repository, not the wheel"
+        )
+    return folder
+
+
+def go_version() -> str:
+    """``go version`` output (``go version go1.26.8 linux/amd64``); an error when Go is not installed."""
+    go = shutil.which("go")
+    if go is None:
+        raise GoToolError("the go command is not on PATH: install Go (https://go.dev/doc/install) to build tools/")
+    return subprocess.run([go, "version"], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def source_key(name: str) -> str:
+    """A short hash of everything that decides the binary: sources, module files, Go version, toolchain."""
+    folder = tool_dir(name)
+    digest = hashlib.sha256()
+    digest.update(go_version().encode())
+    digest.update(os.environ.get(GOTOOLCHAIN_ENV, "").encode())
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and (path.suffix == ".go" or path.name in ("go.mod", "go.sum")):
+            digest.update(str(path.relative_to(folder)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def binary_path(name: str) -> Path:
+    """Where the cached binary of tool ``name`` at its current sources lives (it may not be built yet)."""
+    return cache_root() / "bin" / f"{name}-{source_key(name)}" / name
+
+
+def ensure_binary(name: str, *, quiet: bool = False) -> Path:
+    """Return the cached binary of tool ``name``, building it first when this version was never built.
+
+    Args:
+        name: A folder under ``tools/`` holding a Go main package and its go.mod.
+        quiet: Say nothing when building (the build's own errors are still raised).
+
+    Returns:
+        The binary's path.
+
+    Raises:
+        GoToolError: Go is missing, or the build failed (the message holds the go command's last lines).
+    """
+    target = binary_path(name)
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{name}.{os.getpid()}.partial")
+    if not quiet:
+        print(f"building tools/{name} (first time for this version; cached as {target}) ...", file=sys.stderr)
+    started = time.monotonic()
+    result = subprocess.run(
+        ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), "."],
+        cwd=tool_dir(name),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        partial.unlink(missing_ok=True)
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-30:])
+        raise GoToolError(f"go build of tools/{name} failed (exit {result.returncode}):\n{tail}")
+    partial.replace(target)  # atomic: a concurrent run sees the whole binary or none
+    if not quiet:
+        size_mib = target.stat().st_size / 2**20
+        print(f"built tools/{name} in {time.monotonic() - started:.0f} s ({size_mib:.0f} MiB)", file=sys.stderr)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``build NAME...``: build (or find) each tool and print its path, one per line."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 2 or args[0] != "build":
+        print("usage: python -m mlkeel.cluster.gotools build NAME...", file=sys.stderr)
+        return 2
+    try:
+        for name in args[1:]:
+            print(ensure_binary(name))
+    except GoToolError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
