@@ -1,6 +1,7 @@
 """Build the project's Go tools (``tools/<name>/``, each its own Go module) once and cache them by content.
 
-A tool's cache key hashes its go.mod, go.sum and Go sources plus the Go version and platform, so a machine
+A tool's cache key hashes its go.mod, go.sum, Go sources and ``ldflags`` file (linker flags, one per line: how
+upstream's builds stamp version strings) plus the Go version and platform, so a machine
 builds each version once (``~/.cache/mlkeel/bin/<name>-<key>/<name>``) and a changed pin rebuilds. Nothing is
 downloaded but Go modules through the Go module proxy.
 
@@ -24,6 +25,7 @@ CACHE_DIR_ENV = "MLKEEL_CACHE_DIR"
 # A Go tool that needs a newer toolchain than the machine's names it here; the go command fetches that version
 # through the module proxy. Empty: the machine's own Go.
 GOTOOLCHAIN_ENV = "GOTOOLCHAIN"
+LDFLAGS_FILE = "ldflags"
 
 
 class GoToolError(MlkeelError):
@@ -60,10 +62,17 @@ def source_key(name: str) -> str:
     digest.update(go_version().encode())
     digest.update(os.environ.get(GOTOOLCHAIN_ENV, "").encode())
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and (path.suffix == ".go" or path.name in ("go.mod", "go.sum")):
+        if path.is_file() and (path.suffix == ".go" or path.name in ("go.mod", "go.sum", LDFLAGS_FILE)):
             digest.update(str(path.relative_to(folder)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def linker_flags(name: str) -> str:
+    """``-s -w`` (no symbol tables: smaller binaries) plus the lines of the tool's ``ldflags`` file, if any."""
+    extra = tool_dir(name) / LDFLAGS_FILE
+    lines = extra.read_text().splitlines() if extra.is_file() else []
+    return " ".join(["-s", "-w", *(line.strip() for line in lines if line.strip() and not line.startswith("#"))])
 
 
 def binary_path(name: str) -> Path:
@@ -93,7 +102,7 @@ def ensure_binary(name: str, *, quiet: bool = False) -> Path:
         print(f"building tools/{name} (first time for this version; cached as {target}) ...", file=sys.stderr)
     started = time.monotonic()
     result = subprocess.run(
-        ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), "."],
+        ["go", "build", "-trimpath", f"-ldflags={linker_flags(name)}", "-o", str(partial), "."],
         cwd=tool_dir(name),
         capture_output=True,
         text=True,
