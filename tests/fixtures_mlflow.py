@@ -320,3 +320,21 @@ def train_telco(
         return trained[tracking_uri, name]
 
     return make
+
+
+@pytest.fixture
+def registered_champion(
+    mlflow_shared_uri: str, train_telco: Callable[..., TrainedModel], model_name: str
+) -> tuple[str, str]:
+    """``(tracking_uri, model_name)``: version 1 is the champion (registered through the register stage with a
+    blessing); version 2 is registered with no alias.
+    """
+    import mlflow
+
+    from mlkeel.components.register.logic import register
+    from tests.unit.test_register import BLESSED
+
+    trained = train_telco(mlflow_shared_uri, "strong")
+    register(trained.model_uri, BLESSED, model_name, mlflow_shared_uri)
+    mlflow.register_model(trained.model_uri, model_name)
+    return mlflow_shared_uri, model_name

@@ -22,7 +22,8 @@ Re-applying the same version with the same settings writes nothing. A version wi
 alias (``champion`` by default; the register stage sets it on blessed models) is refused before any API call.
 
 The Kubernetes API is the official ``kubernetes`` client's ``AppsV1Api``/``CoreV1Api``/``AutoscalingV2Api``,
-passed in (``KubeApis``), so tests can pass an in-memory stand-in (tests/k8s_standin.py).
+passed in (``KubeApis``): the tests build them for a real API server as the least-privilege ServiceAccount
+(tests/cluster/test_deploy.py).
 """
 
 from __future__ import annotations

@@ -20,8 +20,10 @@ from typing import Any
 
 from mlkeel.errors import MlkeelError
 
-# The Kubernetes minor the manifests target: kind's node image for v1.32 (kubectl here is 1.32 too).
-KUBERNETES_VERSION = "1.32.0"
+# The Kubernetes minor the manifests target. One version moves three places together: this, kind's node image
+# (manifests/kind/cluster.yaml) and the control plane the tests build (tools/kubecluster/go.mod);
+# tests/cluster/test_control_plane.py fails when they disagree.
+KUBERNETES_VERSION = "1.36.0"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # Documents that are configuration files of tools, not Kubernetes API objects (no OpenAPI schema exists).
 NOT_API_OBJECTS = {("kind.x-k8s.io/v1alpha4", "Cluster"), ("kustomize.config.k8s.io/v1beta1", "Kustomization")}

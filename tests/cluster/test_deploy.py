@@ -37,7 +37,6 @@ from mlkeel.components.deploy.logic import (
 from mlkeel.constants import CHAMPION_ALIAS, ServingLabel
 from mlkeel.errors import DeployError, NotBlessedError
 from tests.cluster.conftest import MANIFESTS, apply, contains, rendered_kustomization
-from tests.unit.test_deploy import registered  # noqa: F401 - the fixture: a champion and an unaliased version
 
 NAMESPACE = "mlkeel-serving"
 DEPLOYER = "mlkeel-deployer"
@@ -485,13 +484,13 @@ def test_the_deployer_role_grants_exactly_the_calls_deploy_makes(apis: KubeApis,
 
 
 def test_the_champion_deploys_and_an_unaliased_version_is_refused_before_any_api_call(
-    registered: tuple[str, str],  # noqa: F811 - the fixture imported above
+    registered_champion: tuple[str, str],
     apis: KubeApis,
     admin: Any,
     serving: ControlPlane,
     tmp_path: Path,
 ) -> None:
-    tracking_uri, model_name = registered
+    tracking_uri, model_name = registered_champion
     mark = serving.audit_mark()
     with pytest.raises(NotBlessedError, match=f"it is not the '{CHAMPION_ALIAS}'"):
         deploy_model(

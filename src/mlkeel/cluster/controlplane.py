@@ -379,7 +379,7 @@ class ControlPlane:
         with self.audit_log.open("rb") as log:
             log.seek(since)
             events = [json.loads(line) for line in log.read().splitlines() if line.strip()]
-        return [event for event in events if not user or event["user"]["username"] == user]
+        return [event for event in events if not user or event["user"].get("username") == user]
 
     def log_path(self, component: str) -> Path:
         """The log file of one component."""
