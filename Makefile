@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.mlkeel-installed
 
 .PHONY: help setup demo demo-monitoring test test-fast lint format compile check-compiled images images-offline benchmarks clean \
-	validate-manifests kind-up kind-down
+	validate-manifests kind-up kind-down cluster-tools cluster-up test-cluster
 
 help:
 	@echo "make demo            set up .venv and run the training pipeline locally on the bundled data"
@@ -17,6 +17,9 @@ help:
 	@echo "make check-compiled  fail when committed YAML is stale"
 	@echo "make images-offline  build every stage image from Debian packages (no registry needed)"
 	@echo "make validate-manifests  check manifests/ against the Kubernetes OpenAPI schemas (offline)"
+	@echo "make cluster-tools   build tools/kubecluster from Go modules (once per version; cached in ~/.cache/mlkeel)"
+	@echo "make cluster-up      a real Kubernetes control plane + kwok fake node on 127.0.0.1 (Ctrl-C stops it)"
+	@echo "make test-cluster    the tests against that control plane (tests/cluster)"
 	@echo "make kind-up         kind cluster with KFP, MLflow (PostgreSQL + MinIO) and the images loaded"
 	@echo "make kind-down       delete that kind cluster"
 
@@ -77,6 +80,16 @@ benchmarks: setup
 # Every manifest and every local kustomization's render (kubectl kustomize), strict, no network.
 validate-manifests: setup
 	$(BIN)/python -m mlkeel.k8s_schema manifests
+
+# Go binaries of the project's own (tools/<name>/): built from the Go module proxy once per version.
+cluster-tools: setup
+	$(BIN)/python -m mlkeel.cluster.gotools build kubecluster
+
+cluster-up: cluster-tools
+	$(BIN)/python -m mlkeel.cluster.controlplane up
+
+test-cluster: cluster-tools
+	$(BIN)/python -m pytest tests/cluster
 
 kind-up: setup
 	scripts/kind_up.sh
