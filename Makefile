@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.mlkeel-installed
 
 .PHONY: help setup demo demo-monitoring test test-fast lint format compile check-compiled images images-offline benchmarks clean \
-	validate-manifests kind-up kind-down
+	validate-manifests kind-up kind-down check-backend
 
 help:
 	@echo "make demo            set up .venv and run the training pipeline locally on the bundled data"
@@ -17,6 +17,7 @@ help:
 	@echo "make check-compiled  fail when committed YAML is stale"
 	@echo "make images-offline  build every stage image from Debian packages (no registry needed)"
 	@echo "make validate-manifests  check manifests/ against the Kubernetes OpenAPI schemas (offline)"
+	@echo "make check-backend   the KFP backend's Go code (tools/kfpcheck, built once) accepts every compiled pipeline"
 	@echo "make kind-up         kind cluster with KFP, MLflow (PostgreSQL + MinIO) and the images loaded"
 	@echo "make kind-down       delete that kind cluster"
 
@@ -77,6 +78,11 @@ benchmarks: setup
 # Every manifest and every local kustomization's render (kubectl kustomize), strict, no network.
 validate-manifests: setup
 	$(BIN)/python -m mlkeel.k8s_schema manifests
+
+# The KFP API server's run-creation steps (template parser, Argo compiler, Argo validation) on every compiled
+# pipeline and the composed one; builds tools/kfpcheck with Go the first time (cached in ~/.cache/mlkeel/bin).
+check-backend: setup
+	$(BIN)/python -m mlkeel.cluster.backend_check
 
 kind-up: setup
 	scripts/kind_up.sh
