@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,16 +37,23 @@ def composed_yaml(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return backend_check.compile_composed(tmp_path_factory.mktemp("composed"))
 
 
+@dataclass(frozen=True)
+class CheckedPipelines:
+    paths: list[Path]
+    verdict: backend_check.BackendVerdict
+    workflow_dir: Path
+
+
 @pytest.fixture(scope="module")
-def workflows(composed_yaml: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """Run every compiled pipeline through the backend once; keep its verdict and the Workflows it made."""
+def checked(composed_yaml: Path, tmp_path_factory: pytest.TempPathFactory) -> CheckedPipelines:
+    """Every compiled pipeline through the backend once: its verdict and the Workflows it made."""
     folder = tmp_path_factory.mktemp("workflows")
     paths = [*backend_check.compiled_pipelines(), composed_yaml]
-    return {"paths": paths, "verdict": backend_check.check_pipelines(paths, workflow_dir=folder), "folder": folder}
+    return CheckedPipelines(paths, backend_check.check_pipelines(paths, workflow_dir=folder), folder)
 
 
-def test_every_compiled_pipeline_is_accepted_by_the_kfp_backend(workflows: dict) -> None:
-    paths, verdict = workflows["paths"], workflows["verdict"]
+def test_every_compiled_pipeline_is_accepted_by_the_kfp_backend(checked: CheckedPipelines) -> None:
+    paths, verdict = checked.paths, checked.verdict
     assert {path.name for path in paths} >= {"training.yaml", "monitoring.yaml", "composed.yaml"}
     report = "\n".join(verdict.lines) + verdict.stderr
     assert verdict.accepted, f"the KFP backend refused a pipeline:\n{report}"
@@ -93,9 +101,9 @@ def test_a_broken_pipeline_spec_is_refused_with_the_backends_error(
     assert expected in line, line
 
 
-def test_the_training_workflow_carries_the_mlkeel_images_and_the_secret_env(workflows: dict) -> None:
-    assert workflows["verdict"].accepted
-    workflow = yaml.safe_load((workflows["folder"] / "training.workflow.yaml").read_text())
+def test_the_training_workflow_carries_the_mlkeel_images_and_the_secret_env(checked: CheckedPipelines) -> None:
+    assert checked.verdict.accepted, "\n".join(checked.verdict.lines)
+    workflow = yaml.safe_load((checked.workflow_dir / "training.workflow.yaml").read_text())
     assert workflow["kind"] == "Workflow"
     annotations = workflow["metadata"]["annotations"]
     images = {
