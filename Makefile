@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.mlkeel-installed
 
 .PHONY: help setup demo demo-monitoring test test-fast lint format compile check-compiled images images-offline benchmarks clean \
-	validate-manifests kind-up kind-down cluster-tools cluster-up test-cluster
+	validate-manifests kind-up kind-down cluster-tools cluster-up test-cluster check-backend
 
 help:
 	@echo "make demo            set up .venv and run the training pipeline locally on the bundled data"
@@ -17,9 +17,10 @@ help:
 	@echo "make check-compiled  fail when committed YAML is stale"
 	@echo "make images-offline  build every stage image from Debian packages (no registry needed)"
 	@echo "make validate-manifests  check manifests/ against the Kubernetes OpenAPI schemas (offline)"
-	@echo "make cluster-tools   build tools/kubecluster from Go modules (once per version; cached in ~/.cache/mlkeel)"
+	@echo "make cluster-tools   build tools/kubecluster and tools/kfpcheck from Go modules (once; ~/.cache/mlkeel)"
 	@echo "make cluster-up      a real Kubernetes control plane + kwok fake node on 127.0.0.1 (Ctrl-C stops it)"
-	@echo "make test-cluster    the tests against that control plane (tests/cluster)"
+	@echo "make test-cluster    the control-plane tests (tests/cluster) and make check-backend"
+	@echo "make check-backend   the KFP backend's Go code (tools/kfpcheck, built once) accepts every compiled pipeline"
 	@echo "make kind-up         kind cluster with KFP, MLflow (PostgreSQL + MinIO) and the images loaded"
 	@echo "make kind-down       delete that kind cluster"
 
@@ -83,13 +84,18 @@ validate-manifests: setup
 
 # Go binaries of the project's own (tools/<name>/): built from the Go module proxy once per version.
 cluster-tools: setup
-	$(BIN)/python -m mlkeel.cluster.gotools build kubecluster
+	$(BIN)/python -m mlkeel.cluster.gotools build kubecluster kfpcheck
 
 cluster-up: cluster-tools
 	$(BIN)/python -m mlkeel.cluster.controlplane up
 
-test-cluster: cluster-tools
+test-cluster: cluster-tools check-backend
 	$(BIN)/python -m pytest tests/cluster
+
+# The KFP API server's run-creation steps (template parser, Argo compiler, Argo validation) on every compiled
+# pipeline and the composed one; builds tools/kfpcheck with Go the first time (cached in ~/.cache/mlkeel/bin).
+check-backend: setup
+	$(BIN)/python -m mlkeel.cluster.backend_check
 
 kind-up: setup
 	scripts/kind_up.sh
