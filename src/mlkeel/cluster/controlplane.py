@@ -220,6 +220,17 @@ def kwok_stages(never_ready_images: tuple[str, ...]) -> str:
     import json
 
     never_ready = json.dumps(list(never_ready_images) or [NEVER_READY_IMAGE])
+    # The node's conditions as kwok reports them (Ready, no pressure), stamped now: set at first and on every
+    # heartbeat, so the node controller never marks the node NotReady and evicts its pods.
+    node_conditions = """\
+      {{ $now := Now }}
+      conditions:
+      {{ range NodeConditions }}
+      - {lastHeartbeatTime: {{ $now | Quote }}, lastTransitionTime: {{ $now | Quote }},
+         message: {{ .message | Quote }}, reason: {{ .reason | Quote }}, status: {{ .status | Quote }},
+         type: {{ .type | Quote }}}
+      {{ end }}
+"""
     return f"""\
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
@@ -231,14 +242,7 @@ spec:
       - {{key: '.status.conditions.[] | select( .type == "Ready" ) | .status', operator: NotIn, values: ["True"]}}
   next:
     statusTemplate: |
-      {{{{ $now := Now }}}}
-      conditions:
-      {{{{ range NodeConditions }}}}
-      - {{lastHeartbeatTime: {{{{ $now | Quote }}}}, lastTransitionTime: {{{{ $now | Quote }}}},
-         message: {{{{ .message | Quote }}}}, reason: {{{{ .reason | Quote }}}}, status: {{{{ .status | Quote }}}},
-         type: {{{{ .type | Quote }}}}}}
-      {{{{ end }}}}
-      addresses:
+{node_conditions}      addresses:
       - {{address: {{{{ NodeIP | Quote }}}}, type: InternalIP}}
       - {{address: {{{{ NodeName | Quote }}}}, type: Hostname}}
       allocatable: {{cpu: "32", memory: 128Gi, pods: "110"}}
@@ -259,14 +263,7 @@ spec:
   delay: {{durationMilliseconds: 20000}}
   next:
     statusTemplate: |
-      {{{{ $now := Now }}}}
-      conditions:
-      {{{{ range NodeConditions }}}}
-      - {{lastHeartbeatTime: {{{{ $now | Quote }}}}, lastTransitionTime: {{{{ $now | Quote }}}},
-         message: {{{{ .message | Quote }}}}, reason: {{{{ .reason | Quote }}}}, status: {{{{ .status | Quote }}}},
-         type: {{{{ .type | Quote }}}}}}
-      {{{{ end }}}}
----
+{node_conditions}---
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata: {{name: mlkeel-pod-ready}}
