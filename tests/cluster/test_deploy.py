@@ -504,3 +504,45 @@ def test_the_champion_deploys_and_an_unaliased_version_is_refused_before_any_api
     assert (result.action, result.model_version) == ("created", "1")
     deployment = read(admin, "Deployment", result.deployment)
     assert deployment is not None and model_arg(deployment) == f"models:/{model_name}/1"
+
+
+def test_the_cli_deploys_the_champion_through_a_kubeconfig_as_the_deployer(
+    registered_champion: tuple[str, str], serving: ControlPlane, deployer_token: str, admin: Any, tmp_path: Path
+) -> None:
+    """``python -m mlkeel.components.deploy`` as a user runs it: KUBECONFIG names the cluster and a token."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from mlkeel.cluster.controlplane import write_kubeconfig
+
+    tracking_uri, model_name = registered_champion
+    kubeconfig = write_kubeconfig(tmp_path / "deployer.kubeconfig", serving.server, serving.ca_file, deployer_token)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlkeel.components.deploy",
+            "--model-name",
+            model_name,
+            "--tracking-uri",
+            tracking_uri,
+            "--image",
+            IMAGE,
+            "--ready-timeout-seconds",
+            "60",
+            "--result-out",
+            str(tmp_path / "result.json"),
+        ],
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert (result["action"], result["model_version"], result["namespace"]) == ("created", "1", NAMESPACE)
+    deployment = read(admin, "Deployment", result["deployment"])
+    assert deployment is not None and model_arg(deployment) == f"models:/{model_name}/1"
+    assert deployer_token not in completed.stdout + completed.stderr, "the token was printed"
