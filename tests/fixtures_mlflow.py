@@ -271,7 +271,8 @@ def train_telco(
     train rows only), ``columns`` (feature columns to keep), ``extra_columns`` (name -> constant added to the
     train rows, which the holdout then lacks), ``rewrite`` (a function DataFrame -> DataFrame applied to the
     train rows last, e.g. to corrupt some labels), ``threshold_policy``. ``train_telco(uri, "weak", **WEAK_MODEL)``
-    is a clearly worse model. Session-scoped and cached: the same ``(tracking_uri, name)`` trains once and is returned again.
+    is a clearly worse model. Session-scoped and cached: the same ``(tracking_uri, name)`` trains once and is
+    returned again.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
