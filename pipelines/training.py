@@ -55,6 +55,8 @@ def training_pipeline(
     seed: int = 42,
     estimator: str = "hist_gradient_boosting",
     hyperparameters: dict = {},
+    threshold_policy: str = "f1",
+    class_weight: str = "",
     model_name: str = "mlkeel-churn",
     experiment_name: str = "mlkeel-churn",
     mlflow_tracking_uri: str = "",
@@ -85,6 +87,10 @@ def training_pipeline(
         seed: Random seed for the split and the estimator.
         estimator: logistic_regression | random_forest | hist_gradient_boosting.
         hyperparameters: Estimator parameter overrides.
+        threshold_policy: How train chooses the decision threshold, on a validation part of the train split:
+            f1 (best F1) | precision:P | recall:R | fixed:T. It travels inside the model: evaluate, gate,
+            batch predict and serving use it.
+        class_weight: "" or "balanced" (reweight the rarer class; for rare positives).
         model_name: Registered model name in MLflow.
         experiment_name: MLflow experiment for the training runs.
         mlflow_tracking_uri: MLflow tracking URI; "" reads $MLFLOW_TRACKING_URI in each task.
@@ -150,6 +156,8 @@ def training_pipeline(
             mlflow_tracking_uri=mlflow_tracking_uri,
             experiment_name=experiment_name,
             data_fingerprint=ingested.outputs["fingerprint"],
+            threshold_policy=threshold_policy,
+            class_weight=class_weight,
         ),
         "train",
     )

@@ -3,6 +3,7 @@
 import click
 
 from mlkeel.clitools import JSON_OBJECT, echo_json, reports_user_errors
+from mlkeel.threshold import DEFAULT_THRESHOLD_POLICY, THRESHOLD_POLICY_HELP
 
 
 @click.command(name="train")
@@ -18,6 +19,10 @@ from mlkeel.clitools import JSON_OBJECT, echo_json, reports_user_errors
 @click.option("--experiment", "experiment_name", default="mlkeel", show_default=True)
 @click.option("--data-fingerprint", default="")
 @click.option("--schema", "schema_path", default="", help="Schema JSON from the validate stage.")
+@click.option("--threshold-policy", default=DEFAULT_THRESHOLD_POLICY, show_default=True, help=THRESHOLD_POLICY_HELP)
+@click.option(
+    "--class-weight", type=click.Choice(["", "balanced"]), default="", help="balanced: reweight the rarer class."
+)
 @reports_user_errors
 def main(
     train_path: str,
@@ -32,6 +37,8 @@ def main(
     experiment_name: str,
     data_fingerprint: str,
     schema_path: str,
+    threshold_policy: str,
+    class_weight: str,
 ) -> None:
     """Fit preprocessing + estimator on a train split and log the model to MLflow."""
     from mlkeel.components.train.logic import train
@@ -49,5 +56,7 @@ def main(
         experiment_name,
         data_fingerprint,
         schema_path,
+        threshold_policy=threshold_policy,
+        class_weight=class_weight,
     )
     echo_json(result.metadata)

@@ -22,14 +22,19 @@ def train(
     mlflow_tracking_uri: str = "",
     experiment_name: str = "mlkeel",
     data_fingerprint: str = "",
+    threshold_policy: str = "f1",
+    class_weight: str = "",
 ):
     """Fit one scikit-learn Pipeline (preprocessing fitted on the train split only + estimator); log to MLflow.
 
     Args:
         train_data: Input Dataset (Parquet): the train split.
         schema: Input Artifact (JSON): the validated schema; logged to the MLflow run, its hash tagged.
-        model: Output Model: an MLflow sklearn model directory. Metadata: mlflow_run_id, mlflow_model_uri,
-            feature_columns, target_column, positive_label, estimator, train_<metric>.
+        model: Output Model: an MLflow sklearn model directory; the fitted Pipeline inside scikit-learn's
+            FixedThresholdClassifier, which holds the decision threshold. Metadata: mlflow_run_id,
+            mlflow_model_uri, feature_columns, target_column, positive_label, estimator, decision_threshold,
+            threshold_policy, threshold_note, overfit_warning, iterations (early stopping; boosting only),
+            train_<metric> and validation_<metric> (at the decision threshold).
         target_column: The label column.
         positive_label: The label value meaning positive (compared as text).
         key_columns: Identifier columns, never features.
@@ -39,6 +44,9 @@ def train(
         mlflow_tracking_uri: MLflow tracking URI; "" reads $MLFLOW_TRACKING_URI (set it from a Secret).
         experiment_name: MLflow experiment, created when missing.
         data_fingerprint: Fingerprint of the ingested data (lineage tag).
+        threshold_policy: How the decision threshold is chosen on a validation part of the train split (never
+            the holdout): f1 (best F1) | precision:P | recall:R | fixed:T.
+        class_weight: "" (every row counts once) | balanced (the rarer class weighs as much in total).
     """
     from mlkeel.components.train.logic import train as run_train
 
@@ -55,5 +63,7 @@ def train(
         experiment_name,
         data_fingerprint,
         schema.path,
+        threshold_policy=threshold_policy,
+        class_weight=class_weight,
     )
     model.metadata.update(result.metadata)

@@ -3,6 +3,10 @@
 The Pipeline is ``ColumnTransformer(numeric: median impute + scale, categorical: impute + one-hot ignoring
 unseen categories) -> estimator``. It is fitted on the train split only, so serving and batch scoring apply
 exactly the preprocessing that training saw (no train/serve skew).
+
+Imbalance: the fitted Pipeline is saved wrapped with its decision threshold, chosen by a policy on a validation
+part of the train split (``validation.py``; default: best F1), so that a model of a rare class predicts it at
+all; ``class_weight="balanced"`` reweights the classes where the estimator takes a class weight.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlkeel.components.train.validation import VALIDATION_FRACTION
 from mlkeel.constants import (
     MLFLOW_MODEL_ARTIFACT,
     REFERENCE_ARTIFACT_FILE,
@@ -21,14 +26,17 @@ from mlkeel.constants import (
     SCHEMA_ARTIFACT_FILE,
     ArtifactMetadata,
     LineageTag,
+    TrainParam,
 )
 from mlkeel.errors import DataError, ParameterError, SchemaMismatchError
 from mlkeel.storage import replace_directory_atomic
+from mlkeel.threshold import DEFAULT_THRESHOLD, DEFAULT_THRESHOLD_POLICY
 
 if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
+    from mlkeel.components.train.validation import ValidatedFit
     from mlkeel.schema import DatasetSchema
 
 # Estimator name -> (import path, defaults). Defaults are the ones we ship; hyperparameters override them.
@@ -38,8 +46,15 @@ ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
         "sklearn.ensemble:RandomForestClassifier",
         {"n_estimators": 200, "min_samples_leaf": 2},
     ),
-    "hist_gradient_boosting": ("sklearn.ensemble:HistGradientBoostingClassifier", {"max_iter": 200}),
+    # Early stopping on a seeded, stratified 10 % of the rows it is fitted on (random_state = the seed): boosting
+    # stops once 10 rounds bring no gain in validation loss, instead of running all 200 rounds into overfitting.
+    "hist_gradient_boosting": (
+        "sklearn.ensemble:HistGradientBoostingClassifier",
+        {"max_iter": 200, "early_stopping": True, "validation_fraction": 0.1, "n_iter_no_change": 10},
+    ),
 }
+# Values of ``class_weight``: "" keeps the estimator's default (every row counts once).
+CLASS_WEIGHTS = ("", "balanced")
 MISSING_CATEGORY = "__missing__"
 # MLflow saves sklearn models with skops, which refuses types it is not told to trust. We trust exactly the
 # types our own pipelines contain: numpy dtypes (in the fitted encoders) and, per estimator, what skops lists.
@@ -76,32 +91,36 @@ class FittedModel:
         numeric_columns: The numeric subset.
         categorical_columns: The categorical subset.
         dropped_columns: Columns not used as features, with the reason.
-        train_metrics: Metrics on the train split.
-        params: Estimator name, seed and effective hyperparameters.
+        train_metrics: Metrics on the rows fitted on, at the decision threshold.
+        params: Estimator name, seed, effective hyperparameters, threshold policy, class weight and threshold.
+        validation: The fit/validation cut, the chosen threshold and the validation metrics (``ValidatedFit``).
     """
 
-    model: Pipeline
+    model: Any
     feature_columns: list[str]
     numeric_columns: list[str]
     categorical_columns: list[str]
     dropped_columns: dict[str, str] = field(default_factory=dict)
     train_metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    validation: ValidatedFit | None = None
 
 
-def make_estimator(estimator: str, hyperparameters: dict[str, Any] | None, seed: int) -> Any:
+def make_estimator(estimator: str, hyperparameters: dict[str, Any] | None, seed: int, class_weight: str = "") -> Any:
     """Instantiate an estimator by name with the shipped defaults, ``hyperparameters`` and ``random_state=seed``.
 
     Args:
         estimator: A key of ``ESTIMATORS``.
         hyperparameters: Overrides of the estimator's ``__init__`` parameters.
         seed: Passed as ``random_state`` when the estimator has one.
+        class_weight: "" (the estimator's default) or "balanced" (each class weighs as much in total).
 
     Returns:
         The unfitted estimator.
 
     Raises:
-        ParameterError: unknown estimator or hyperparameter.
+        ParameterError: unknown estimator, hyperparameter or class weight, or a class weight for an estimator
+            that takes none.
     """
     import importlib
 
@@ -117,6 +136,12 @@ def make_estimator(estimator: str, hyperparameters: dict[str, Any] | None, seed:
             f"hyperparameters {unknown} are not parameters of {class_name}; see its scikit-learn documentation"
         )
     settings = {**defaults, **(hyperparameters or {})}
+    if class_weight not in CLASS_WEIGHTS:
+        raise ParameterError(f"class_weight {class_weight!r}: expected one of {', '.join(map(repr, CLASS_WEIGHTS))}")
+    if class_weight:
+        if "class_weight" not in accepted:
+            raise ParameterError(f"class_weight: {class_name} takes no class weight")
+        settings["class_weight"] = class_weight
     if "random_state" in accepted:
         settings.setdefault("random_state", seed)
     return estimator_class(**settings)
@@ -190,8 +215,13 @@ def fit_model(
     hyperparameters: dict[str, Any] | None = None,
     seed: int = 42,
     source: str = "train data",
+    threshold_policy: str = DEFAULT_THRESHOLD_POLICY,
+    class_weight: str = "",
 ) -> FittedModel:
-    """Fit preprocessing + estimator on ``frame`` (the train split only).
+    """Fit preprocessing + estimator on ``frame`` (the train split only) and choose the decision threshold.
+
+    The estimator is fitted on a stratified, seeded part of ``frame``; the threshold is chosen by
+    ``threshold_policy`` on the rest (``validation.fit_validated``), and travels inside the returned model.
 
     Args:
         frame: Training rows, raw columns.
@@ -200,8 +230,10 @@ def fit_model(
         key_columns: Identifier columns, never features.
         estimator: ``logistic_regression``, ``random_forest`` or ``hist_gradient_boosting``.
         hyperparameters: Estimator parameter overrides.
-        seed: Random seed (estimator ``random_state``); same data + seed -> same model.
+        seed: Random seed (estimator ``random_state``, fit/validation cut); same data + seed -> same model.
         source: Printable name of the data, for messages.
+        threshold_policy: ``f1``, ``precision:P``, ``recall:R`` or ``fixed:T`` (see ``mlkeel.threshold``).
+        class_weight: "" or "balanced".
 
     Returns:
         A ``FittedModel``.
@@ -209,10 +241,13 @@ def fit_model(
     Raises:
         SchemaMismatchError: the target or a key column is missing.
         DataError: the target does not have exactly two classes, or no feature column is left.
-        ParameterError: bad estimator or hyperparameters.
+        ParameterError: bad estimator, hyperparameters, class weight or threshold policy.
     """
-    from mlkeel.metrics import classification_metrics
-    from mlkeel.modeling import binary_labels, one_native_thread, positive_scores
+    from mlkeel.components.train.validation import fit_validated
+    from mlkeel.modeling import binary_labels, fitted_pipeline
+    from mlkeel.threshold import parse_policy
+
+    policy = parse_policy(threshold_policy)
 
     keys = list(key_columns or [])
     for column, role in [(target_column, "target column"), *((key, "key column") for key in keys)]:
@@ -222,23 +257,27 @@ def fit_model(
     numeric, categorical, dropped = feature_types(frame, [target_column, *keys])
     if not numeric and not categorical:
         raise DataError(f"{source}: no feature columns left besides the target and keys")
-    model = build_pipeline(numeric, categorical, make_estimator(estimator, hyperparameters, seed))
+    model = build_pipeline(numeric, categorical, make_estimator(estimator, hyperparameters, seed, class_weight))
     features = frame[numeric + categorical]
-    with one_native_thread():
-        model.fit(features, labels)
-        train_scores = positive_scores(model, features)
+    validated = fit_validated(model, features, labels, policy, seed)
+    classifier = fitted_pipeline(validated.model).named_steps["classify"]
     return FittedModel(
-        model=model,
+        model=validated.model,
         feature_columns=numeric + categorical,
         numeric_columns=numeric,
         categorical_columns=categorical,
         dropped_columns=dropped,
-        train_metrics=classification_metrics(labels, train_scores),
+        train_metrics=validated.train_metrics,
         params={
             "estimator": estimator,
             "seed": seed,
-            **{f"hp.{name}": value for name, value in model.named_steps["classify"].get_params().items()},
+            **{f"hp.{name}": value for name, value in classifier.get_params().items()},
+            TrainParam.THRESHOLD_POLICY: validated.policy,
+            TrainParam.CLASS_WEIGHT: class_weight,
+            TrainParam.VALIDATION_FRACTION: VALIDATION_FRACTION if validated.validation_rows else 0.0,
+            TrainParam.DECISION_THRESHOLD: validated.threshold,
         },
+        validation=validated,
     )
 
 
@@ -270,7 +309,16 @@ class TrainResult:
         mlflow_run_id: The MLflow run holding params, metrics, schema and the logged model.
         mlflow_model_uri: URI of the logged model (what register registers).
         feature_columns: The model's input columns.
-        train_metrics: Metrics on the train split.
+        train_metrics: Metrics on the rows fitted on, at the decision threshold.
+        target_column: The label column.
+        positive_label: Label value meaning positive.
+        estimator: Estimator name.
+        decision_threshold: The threshold inside the saved model.
+        threshold_policy: The policy that chose it.
+        validation_metrics: Metrics on the validation part of the train split, at the decision threshold.
+        iterations: Boosting iterations run (early stopping), or None for other estimators.
+        overfit_warning: The overfitting warning line, or "".
+        threshold_note: Why the policy could not be followed as asked, or "".
     """
 
     mlflow_run_id: str
@@ -280,6 +328,12 @@ class TrainResult:
     target_column: str
     positive_label: str
     estimator: str
+    decision_threshold: float = DEFAULT_THRESHOLD
+    threshold_policy: str = DEFAULT_THRESHOLD_POLICY
+    validation_metrics: dict[str, float] = field(default_factory=dict)
+    iterations: int | None = None
+    overfit_warning: str = ""
+    threshold_note: str = ""
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -291,7 +345,13 @@ class TrainResult:
             "target_column": self.target_column,
             "positive_label": self.positive_label,
             "estimator": self.estimator,
+            ArtifactMetadata.DECISION_THRESHOLD: self.decision_threshold,
+            ArtifactMetadata.THRESHOLD_POLICY: self.threshold_policy,
+            ArtifactMetadata.THRESHOLD_NOTE: self.threshold_note,
+            ArtifactMetadata.OVERFIT_WARNING: self.overfit_warning,
+            **({ArtifactMetadata.ITERATIONS: self.iterations} if self.iterations is not None else {}),
             **{f"train_{name}": value for name, value in self.train_metrics.items()},
+            **{f"validation_{name}": value for name, value in self.validation_metrics.items()},
         }
 
 
@@ -309,6 +369,8 @@ def train(
     data_fingerprint: str = "",
     schema_path: str = "",
     run_name: str = "",
+    threshold_policy: str = DEFAULT_THRESHOLD_POLICY,
+    class_weight: str = "",
 ) -> TrainResult:
     """Fit the model on the Parquet at ``train_path``, save it to ``model_dir`` and log it to MLflow.
 
@@ -327,6 +389,10 @@ def train(
         schema_path: The validated schema JSON, logged as data/schema.json and hashed into a tag ("" = infer
             it from the train rows).
         run_name: MLflow run name ("" = MLflow's default).
+        threshold_policy: How the decision threshold is chosen (``f1``, ``precision:P``, ``recall:R``,
+            ``fixed:T``); the threshold is saved inside the model, logged as the ``decision_threshold`` param
+            and tagged ``mlkeel.decision_threshold`` (register copies it onto the version).
+        class_weight: "" or "balanced".
 
     Returns:
         A ``TrainResult``.
@@ -342,7 +408,19 @@ def train(
     from mlkeel.tracking import connect, git_commit, image_lineage, library_versions
 
     frame = pq.read_table(train_path).to_pandas()
-    fitted = fit_model(frame, target_column, positive_label, key_columns, estimator, hyperparameters, seed)
+    fitted = fit_model(
+        frame,
+        target_column,
+        positive_label,
+        key_columns,
+        estimator,
+        hyperparameters,
+        seed,
+        threshold_policy=threshold_policy,
+        class_weight=class_weight,
+    )
+    validated = fitted.validation
+    assert validated is not None  # fit_model always validates
     example = signature_example(frame, fitted.feature_columns)
     with one_native_thread():
         signature = infer_signature(example, positive_scores(fitted.model, example))
@@ -370,6 +448,7 @@ def train(
         LineageTag.GIT_COMMIT: git_commit(),
         LineageTag.LIBRARY_VERSIONS: library_versions(),
         LineageTag.IMAGES: image_lineage("", "train"),
+        LineageTag.DECISION_THRESHOLD: repr(validated.threshold),
     }
     from mlkeel.schema import DatasetSchema, infer_schema
 
@@ -383,6 +462,9 @@ def train(
         mlflow.log_params({name: _param_text(value) for name, value in fitted.params.items()})
         mlflow.log_param("feature_columns", json.dumps(fitted.feature_columns))
         mlflow.log_metrics({f"train_{name}": value for name, value in fitted.train_metrics.items()})
+        mlflow.log_metrics({f"validation_{name}": value for name, value in validated.validation_metrics.items()})
+        if validated.iterations is not None:
+            mlflow.log_metric(ArtifactMetadata.ITERATIONS, validated.iterations)
         log_reference_data(train_path, schema, seed)
         info = mlflow.sklearn.log_model(
             fitted.model,
@@ -400,6 +482,12 @@ def train(
         target_column=target_column,
         positive_label=positive_label,
         estimator=estimator,
+        decision_threshold=validated.threshold,
+        threshold_policy=validated.policy,
+        validation_metrics=validated.validation_metrics,
+        iterations=validated.iterations,
+        overfit_warning=validated.overfit_warning,
+        threshold_note=validated.note,
     )
 
 

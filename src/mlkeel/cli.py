@@ -14,6 +14,7 @@ from mlkeel.clitools import JSON_OBJECT, reports_user_errors
 from mlkeel.constants import DEFAULT_RUNNER, RUNNER_HELP, RUNNERS
 from mlkeel.errors import DataError, ParameterError
 from mlkeel.pipelines import PIPELINES
+from mlkeel.threshold import DEFAULT_THRESHOLD_POLICY, THRESHOLD_POLICY_HELP
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -113,6 +114,10 @@ def preflight(
     type=click.Choice(["logistic_regression", "random_forest", "hist_gradient_boosting"]),
 )
 @click.option("--hyperparameters", type=JSON_OBJECT, default=None, help="E.g. '{\"max_iter\": 300}'.")
+@click.option("--threshold-policy", default=DEFAULT_THRESHOLD_POLICY, show_default=True, help=THRESHOLD_POLICY_HELP)
+@click.option(
+    "--class-weight", type=click.Choice(["", "balanced"]), default="", help="balanced: reweight the rarer class."
+)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--model-name", default="mlkeel-churn", show_default=True)
 @click.option(
@@ -154,6 +159,8 @@ def run_training(
     column_types: dict | None,
     estimator: str,
     hyperparameters: dict | None,
+    threshold_policy: str,
+    class_weight: str,
     seed: int,
     model_name: str,
     sensitive_columns: tuple[str, ...],
@@ -165,9 +172,11 @@ def run_training(
     """Run the training pipeline: ingest, validate, split, train, evaluate, fairness, explain, gate, register."""
     from mlkeel.data import TELCO_CHURN_KEY, TELCO_CHURN_POSITIVE_LABEL, TELCO_CHURN_TARGET
     from mlkeel.local import run_training as run_locally
+    from mlkeel.threshold import parse_policy
 
     if not local_run:
         raise ParameterError("`mlkeel run` runs on this machine: add --local (for a cluster: `mlkeel submit`)")
+    threshold_policy = str(parse_policy(threshold_policy))  # a bad policy fails here, before any task runs
     if not data:
         target_column = target_column or TELCO_CHURN_TARGET
         positive_label = positive_label or TELCO_CHURN_POSITIVE_LABEL
@@ -184,6 +193,8 @@ def run_training(
         "positive_label": label,
         "key_columns": list(key_columns),
         "estimator": estimator,
+        "threshold_policy": threshold_policy,
+        "class_weight": class_weight,
         "seed": seed,
         "model_name": model_name,
         "experiment_name": model_name,
