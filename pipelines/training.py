@@ -55,7 +55,7 @@ def training_pipeline(
     seed: int = 42,
     estimator: str = "hist_gradient_boosting",
     hyperparameters: dict = {},
-    threshold_policy: str = "f1",
+    threshold_policy: str = "fixed:0.5",
     class_weight: str = "",
     model_name: str = "mlkeel-churn",
     experiment_name: str = "mlkeel-churn",

@@ -292,7 +292,7 @@ def train_telco(
         columns: list[str] | None = None,
         extra_columns: dict[str, Any] | None = None,
         rewrite: Callable[[Any], Any] | None = None,
-        threshold_policy: str = "f1",
+        threshold_policy: str = "",
     ) -> TrainedModel:
         if (tracking_uri, name) in trained:
             return trained[tracking_uri, name]

@@ -22,7 +22,7 @@ def train(
     mlflow_tracking_uri: str = "",
     experiment_name: str = "mlkeel",
     data_fingerprint: str = "",
-    threshold_policy: str = "f1",
+    threshold_policy: str = "fixed:0.5",
     class_weight: str = "",
 ):
     """Fit one scikit-learn Pipeline (preprocessing fitted on the train split only + estimator); log to MLflow.

@@ -26,7 +26,11 @@ if TYPE_CHECKING:
     import numpy as np
 
 DEFAULT_THRESHOLD: Final = 0.5
-DEFAULT_THRESHOLD_POLICY: Final = "f1"
+# The default keeps the threshold at 0.5 for now: at the best-F1 threshold (0.27) the bundled Telco model fails
+# the training pipeline's default fairness bounds (SeniorCitizen demographic parity 0.311 > 0.3, equalized odds
+# 0.260 > 0.25, measured on its holdout), so switching the default is a fairness decision, not a code change.
+# A one-class predictor is refused by the gate at any threshold; `f1` is one flag away.
+DEFAULT_THRESHOLD_POLICY: Final = "fixed:0.5"
 POLICY_KINDS: Final = ("f1", "precision", "recall", "fixed")
 THRESHOLD_POLICY_HELP: Final = (
     "How train chooses the decision threshold on a validation part of the train split: f1 (best F1), "

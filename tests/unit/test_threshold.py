@@ -32,7 +32,7 @@ def rare(telco_rare_split: tuple[Path, Path]) -> tuple[pd.DataFrame, pd.DataFram
 
 @pytest.fixture
 def rare_trained(telco_rare_split: tuple[Path, Path], mlflow_shared_uri: str, tmp_path_factory) -> tuple[Path, object]:
-    """The default model (histogram gradient boosting, policy f1) trained on the rare train split and logged."""
+    """The default estimator (histogram gradient boosting) with policy f1, trained on the rare train split and logged."""
     folder = tmp_path_factory.mktemp("rare_model")
     result = train(
         str(telco_rare_split[0]),
@@ -42,6 +42,7 @@ def rare_trained(telco_rare_split: tuple[Path, Path], mlflow_shared_uri: str, tm
         ["customerID"],
         tracking_uri=mlflow_shared_uri,
         experiment_name="mlkeel-rare",
+        threshold_policy="f1",
     )
     return folder / "model", result
 
@@ -55,7 +56,7 @@ def test_the_rare_table_is_what_the_issue_describes(rare: tuple[pd.DataFrame, pd
 
 def test_the_chosen_threshold_finds_churners_where_0_5_finds_none(rare: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     train_frame, test_frame = rare
-    fitted = fit_model(train_frame, "Churn", "Yes", ["customerID"])  # the defaults: boosting, policy f1
+    fitted = fit_model(train_frame, "Churn", "Yes", ["customerID"], threshold_policy="f1")  # boosting, best F1
     labels = binary_labels(test_frame["Churn"], "Yes")
     scores = positive_scores(fitted.model, test_frame)
     threshold = decision_threshold(fitted.model)
@@ -116,7 +117,7 @@ def test_choose_threshold_by_hand_and_bad_policies_are_named() -> None:
     unmet = choose_threshold([0, 1, 0], [0.9, 0.5, 0.1], "precision:1")
     assert "no threshold reaches precision 1" in unmet.note
     assert "one class only" in choose_threshold([0, 0], [0.1, 0.2], "f1").note
-    assert parse_policy("Precision:0.8") == ThresholdPolicy("precision", 0.8) and str(parse_policy("")) == "f1"
+    assert parse_policy("Precision:0.8") == ThresholdPolicy("precision", 0.8) and str(parse_policy("")) == "fixed:0.5"
     for bad, message in [
         ("f2", "expected f1, precision:P"),
         ("precision", "needs a number"),
