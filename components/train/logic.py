@@ -135,7 +135,11 @@ def make_estimator(estimator: str, hyperparameters: dict[str, Any] | None, seed:
         raise ParameterError(
             f"hyperparameters {unknown} are not parameters of {class_name}; see its scikit-learn documentation"
         )
-    settings = {**defaults, **(hyperparameters or {})}
+    signature = inspect.signature(estimator_class).parameters
+    settings = {
+        **defaults,
+        **{name: _as_declared(value, signature[name].default) for name, value in (hyperparameters or {}).items()},
+    }
     if class_weight not in CLASS_WEIGHTS:
         raise ParameterError(f"class_weight {class_weight!r}: expected one of {', '.join(map(repr, CLASS_WEIGHTS))}")
     if class_weight:
@@ -145,6 +149,17 @@ def make_estimator(estimator: str, hyperparameters: dict[str, Any] | None, seed:
     if "random_state" in accepted:
         settings.setdefault("random_state", seed)
     return estimator_class(**settings)
+
+
+def _as_declared(value: Any, default: Any) -> Any:
+    """``15.0`` -> ``15`` unless the parameter's default is a float.
+
+    A KFP dict parameter carries JSON through protobuf Struct, where every number is a double: the user's
+    ``{"max_leaf_nodes": 15}`` arrives as 15.0, which scikit-learn refuses for an integer parameter.
+    """
+    if isinstance(value, float) and value.is_integer() and not isinstance(default, float):
+        return int(value)
+    return value
 
 
 def feature_types(frame: pd.DataFrame, exclude: list[str]) -> tuple[list[str], list[str], dict[str, str]]:
