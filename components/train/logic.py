@@ -47,10 +47,21 @@ ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
         {"n_estimators": 200, "min_samples_leaf": 2},
     ),
     # Early stopping on a seeded, stratified 10 % of the rows it is fitted on (random_state = the seed): boosting
-    # stops once 10 rounds bring no gain in validation loss, instead of running all 200 rounds into overfitting.
+    # stops once 10 rounds bring no gain in validation loss, instead of running every round into overfitting.
+    # Smaller trees, larger leaves and a slower rate than scikit-learn's defaults: on the bundled Telco data its
+    # defaults scored ROC AUC 0.907 on train and 0.840 on the validation part (past OVERFIT_ROC_AUC_GAP); these
+    # 0.885 and 0.843, chosen on the validation part (holdout 0.837 -> 0.848, measured after the choice).
     "hist_gradient_boosting": (
         "sklearn.ensemble:HistGradientBoostingClassifier",
-        {"max_iter": 200, "early_stopping": True, "validation_fraction": 0.1, "n_iter_no_change": 10},
+        {
+            "max_iter": 300,
+            "learning_rate": 0.05,
+            "max_leaf_nodes": 15,
+            "min_samples_leaf": 50,
+            "early_stopping": True,
+            "validation_fraction": 0.1,
+            "n_iter_no_change": 10,
+        },
     ),
 }
 # Values of ``class_weight``: "" keeps the estimator's default (every row counts once).
