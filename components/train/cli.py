@@ -18,6 +18,13 @@ from mlkeel.clitools import JSON_OBJECT, echo_json, reports_user_errors
 @click.option("--experiment", "experiment_name", default="mlkeel", show_default=True)
 @click.option("--data-fingerprint", default="")
 @click.option("--schema", "schema_path", default="", help="Schema JSON from the validate stage.")
+@click.option(
+    "--feature-types",
+    type=JSON_OBJECT,
+    default=None,
+    help="Feature typing overrides, column -> numeric|boolean|categorical|text|timestamp|ignore, e.g. "
+    '\'{"session": "ignore", "comment": "text", "zip": "categorical"}\'.',
+)
 @reports_user_errors
 def main(
     train_path: str,
@@ -32,8 +39,10 @@ def main(
     experiment_name: str,
     data_fingerprint: str,
     schema_path: str,
+    feature_types: dict | None,
 ) -> None:
     """Fit preprocessing + estimator on a train split and log the model to MLflow."""
+    from mlkeel.components.train.features import parse_feature_types
     from mlkeel.components.train.logic import train
 
     result = train(
@@ -49,5 +58,7 @@ def main(
         experiment_name,
         data_fingerprint,
         schema_path,
+        feature_types=parse_feature_types(feature_types),
     )
+    click.echo(result.metadata["features"], err=True)
     echo_json(result.metadata)

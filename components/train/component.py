@@ -22,6 +22,7 @@ def train(
     mlflow_tracking_uri: str = "",
     experiment_name: str = "mlkeel",
     data_fingerprint: str = "",
+    feature_types: str = "{}",
 ):
     """Fit one scikit-learn Pipeline (preprocessing fitted on the train split only + estimator); log to MLflow.
 
@@ -29,7 +30,9 @@ def train(
         train_data: Input Dataset (Parquet): the train split.
         schema: Input Artifact (JSON): the validated schema; logged to the MLflow run, its hash tagged.
         model: Output Model: an MLflow sklearn model directory. Metadata: mlflow_run_id, mlflow_model_uri,
-            feature_columns, target_column, positive_label, estimator, train_<metric>.
+            feature_columns, target_column, positive_label, estimator, train_<metric>, features (the one-line
+            summary: columns used by kind, columns not used with the reason), feature_kinds (column -> kind or
+            "not used"), encoded_width (columns of the encoded matrix).
         target_column: The label column.
         positive_label: The label value meaning positive (compared as text).
         key_columns: Identifier columns, never features.
@@ -39,7 +42,11 @@ def train(
         mlflow_tracking_uri: MLflow tracking URI; "" reads $MLFLOW_TRACKING_URI (set it from a Secret).
         experiment_name: MLflow experiment, created when missing.
         data_fingerprint: Fingerprint of the ingested data (lineage tag).
+        feature_types: JSON object of feature typing overrides, column -> numeric | boolean | categorical | text |
+            timestamp | ignore, e.g. '{"session": "ignore", "comment": "text"}'; other columns are typed from
+            the data (identifiers and nested values left out, free text as TF-IDF, timestamps as calendar parts).
     """
+    from mlkeel.components.train.features import parse_feature_types
     from mlkeel.components.train.logic import train as run_train
 
     result = run_train(
@@ -55,5 +62,6 @@ def train(
         experiment_name,
         data_fingerprint,
         schema.path,
+        feature_types=parse_feature_types(feature_types),
     )
     model.metadata.update(result.metadata)

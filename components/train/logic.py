@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlkeel.components.train.features import FEATURE_KINDS, FeaturePlan, plan_features, skops_trusted_types
 from mlkeel.constants import (
     MLFLOW_MODEL_ARTIFACT,
     REFERENCE_ARTIFACT_FILE,
@@ -22,7 +24,7 @@ from mlkeel.constants import (
     ArtifactMetadata,
     LineageTag,
 )
-from mlkeel.errors import DataError, ParameterError, SchemaMismatchError
+from mlkeel.errors import ParameterError, SchemaMismatchError
 from mlkeel.storage import replace_directory_atomic
 
 if TYPE_CHECKING:
@@ -30,6 +32,10 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from mlkeel.schema import DatasetSchema
+
+logger = logging.getLogger(__name__)
+# The full feature plan, in the training run's artifacts (the one-line summary is the LineageTag.FEATURES tag).
+FEATURES_ARTIFACT = "data/features.json"
 
 # Estimator name -> (import path, defaults). Defaults are the ones we ship; hyperparameters override them.
 ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -40,7 +46,6 @@ ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "hist_gradient_boosting": ("sklearn.ensemble:HistGradientBoostingClassifier", {"max_iter": 200}),
 }
-MISSING_CATEGORY = "__missing__"
 # MLflow saves sklearn models with skops, which refuses types it is not told to trust. We trust exactly the
 # types our own pipelines contain: numpy dtypes (in the fitted encoders) and, per estimator, what skops lists.
 SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
@@ -76,6 +81,7 @@ class FittedModel:
         numeric_columns: The numeric subset.
         categorical_columns: The categorical subset.
         dropped_columns: Columns not used as features, with the reason.
+        feature_plan: Every column's decision (kind and reason) and the encoded width.
         train_metrics: Metrics on the train split.
         params: Estimator name, seed and effective hyperparameters.
     """
@@ -85,6 +91,7 @@ class FittedModel:
     numeric_columns: list[str]
     categorical_columns: list[str]
     dropped_columns: dict[str, str] = field(default_factory=dict)
+    feature_plan: FeaturePlan = field(default_factory=FeaturePlan)
     train_metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -122,63 +129,23 @@ def make_estimator(estimator: str, hyperparameters: dict[str, Any] | None, seed:
     return estimator_class(**settings)
 
 
-def feature_types(frame: pd.DataFrame, exclude: list[str]) -> tuple[list[str], list[str], dict[str, str]]:
-    """Sort columns into numeric and categorical features.
+def build_pipeline(plan: FeaturePlan, estimator: Any) -> Pipeline:
+    """Preprocessing (decided by ``plan``, see ``features.build_preprocessing``) + estimator as one Pipeline.
 
     Args:
-        frame: Training rows.
-        exclude: Columns that are never features (target, keys).
-
-    Returns:
-        ``(numeric, categorical, dropped)`` where ``dropped`` maps a column to why it is not a feature.
-    """
-    from pandas.api import types as ptypes
-
-    numeric, categorical, dropped = [], [], {}
-    for column in frame.columns:
-        if column in exclude:
-            continue
-        dtype = frame[column].dtype
-        if ptypes.is_bool_dtype(dtype) or ptypes.is_numeric_dtype(dtype):  # booleans as 0/1
-            numeric.append(column)
-        elif ptypes.is_object_dtype(dtype) or ptypes.is_string_dtype(dtype):
-            categorical.append(column)
-        else:
-            dropped[column] = f"dtype {dtype} is not used as a feature"
-    return numeric, categorical, dropped
-
-
-def build_pipeline(numeric: list[str], categorical: list[str], estimator: Any) -> Pipeline:
-    """Preprocessing + estimator as one scikit-learn Pipeline.
-
-    Args:
-        numeric: Numeric feature columns (median imputation, standard scaling).
-        categorical: Text feature columns (missing -> its own category, one-hot, unseen categories ignored).
+        plan: The feature plan: which columns, of which kind.
         estimator: The classifier.
 
     Returns:
-        The unfitted Pipeline.
+        The unfitted Pipeline, steps ``preprocess`` and ``classify``.
     """
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    # Only scikit-learn's own classes: MLflow saves the model with skops (no arbitrary pickle), and the model
-    # loads anywhere scikit-learn is installed, mlkeel or not.
-    numeric_steps = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
-    categorical_steps = Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
-            ("one_hot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-        ]
-    )
-    preprocessing = ColumnTransformer(
-        [("numeric", numeric_steps, numeric), ("categorical", categorical_steps, categorical)],
-        remainder="drop",
-        verbose_feature_names_out=False,
-    )
-    return Pipeline([("preprocess", preprocessing), ("classify", estimator)])
+    from mlkeel.components.train.features import build_preprocessing
+
+    # Only scikit-learn's own classes, plus mlkeel's CalendarFeatures when a timestamp is a feature: MLflow saves
+    # the model with skops (no arbitrary pickle).
+    return Pipeline([("preprocess", build_preprocessing(plan, estimator)), ("classify", estimator)])
 
 
 def fit_model(
@@ -190,6 +157,7 @@ def fit_model(
     hyperparameters: dict[str, Any] | None = None,
     seed: int = 42,
     source: str = "train data",
+    feature_types: dict[str, str] | None = None,
 ) -> FittedModel:
     """Fit preprocessing + estimator on ``frame`` (the train split only).
 
@@ -202,6 +170,8 @@ def fit_model(
         hyperparameters: Estimator parameter overrides.
         seed: Random seed (estimator ``random_state``); same data + seed -> same model.
         source: Printable name of the data, for messages.
+        feature_types: Overrides of the feature typing, column -> numeric | boolean | categorical | text |
+            timestamp | ignore (see ``features.plan_features``).
 
     Returns:
         A ``FittedModel``.
@@ -209,7 +179,7 @@ def fit_model(
     Raises:
         SchemaMismatchError: the target or a key column is missing.
         DataError: the target does not have exactly two classes, or no feature column is left.
-        ParameterError: bad estimator or hyperparameters.
+        ParameterError: bad estimator, hyperparameters or feature_types.
     """
     from mlkeel.metrics import classification_metrics
     from mlkeel.modeling import binary_labels, one_native_thread, positive_scores
@@ -219,20 +189,20 @@ def fit_model(
         if column not in frame.columns:
             raise SchemaMismatchError(f"{source}: {role} {column!r} not found; columns: {', '.join(frame.columns)}")
     labels = binary_labels(frame[target_column], positive_label, source)
-    numeric, categorical, dropped = feature_types(frame, [target_column, *keys])
-    if not numeric and not categorical:
-        raise DataError(f"{source}: no feature columns left besides the target and keys")
-    model = build_pipeline(numeric, categorical, make_estimator(estimator, hyperparameters, seed))
-    features = frame[numeric + categorical]
+    plan = plan_features(frame, target_column, keys, feature_types, source)
+    model = build_pipeline(plan, make_estimator(estimator, hyperparameters, seed))
+    features = frame[plan.feature_columns]
     with one_native_thread():
         model.fit(features, labels)
         train_scores = positive_scores(model, features)
+        plan.encoded_width = int(model.named_steps["preprocess"].transform(features.head(1)).shape[1])
     return FittedModel(
         model=model,
-        feature_columns=numeric + categorical,
-        numeric_columns=numeric,
-        categorical_columns=categorical,
-        dropped_columns=dropped,
+        feature_columns=plan.feature_columns,
+        numeric_columns=plan.columns("numeric"),
+        categorical_columns=plan.columns("categorical"),
+        dropped_columns=plan.not_used,
+        feature_plan=plan,
         train_metrics=classification_metrics(labels, train_scores),
         params={
             "estimator": estimator,
@@ -271,6 +241,10 @@ class TrainResult:
         mlflow_model_uri: URI of the logged model (what register registers).
         feature_columns: The model's input columns.
         train_metrics: Metrics on the train split.
+        target_column: The label column.
+        positive_label: The label value meaning positive.
+        estimator: The estimator name.
+        features: The feature plan as data (``FeaturePlan.to_dict``) with its one-line ``summary``.
     """
 
     mlflow_run_id: str
@@ -280,6 +254,7 @@ class TrainResult:
     target_column: str
     positive_label: str
     estimator: str
+    features: dict[str, Any] = field(default_factory=dict)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -292,6 +267,9 @@ class TrainResult:
             "positive_label": self.positive_label,
             "estimator": self.estimator,
             **{f"train_{name}": value for name, value in self.train_metrics.items()},
+            "features": self.features.get("summary", ""),
+            "feature_kinds": {column: entry["kind"] for column, entry in self.features.get("columns", {}).items()},
+            "encoded_width": self.features.get("encoded_width", 0),
         }
 
 
@@ -309,6 +287,7 @@ def train(
     data_fingerprint: str = "",
     schema_path: str = "",
     run_name: str = "",
+    feature_types: dict[str, str] | None = None,
 ) -> TrainResult:
     """Fit the model on the Parquet at ``train_path``, save it to ``model_dir`` and log it to MLflow.
 
@@ -327,9 +306,12 @@ def train(
         schema_path: The validated schema JSON, logged as data/schema.json and hashed into a tag ("" = infer
             it from the train rows).
         run_name: MLflow run name ("" = MLflow's default).
+        feature_types: Feature typing overrides, column -> numeric | boolean | categorical | text | timestamp |
+            ignore; the rest is decided from the data (``features.plan_features``).
 
     Returns:
-        A ``TrainResult``.
+        A ``TrainResult``; its ``features`` summary is also logged (``train: features: ...``), tagged on the
+        MLflow run (``mlkeel.features``) and written to the run's ``data/features.json``.
     """
     from mlkeel.modeling import import_model_libraries, one_native_thread, positive_scores
 
@@ -342,7 +324,19 @@ def train(
     from mlkeel.tracking import connect, git_commit, image_lineage, library_versions
 
     frame = pq.read_table(train_path).to_pandas()
-    fitted = fit_model(frame, target_column, positive_label, key_columns, estimator, hyperparameters, seed)
+    fitted = fit_model(
+        frame,
+        target_column,
+        positive_label,
+        key_columns,
+        estimator,
+        hyperparameters,
+        seed,
+        source=train_path,
+        feature_types=feature_types,
+    )
+    plan = fitted.feature_plan
+    logger.info("train: %s", plan.summary())
     example = signature_example(frame, fitted.feature_columns)
     with one_native_thread():
         signature = infer_signature(example, positive_scores(fitted.model, example))
@@ -357,7 +351,11 @@ def train(
             pip_requirements=requirements,
         )
 
-    trusted_types = SKOPS_TRUSTED_TYPES + SKOPS_TRUSTED_BY_ESTIMATOR.get(estimator, [])
+    trusted_types = (
+        SKOPS_TRUSTED_TYPES
+        + SKOPS_TRUSTED_BY_ESTIMATOR.get(estimator, [])
+        + skops_trusted_types(plan, fitted.model.named_steps["classify"])
+    )
     requirements = model_pip_requirements()
     replace_directory_atomic(save, model_dir)
 
@@ -378,10 +376,20 @@ def train(
     else:  # trained outside the pipeline: record the schema of the train rows, so lineage is never partial
         schema = infer_schema(pq.read_table(train_path), key_columns or (), target_column)
     tags[LineageTag.SCHEMA_HASH] = schema.schema_hash()
+    tags[LineageTag.FEATURES] = _param_text(plan.summary())
     with mlflow.start_run(run_name=run_name or None) as run:
         mlflow.set_tags(tags)
         mlflow.log_params({name: _param_text(value) for name, value in fitted.params.items()})
         mlflow.log_param("feature_columns", json.dumps(fitted.feature_columns))
+        mlflow.log_params(
+            {
+                **{f"features.{kind}": len(plan.columns(kind)) for kind in FEATURE_KINDS},
+                "features.not_used": _param_text(json.dumps(plan.not_used)),
+                "features.encoded_width": plan.encoded_width,
+                "feature_types": _param_text(json.dumps(feature_types or {}, sort_keys=True)),
+            }
+        )
+        mlflow.log_dict({**plan.to_dict(), "summary": plan.summary()}, FEATURES_ARTIFACT)
         mlflow.log_metrics({f"train_{name}": value for name, value in fitted.train_metrics.items()})
         log_reference_data(train_path, schema, seed)
         info = mlflow.sklearn.log_model(
@@ -400,6 +408,7 @@ def train(
         target_column=target_column,
         positive_label=positive_label,
         estimator=estimator,
+        features={**plan.to_dict(), "summary": plan.summary()},
     )
 
 
