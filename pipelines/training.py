@@ -44,6 +44,7 @@ class TrainingOutputs(NamedTuple):
 def training_pipeline(
     data_uri: str = "",
     file_format: str = "auto",
+    delimiter: str = "auto",
     column_types: dict = {},
     target_column: str = "Churn",
     positive_label: str = "Yes",
@@ -55,6 +56,7 @@ def training_pipeline(
     seed: int = 42,
     estimator: str = "hist_gradient_boosting",
     hyperparameters: dict = {},
+    feature_types: str = "{}",
     model_name: str = "mlkeel-churn",
     experiment_name: str = "mlkeel-churn",
     mlflow_tracking_uri: str = "",
@@ -74,6 +76,7 @@ def training_pipeline(
     Args:
         data_uri: CSV or Parquet file (path or pyarrow URI); "" = the bundled IBM Telco churn data.
         file_format: "auto", "csv" or "parquet".
+        delimiter: CSV delimiter: "auto" (detected: comma, semicolon, tab, pipe), one character, or a name.
         column_types: Type overrides for ingest, column -> integer | float | string | boolean | timestamp.
         target_column: The label column.
         positive_label: The label value meaning positive.
@@ -85,6 +88,9 @@ def training_pipeline(
         seed: Random seed for the split and the estimator.
         estimator: logistic_regression | random_forest | hist_gradient_boosting.
         hyperparameters: Estimator parameter overrides.
+        feature_types: JSON object of feature typing overrides, column -> numeric | boolean | categorical | text |
+            timestamp | ignore (e.g. '{"session": "ignore", "comment": "text"}'); other columns are typed from the
+            data, and train's model metadata says how and why (features).
         model_name: Registered model name in MLflow.
         experiment_name: MLflow experiment for the training runs.
         mlflow_tracking_uri: MLflow tracking URI; "" reads $MLFLOW_TRACKING_URI in each task.
@@ -114,7 +120,9 @@ def training_pipeline(
         model: The trained model (MLflow sklearn directory).
         fairness: The fairness document: per-group rates and differences per sensitive column, passed, reason.
     """
-    ingested = configure(ingest(source_uri=data_uri, file_format=file_format, column_types=column_types), "ingest")
+    ingested = configure(
+        ingest(source_uri=data_uri, file_format=file_format, column_types=column_types, delimiter=delimiter), "ingest"
+    )
     validated = configure(
         validate(
             dataset=ingested.outputs["dataset"],
@@ -150,6 +158,7 @@ def training_pipeline(
             mlflow_tracking_uri=mlflow_tracking_uri,
             experiment_name=experiment_name,
             data_fingerprint=ingested.outputs["fingerprint"],
+            feature_types=feature_types,
         ),
         "train",
     )

@@ -147,6 +147,7 @@ class TrainingSummary:
         top_features: The most important input columns (explain stage), most important first; [] when the
             explain task did not run.
         blessing: The gate's whole blessing document (fairness and slices included).
+        features: The train stage's one-line feature summary (columns used by kind, columns not used and why).
     """
 
     fingerprint: str
@@ -167,6 +168,7 @@ class TrainingSummary:
     fairness: dict[str, Any] = field(default_factory=dict)
     top_features: list[str] = field(default_factory=list)
     blessing: dict[str, Any] = field(default_factory=dict)
+    features: str = ""
 
     @property
     def model_card(self) -> Path | None:
@@ -192,6 +194,7 @@ class TrainingSummary:
                 f"  validation       : {self.rows_in} rows in, {self.rows_valid} valid, "
                 f"{self.rows_quarantined} quarantined",
                 f"  holdout metrics  : {metric_text}",
+                f"  features         : {self.features.removeprefix('features: ') or 'not recorded'}",
                 f"  fairness         : {self.fairness.get('reason') or 'not checked'}",
                 f"  top features     : {', '.join(self.top_features) or 'not computed'}",
                 f"  gate             : {self.reason}",
@@ -352,6 +355,7 @@ def run_training(
         fairness=dict(outputs["fairness"].metadata),
         top_features=_top_features(run_folder),
         blessing=dict(outputs["blessing"].metadata),
+        features=str(outputs["model"].metadata.get("features", "")),
     )
 
 
