@@ -17,7 +17,7 @@ validated Parquet) and overridable per column (``feature_types``):
   holds times of day, hour) by ``calendar.CalendarFeatures``;
 - not used: the target and key columns; identifiers (text, or integers named like an id or counting up, with a
   different value in at least ``IDENTIFIER_MIN_DISTINCT_SHARE`` of at least ``IDENTIFIER_MIN_ROWS`` rows); nested
-  values (lists, structs, maps); columns with no value; ``ignore`` overrides.
+  values (lists, structs, maps); columns with no value or one value in every row; ``ignore`` overrides.
 
 The plan is data first (``FeaturePlan.to_dict``), rendered second (``FeaturePlan.summary``: the one line train and
 ``mlkeel run`` print). The preprocessing travels inside the model (a scikit-learn ``Pipeline``), so serving and
@@ -201,6 +201,8 @@ def infer_kind(series: pd.Series) -> FeatureDecision:
     if values.empty:
         return FeatureDecision(name, None, "no value in any row")
     dtype = series.dtype
+    if not _is_nested(values.iloc[0]) and values.nunique() == 1:
+        return FeatureDecision(name, None, f"constant, {str(values.iloc[0])[:40]!r} in every row")
     if ptypes.is_bool_dtype(dtype):
         return FeatureDecision(name, "boolean", "boolean")
     if ptypes.is_datetime64_any_dtype(dtype):

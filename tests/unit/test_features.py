@@ -83,16 +83,17 @@ def test_raw_flights_get_calendar_features_bounded_categories_and_no_id(flights:
         for column, levels in zip(categorical.feature_names_in_, categorical.categories_, strict=True)
     }
     assert widths["tailnum"] > 1000
-    assert fitted.feature_plan.encoded_width <= 4 * MAX_ONE_HOT_CATEGORIES + 6 + 5
+    assert fitted.feature_plan.encoded_width <= 4 * MAX_ONE_HOT_CATEGORIES + 5 + 5
     assert _holdout_auc(fitted, test_frame, "late", "1") > 0.6  # the last week of January, from the first three
 
 
 def test_histogram_boosting_takes_many_level_categories_natively_in_one_column_each(flights: pd.DataFrame) -> None:
     fitted = fit_model(flights.iloc[:4000], "late", "1")
     plan = fitted.feature_plan
-    # carrier, tailnum, origin, dest -> 4 code columns; 6 numbers; time_hour -> year, month, day, weekday, hour.
-    assert plan.counts() == {"numeric": 6, "categorical": 4, "timestamp": 1}
-    assert plan.encoded_width == 4 + 6 + 5
+    # carrier, tailnum, origin, dest -> 4 code columns; 5 numbers; time_hour -> year, month, day, weekday, hour.
+    assert plan.counts() == {"numeric": 5, "categorical": 4, "timestamp": 1}
+    assert plan.not_used["month"] == "constant, '1' in every row"  # January only
+    assert plan.encoded_width == 4 + 5 + 5
     assert list(fitted.model.named_steps["classify"].categorical_features) == [0, 1, 2, 3]
     assert _holdout_auc(fitted, flights.iloc[4000:], "late", "1") > 0.6  # the last week, from the first three
 
@@ -125,7 +126,7 @@ def test_free_text_is_a_bounded_text_feature_and_the_product_code_an_identifier(
 def test_overrides_win_and_bad_ones_are_named(flights: pd.DataFrame, reviews: pd.DataFrame) -> None:
     overrides = parse_feature_types('{"tailnum": "ignore", "flight": "categorical", "flight_id": "numeric"}')
     plan = plan_features(flights, "late", overrides=overrides)
-    assert plan.not_used == {"tailnum": "ignore, set by feature_types"}
+    assert plan.not_used == {"month": "constant, '1' in every row", "tailnum": "ignore, set by feature_types"}
     assert "flight" in plan.columns("categorical") and "flight_id" in plan.columns("numeric")
     with pytest.raises(ParameterError, match=r"feature_types names column\(s\) 'tail', which train data does not"):
         plan_features(flights, "late", overrides={"tail": "ignore"})
@@ -167,7 +168,7 @@ def test_the_trained_model_carries_its_features_to_mlflow_and_loads_back(
         feature_types={"flight": "categorical"},
     )
     summary = result.metadata["features"]
-    assert summary.startswith("features: 12 used (5 numeric, 5 categorical, 1 text, 1 timestamp)")
+    assert summary.startswith("features: 11 used (4 numeric, 5 categorical, 1 text, 1 timestamp)")
     assert result.metadata["feature_kinds"]["flight_id"] == "not used"
     run = MlflowClient(mlflow_local_uri).get_run(result.mlflow_run_id)
     assert run.data.tags[LineageTag.FEATURES] == summary
@@ -176,4 +177,4 @@ def test_the_trained_model_carries_its_features_to_mlflow_and_loads_back(
     # The calendar transformer and the TF-IDF vocabulary load back through skops (trusted types recorded).
     loaded = load_sklearn_model(result.mlflow_model_uri)
     np.testing.assert_allclose(positive_scores(loaded, frame.head(50)), positive_scores(loaded, frame.head(50)))
-    assert list(loaded.feature_names_in_) == [c for c in frame.columns if c not in ("late", "flight_id")]
+    assert list(loaded.feature_names_in_) == [c for c in frame.columns if c not in ("late", "flight_id", "month")]
