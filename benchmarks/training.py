@@ -194,8 +194,8 @@ NOTE = (
     "`HistGradientBoostingClassifier` with them as native categorical features, `max_iter=200`, seed 42, "
     "scikit-learn's default threads). `mlkeel_fit`: `fit_model` (read, feature typing, fit; one native thread, "
     "as the stage runs). `mlkeel_stage`: the train stage function: the same plus saving the model, logging the "
-    "run, 100,000 reference rows and the model to a file MLflow store. Each run once per repeat in its own process "
-    "(imports excluded); ROC AUC on the same holdout rows."
+    "run, 100,000 reference rows and the model to a local SQLite MLflow store. Each run once per repeat in its "
+    "own process (imports excluded); ROC AUC on the same holdout rows."
 )
 TEXT_NOTE = (
     "2,000 real reviews (modeldata's `training_data`, MIT; Amazon fine-food reviews), target `score == great` "

@@ -12,7 +12,7 @@ validated Parquet) and overridable per column (``feature_types``):
   (``OneHotEncoder(max_categories=..., handle_unknown="infrequent_if_exist")``);
 - ``text``: free text (many distinct values of several words): TF-IDF of at most ``TEXT_MAX_FEATURES`` terms
   (``TfidfVectorizer``), inside the model; measured against leaving the column out in
-  ``benchmarks/results/text_features.md``;
+  ``benchmarks/results/training.md``;
 - ``timestamp``: timestamps and dates become calendar features (year, month, day, weekday and, when the column
   holds times of day, hour) by ``calendar.CalendarFeatures``;
 - not used: the target and key columns; identifiers (text, or integers named like an id or counting up, with a
