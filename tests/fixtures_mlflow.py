@@ -44,7 +44,10 @@ WEAK_MODEL: dict[str, Any] = {
 }
 # A model whose schema the holdout no longer has: trained with one more column.
 EXTRA_COLUMN = "LoyaltyScore"
-EXTRA_COLUMN_MODEL: dict[str, Any] = {"extra_columns": {EXTRA_COLUMN: 1.0}}
+# A feature the holdout lacks. It varies from row to row: train leaves a constant column out of the features.
+EXTRA_COLUMN_MODEL: dict[str, Any] = {
+    "rewrite": lambda frame: frame.assign(**{EXTRA_COLUMN: (frame["tenure"] % 7).astype("float64")})
+}
 
 
 def _sqlite_store(folder: Path, monkeypatch: pytest.MonkeyPatch) -> str:

@@ -95,6 +95,7 @@ RUN_LINEAGE_TAGS = (
     LineageTag.TARGET_COLUMN,
     LineageTag.POSITIVE_LABEL,
     LineageTag.DECISION_THRESHOLD,
+    LineageTag.FEATURES,
 )
 
 

@@ -23,6 +23,13 @@ from mlkeel.threshold import DEFAULT_THRESHOLD_POLICY, THRESHOLD_POLICY_HELP
 @click.option(
     "--class-weight", type=click.Choice(["", "balanced"]), default="", help="balanced: reweight the rarer class."
 )
+@click.option(
+    "--feature-types",
+    type=JSON_OBJECT,
+    default=None,
+    help="Feature typing overrides, column -> numeric|boolean|categorical|text|timestamp|ignore, e.g. "
+    '\'{"session": "ignore", "comment": "text", "zip": "categorical"}\'.',
+)
 @reports_user_errors
 def main(
     train_path: str,
@@ -39,8 +46,10 @@ def main(
     schema_path: str,
     threshold_policy: str,
     class_weight: str,
+    feature_types: dict | None,
 ) -> None:
     """Fit preprocessing + estimator on a train split and log the model to MLflow."""
+    from mlkeel.components.train.features import parse_feature_types
     from mlkeel.components.train.logic import train
 
     result = train(
@@ -58,5 +67,7 @@ def main(
         schema_path,
         threshold_policy=threshold_policy,
         class_weight=class_weight,
+        feature_types=parse_feature_types(feature_types),
     )
+    click.echo(result.metadata["features"], err=True)
     echo_json(result.metadata)

@@ -5,18 +5,20 @@ unseen categories) -> estimator``. It is fitted on the train split only, so serv
 exactly the preprocessing that training saw (no train/serve skew).
 
 Imbalance: the fitted Pipeline is saved wrapped with its decision threshold, chosen by a policy on a validation
-part of the train split (``validation.py``; default: best F1), so that a model of a rare class predicts it at
-all; ``class_weight="balanced"`` reweights the classes where the estimator takes a class weight.
+part of the train split (``validation.py``; default 0.5, see ``mlkeel.threshold``), so that a model of a rare
+class can predict it; ``class_weight="balanced"`` reweights the classes where the estimator takes a class weight.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlkeel.components.train.features import FEATURE_KINDS, FeaturePlan, plan_features, skops_trusted_types
 from mlkeel.components.train.validation import VALIDATION_FRACTION
 from mlkeel.constants import (
     MLFLOW_MODEL_ARTIFACT,
@@ -28,7 +30,7 @@ from mlkeel.constants import (
     LineageTag,
     TrainParam,
 )
-from mlkeel.errors import DataError, ParameterError, SchemaMismatchError
+from mlkeel.errors import ParameterError, SchemaMismatchError
 from mlkeel.storage import replace_directory_atomic
 from mlkeel.threshold import DEFAULT_THRESHOLD, DEFAULT_THRESHOLD_POLICY
 
@@ -38,6 +40,10 @@ if TYPE_CHECKING:
 
     from mlkeel.components.train.validation import ValidatedFit
     from mlkeel.schema import DatasetSchema
+
+logger = logging.getLogger(__name__)
+# The full feature plan, in the training run's artifacts (the one-line summary is the LineageTag.FEATURES tag).
+FEATURES_ARTIFACT = "data/features.json"
 
 # Estimator name -> (import path, defaults). Defaults are the ones we ship; hyperparameters override them.
 ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -66,7 +72,6 @@ ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 # Values of ``class_weight``: "" keeps the estimator's default (every row counts once).
 CLASS_WEIGHTS = ("", "balanced")
-MISSING_CATEGORY = "__missing__"
 # MLflow saves sklearn models with skops, which refuses types it is not told to trust. We trust exactly the
 # types our own pipelines contain: numpy dtypes (in the fitted encoders) and, per estimator, what skops lists.
 SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
@@ -105,6 +110,7 @@ class FittedModel:
         train_metrics: Metrics on the rows fitted on, at the decision threshold.
         params: Estimator name, seed, effective hyperparameters, threshold policy, class weight and threshold.
         validation: The fit/validation cut, the chosen threshold and the validation metrics (``ValidatedFit``).
+        feature_plan: Every column's decision (kind and reason) and the encoded width.
     """
 
     model: Any
@@ -112,6 +118,7 @@ class FittedModel:
     numeric_columns: list[str]
     categorical_columns: list[str]
     dropped_columns: dict[str, str] = field(default_factory=dict)
+    feature_plan: FeaturePlan = field(default_factory=FeaturePlan)
     train_metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     validation: ValidatedFit | None = None
@@ -173,63 +180,23 @@ def _as_declared(value: Any, default: Any) -> Any:
     return value
 
 
-def feature_types(frame: pd.DataFrame, exclude: list[str]) -> tuple[list[str], list[str], dict[str, str]]:
-    """Sort columns into numeric and categorical features.
+def build_pipeline(plan: FeaturePlan, estimator: Any) -> Pipeline:
+    """Preprocessing (decided by ``plan``, see ``features.build_preprocessing``) + estimator as one Pipeline.
 
     Args:
-        frame: Training rows.
-        exclude: Columns that are never features (target, keys).
-
-    Returns:
-        ``(numeric, categorical, dropped)`` where ``dropped`` maps a column to why it is not a feature.
-    """
-    from pandas.api import types as ptypes
-
-    numeric, categorical, dropped = [], [], {}
-    for column in frame.columns:
-        if column in exclude:
-            continue
-        dtype = frame[column].dtype
-        if ptypes.is_bool_dtype(dtype) or ptypes.is_numeric_dtype(dtype):  # booleans as 0/1
-            numeric.append(column)
-        elif ptypes.is_object_dtype(dtype) or ptypes.is_string_dtype(dtype):
-            categorical.append(column)
-        else:
-            dropped[column] = f"dtype {dtype} is not used as a feature"
-    return numeric, categorical, dropped
-
-
-def build_pipeline(numeric: list[str], categorical: list[str], estimator: Any) -> Pipeline:
-    """Preprocessing + estimator as one scikit-learn Pipeline.
-
-    Args:
-        numeric: Numeric feature columns (median imputation, standard scaling).
-        categorical: Text feature columns (missing -> its own category, one-hot, unseen categories ignored).
+        plan: The feature plan: which columns, of which kind.
         estimator: The classifier.
 
     Returns:
-        The unfitted Pipeline.
+        The unfitted Pipeline, steps ``preprocess`` and ``classify``.
     """
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    # Only scikit-learn's own classes: MLflow saves the model with skops (no arbitrary pickle), and the model
-    # loads anywhere scikit-learn is installed, mlkeel or not.
-    numeric_steps = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
-    categorical_steps = Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
-            ("one_hot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-        ]
-    )
-    preprocessing = ColumnTransformer(
-        [("numeric", numeric_steps, numeric), ("categorical", categorical_steps, categorical)],
-        remainder="drop",
-        verbose_feature_names_out=False,
-    )
-    return Pipeline([("preprocess", preprocessing), ("classify", estimator)])
+    from mlkeel.components.train.features import build_preprocessing
+
+    # Only scikit-learn's own classes, plus mlkeel's CalendarFeatures when a timestamp is a feature: MLflow saves
+    # the model with skops (no arbitrary pickle).
+    return Pipeline([("preprocess", build_preprocessing(plan, estimator)), ("classify", estimator)])
 
 
 def fit_model(
@@ -243,6 +210,7 @@ def fit_model(
     source: str = "train data",
     threshold_policy: str = DEFAULT_THRESHOLD_POLICY,
     class_weight: str = "",
+    feature_types: dict[str, str] | None = None,
 ) -> FittedModel:
     """Fit preprocessing + estimator on ``frame`` (the train split only) and choose the decision threshold.
 
@@ -260,6 +228,8 @@ def fit_model(
         source: Printable name of the data, for messages.
         threshold_policy: ``f1``, ``precision:P``, ``recall:R`` or ``fixed:T`` (see ``mlkeel.threshold``).
         class_weight: "" or "balanced".
+        feature_types: Overrides of the feature typing, column -> numeric | boolean | categorical | text |
+            timestamp | ignore (see ``features.plan_features``).
 
     Returns:
         A ``FittedModel``.
@@ -267,7 +237,7 @@ def fit_model(
     Raises:
         SchemaMismatchError: the target or a key column is missing.
         DataError: the target does not have exactly two classes, or no feature column is left.
-        ParameterError: bad estimator, hyperparameters, class weight or threshold policy.
+        ParameterError: bad estimator, hyperparameters, class weight, threshold policy or feature_types.
     """
     from mlkeel.components.train.validation import fit_validated
     from mlkeel.modeling import binary_labels, fitted_pipeline
@@ -280,19 +250,20 @@ def fit_model(
         if column not in frame.columns:
             raise SchemaMismatchError(f"{source}: {role} {column!r} not found; columns: {', '.join(frame.columns)}")
     labels = binary_labels(frame[target_column], positive_label, source)
-    numeric, categorical, dropped = feature_types(frame, [target_column, *keys])
-    if not numeric and not categorical:
-        raise DataError(f"{source}: no feature columns left besides the target and keys")
-    model = build_pipeline(numeric, categorical, make_estimator(estimator, hyperparameters, seed, class_weight))
-    features = frame[numeric + categorical]
+    plan = plan_features(frame, target_column, keys, feature_types, source)
+    model = build_pipeline(plan, make_estimator(estimator, hyperparameters, seed, class_weight))
+    features = frame[plan.feature_columns]
     validated = fit_validated(model, features, labels, policy, seed)
-    classifier = fitted_pipeline(validated.model).named_steps["classify"]
+    pipeline = fitted_pipeline(validated.model)
+    classifier = pipeline.named_steps["classify"]
+    plan.encoded_width = int(pipeline.named_steps["preprocess"].transform(features.head(1)).shape[1])
     return FittedModel(
         model=validated.model,
-        feature_columns=numeric + categorical,
-        numeric_columns=numeric,
-        categorical_columns=categorical,
-        dropped_columns=dropped,
+        feature_columns=plan.feature_columns,
+        numeric_columns=plan.columns("numeric"),
+        categorical_columns=plan.columns("categorical"),
+        dropped_columns=plan.not_used,
+        feature_plan=plan,
         train_metrics=validated.train_metrics,
         params={
             "estimator": estimator,
@@ -345,6 +316,7 @@ class TrainResult:
         iterations: Boosting iterations run (early stopping), or None for other estimators.
         overfit_warning: The overfitting warning line, or "".
         threshold_note: Why the policy could not be followed as asked, or "".
+        features: The feature plan as data (``FeaturePlan.to_dict``) with its one-line ``summary``.
     """
 
     mlflow_run_id: str
@@ -360,6 +332,7 @@ class TrainResult:
     iterations: int | None = None
     overfit_warning: str = ""
     threshold_note: str = ""
+    features: dict[str, Any] = field(default_factory=dict)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -378,6 +351,9 @@ class TrainResult:
             **({ArtifactMetadata.ITERATIONS: self.iterations} if self.iterations is not None else {}),
             **{f"train_{name}": value for name, value in self.train_metrics.items()},
             **{f"validation_{name}": value for name, value in self.validation_metrics.items()},
+            "features": self.features.get("summary", ""),
+            "feature_kinds": {column: entry["kind"] for column, entry in self.features.get("columns", {}).items()},
+            "encoded_width": self.features.get("encoded_width", 0),
         }
 
 
@@ -397,6 +373,7 @@ def train(
     run_name: str = "",
     threshold_policy: str = DEFAULT_THRESHOLD_POLICY,
     class_weight: str = "",
+    feature_types: dict[str, str] | None = None,
 ) -> TrainResult:
     """Fit the model on the Parquet at ``train_path``, save it to ``model_dir`` and log it to MLflow.
 
@@ -419,11 +396,14 @@ def train(
             ``fixed:T``); the threshold is saved inside the model, logged as the ``decision_threshold`` param
             and tagged ``mlkeel.decision_threshold`` (register copies it onto the version).
         class_weight: "" or "balanced".
+        feature_types: Feature typing overrides, column -> numeric | boolean | categorical | text | timestamp |
+            ignore; the rest is decided from the data (``features.plan_features``).
 
     Returns:
-        A ``TrainResult``.
+        A ``TrainResult``; its ``features`` summary is also logged (``train: features: ...``), tagged on the
+        MLflow run (``mlkeel.features``) and written to the run's ``data/features.json``.
     """
-    from mlkeel.modeling import import_model_libraries, one_native_thread, positive_scores
+    from mlkeel.modeling import fitted_pipeline, import_model_libraries, one_native_thread, positive_scores
 
     import_model_libraries()  # before mlflow: see its docstring
     import mlflow
@@ -444,9 +424,13 @@ def train(
         seed,
         threshold_policy=threshold_policy,
         class_weight=class_weight,
+        source=train_path,
+        feature_types=feature_types,
     )
     validated = fitted.validation
     assert validated is not None  # fit_model always validates
+    plan = fitted.feature_plan
+    logger.info("train: %s", plan.summary())
     example = signature_example(frame, fitted.feature_columns)
     with one_native_thread():
         signature = infer_signature(example, positive_scores(fitted.model, example))
@@ -461,7 +445,11 @@ def train(
             pip_requirements=requirements,
         )
 
-    trusted_types = SKOPS_TRUSTED_TYPES + SKOPS_TRUSTED_BY_ESTIMATOR.get(estimator, [])
+    trusted_types = (
+        SKOPS_TRUSTED_TYPES
+        + SKOPS_TRUSTED_BY_ESTIMATOR.get(estimator, [])
+        + skops_trusted_types(plan, fitted_pipeline(fitted.model).named_steps["classify"])
+    )
     requirements = model_pip_requirements()
     replace_directory_atomic(save, model_dir)
 
@@ -483,10 +471,20 @@ def train(
     else:  # trained outside the pipeline: record the schema of the train rows, so lineage is never partial
         schema = infer_schema(pq.read_table(train_path), key_columns or (), target_column)
     tags[LineageTag.SCHEMA_HASH] = schema.schema_hash()
+    tags[LineageTag.FEATURES] = _param_text(plan.summary())
     with mlflow.start_run(run_name=run_name or None) as run:
         mlflow.set_tags(tags)
         mlflow.log_params({name: _param_text(value) for name, value in fitted.params.items()})
         mlflow.log_param("feature_columns", json.dumps(fitted.feature_columns))
+        mlflow.log_params(
+            {
+                **{f"features.{kind}": len(plan.columns(kind)) for kind in FEATURE_KINDS},
+                "features.not_used": _param_text(json.dumps(plan.not_used)),
+                "features.encoded_width": plan.encoded_width,
+                "feature_types": _param_text(json.dumps(feature_types or {}, sort_keys=True)),
+            }
+        )
+        mlflow.log_dict({**plan.to_dict(), "summary": plan.summary()}, FEATURES_ARTIFACT)
         mlflow.log_metrics({f"train_{name}": value for name, value in fitted.train_metrics.items()})
         mlflow.log_metrics({f"validation_{name}": value for name, value in validated.validation_metrics.items()})
         if validated.iterations is not None:
@@ -514,6 +512,7 @@ def train(
         iterations=validated.iterations,
         overfit_warning=validated.overfit_warning,
         threshold_note=validated.note,
+        features={**plan.to_dict(), "summary": plan.summary()},
     )
 
 

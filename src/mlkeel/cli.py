@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ def preflight(
     target: str,
     positive_label: str,
     columns: tuple[str, ...] = (),
+    delimiter: str = "auto",
+    feature_types: dict[str, str] | None = None,
 ) -> str:
     """Read the data once in this process so that a bad file fails in a second with a clear message.
 
@@ -63,12 +66,15 @@ def preflight(
         target: Target column.
         positive_label: Positive label, or "" to infer it.
         columns: Other columns the run reads (sensitive and slice columns).
+        delimiter: CSV delimiter (``auto`` = detected).
+        feature_types: Feature typing overrides (their columns must exist).
 
     Returns:
         The positive label (given or inferred).
 
     Raises:
         DataError: unreadable file, missing target or other column, or a target without exactly two classes.
+        ParameterError: feature_types names a column the data does not have.
     """
     from mlkeel.components.ingest.logic import normalise_table, read_source
     from mlkeel.data import resolve_source
@@ -77,13 +83,19 @@ def preflight(
 
     source = resolve_source(data)
     shown = display_uri(source)
-    table = normalise_table(read_source(source, file_format)[0], shown, column_types)
+    table = normalise_table(read_source(source, file_format, delimiter=delimiter)[0], shown, column_types)
     if target not in table.column_names:
         raise DataError(f"{shown}: target column {target!r} not found; columns: {', '.join(table.column_names)}")
     missing = [column for column in columns if column not in table.column_names]
     if missing:
         raise DataError(
             f"{shown}: sensitive or slice column(s) not found: {', '.join(missing)}; "
+            f"columns: {', '.join(table.column_names)}"
+        )
+    unknown = [column for column in feature_types or {} if column not in table.column_names]
+    if unknown:
+        raise ParameterError(
+            f"--feature-types names column(s) {', '.join(unknown)}, which {shown} does not have; "
             f"columns: {', '.join(table.column_names)}"
         )
     labels = table.column(target).to_pandas().dropna()
@@ -103,6 +115,12 @@ def preflight(
 )
 @click.option("--data", default="", help="CSV or Parquet path or URI. Default: the bundled Telco churn data.")
 @click.option("--format", "file_format", default="auto", type=click.Choice(["auto", "csv", "parquet"]))
+@click.option(
+    "--delimiter",
+    default="auto",
+    show_default=True,
+    help="CSV delimiter: auto (detected: comma, semicolon, tab, pipe), a character, or comma|semicolon|tab|pipe.",
+)
 @click.option("--target", "target_column", default=None, help="Target column (default with bundled data: Churn).")
 @click.option("--positive-label", default=None, help="Positive class value (default: 1/True/Yes when present).")
 @click.option("--key-column", "key_columns", multiple=True, help="Identifier column(s); repeatable.")
@@ -117,6 +135,13 @@ def preflight(
 @click.option("--threshold-policy", default=DEFAULT_THRESHOLD_POLICY, show_default=True, help=THRESHOLD_POLICY_HELP)
 @click.option(
     "--class-weight", type=click.Choice(["", "balanced"]), default="", help="balanced: reweight the rarer class."
+)
+@click.option(
+    "--feature-types",
+    type=JSON_OBJECT,
+    default=None,
+    help="Feature typing overrides, column -> numeric|boolean|categorical|text|timestamp|ignore, e.g. "
+    '\'{"session": "ignore", "comment": "text"}\' (others are typed from the data; the summary says how).',
 )
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--model-name", default="mlkeel-churn", show_default=True)
@@ -153,6 +178,7 @@ def run_training(
     runner: str,
     data: str,
     file_format: str,
+    delimiter: str,
     target_column: str | None,
     positive_label: str | None,
     key_columns: tuple[str, ...],
@@ -161,6 +187,7 @@ def run_training(
     hyperparameters: dict | None,
     threshold_policy: str,
     class_weight: str,
+    feature_types: dict | None,
     seed: int,
     model_name: str,
     sensitive_columns: tuple[str, ...],
@@ -183,8 +210,20 @@ def run_training(
         key_columns = key_columns or (TELCO_CHURN_KEY,)
     elif not target_column:
         raise ParameterError("--target is required with --data (the name of the label column)")
+    from mlkeel.components.ingest.logic import resolve_delimiter
+    from mlkeel.components.train.features import parse_feature_types
+
+    overrides = parse_feature_types(feature_types)
+    resolve_delimiter(delimiter)  # a bad one fails here, before any task runs
     label = preflight(
-        data, file_format, column_types, target_column, positive_label or "", sensitive_columns + slice_columns
+        data,
+        file_format,
+        column_types,
+        target_column,
+        positive_label or "",
+        sensitive_columns + slice_columns,
+        delimiter=delimiter,
+        feature_types=overrides,
     )
     arguments: dict[str, Any] = {
         "data_uri": data,
@@ -208,6 +247,10 @@ def run_training(
         arguments["column_types"] = column_types
     if hyperparameters:
         arguments["hyperparameters"] = hyperparameters
+    if overrides:
+        arguments["feature_types"] = json.dumps(overrides, sort_keys=True)
+    if delimiter != "auto":
+        arguments["delimiter"] = delimiter
     arguments.update(parse_params(extra_params))
     summary = run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner)
     click.echo(summary.render())

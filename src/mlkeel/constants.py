@@ -105,6 +105,8 @@ class LineageTag:
     IMAGES: Final = "mlkeel.images"
     # ``runs:/<run>/model_card/model_card.html``: where the version's model card is.
     MODEL_CARD: Final = "mlkeel.model_card"
+    # Training run: the one-line feature summary (which columns are features, of which kind; which are not, why).
+    FEATURES: Final = "mlkeel.features"
 
     # Register's bookkeeping: what makes two registrations "the same" (data + code + training parameters), the
     # state of a version (``RegistrationState``) and the promotion decision (also set on the training run).

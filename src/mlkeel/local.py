@@ -149,6 +149,7 @@ class TrainingSummary:
         blessing: The gate's whole blessing document (fairness and slices included).
         model: The train stage's Model metadata (decision threshold and policy, train and validation metrics,
             early-stopping iterations, overfitting warning).
+        features: The train stage's one-line feature summary (columns used by kind, columns not used and why).
     """
 
     fingerprint: str
@@ -170,6 +171,7 @@ class TrainingSummary:
     top_features: list[str] = field(default_factory=list)
     blessing: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
+    features: str = ""
 
     @property
     def model_card(self) -> Path | None:
@@ -199,6 +201,7 @@ class TrainingSummary:
                 f"{self.rows_quarantined} quarantined",
                 f"  holdout metrics  : {metric_text}",
                 *self._model_lines(),
+                f"  features         : {self.features.removeprefix('features: ') or 'not recorded'}",
                 f"  fairness         : {self.fairness.get('reason') or 'not checked'}",
                 f"  top features     : {', '.join(self.top_features) or 'not computed'}",
                 f"  gate             : {self.reason}",
@@ -386,6 +389,7 @@ def run_training(
         top_features=_top_features(run_folder),
         blessing=dict(outputs["blessing"].metadata),
         model=dict(outputs["model"].metadata),
+        features=str(outputs["model"].metadata.get("features", "")),
     )
 
 

@@ -44,7 +44,7 @@ def _messy_rows(test_path: Path, folder: Path) -> Path:
 def test_every_row_is_scored_once_missing_values_and_unseen_categories_included(
     telco_split: tuple[Path, Path], mlflow_shared_uri: str, train_telco, tmp_path: Path
 ) -> None:
-    trained = train_telco(mlflow_shared_uri, "strong")
+    trained = train_telco(mlflow_shared_uri, "strong-f1", threshold_policy="f1")  # a threshold that is not 0.5
     rows = _messy_rows(telco_split[1], tmp_path)
 
     result = batch_predict(str(trained.model_dir), str(rows), str(tmp_path / "log.parquet"), key_column=TELCO["key"])

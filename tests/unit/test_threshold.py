@@ -32,7 +32,7 @@ def rare(telco_rare_split: tuple[Path, Path]) -> tuple[pd.DataFrame, pd.DataFram
 
 @pytest.fixture
 def rare_trained(telco_rare_split: tuple[Path, Path], mlflow_shared_uri: str, tmp_path_factory) -> tuple[Path, object]:
-    """The default estimator (histogram gradient boosting) with policy f1, trained on the rare train split and logged."""
+    """The default estimator (histogram gradient boosting), policy f1, trained on the rare train split, logged."""
     folder = tmp_path_factory.mktemp("rare_model")
     result = train(
         str(telco_rare_split[0]),
