@@ -35,10 +35,19 @@ SERVER_STOP_TIMEOUT_S = 20.0
 EXPERIMENT = "mlkeel"
 # A deliberately weak model: 200 rows, 3 nearly uninformative columns. Holdout ROC AUC ~0.61 (log loss ~0.57)
 # against ~0.84 (~0.42) for logistic regression on the full split: far apart whatever the margin.
-WEAK_MODEL: dict[str, Any] = {"rows": 200, "columns": ["gender", "Partner", "PhoneService"]}
+# Three weak columns: at 0.5 (and at its best-F1 threshold, which marks every row positive) it predicts one class,
+# which the gate refuses before any comparison; at recall 0.5 it predicts both, so it loses to the champion on AUC.
+WEAK_MODEL: dict[str, Any] = {
+    "rows": 200,
+    "columns": ["gender", "Partner", "PhoneService"],
+    "threshold_policy": "recall:0.5",
+}
 # A model whose schema the holdout no longer has: trained with one more column.
 EXTRA_COLUMN = "LoyaltyScore"
-EXTRA_COLUMN_MODEL: dict[str, Any] = {"extra_columns": {EXTRA_COLUMN: 1.0}}
+# A feature the holdout lacks. It varies from row to row: train leaves a constant column out of the features.
+EXTRA_COLUMN_MODEL: dict[str, Any] = {
+    "rewrite": lambda frame: frame.assign(**{EXTRA_COLUMN: (frame["tenure"] % 7).astype("float64")})
+}
 
 
 def _sqlite_store(folder: Path, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -264,8 +273,9 @@ def train_telco(
     Keyword arguments: ``estimator`` (default logistic_regression), ``hyperparameters``, ``rows`` (first N
     train rows only), ``columns`` (feature columns to keep), ``extra_columns`` (name -> constant added to the
     train rows, which the holdout then lacks), ``rewrite`` (a function DataFrame -> DataFrame applied to the
-    train rows last, e.g. to corrupt some labels). ``train_telco(uri, "weak", **WEAK_MODEL)`` is a clearly worse
-    model. Session-scoped and cached: the same ``(tracking_uri, name)`` trains once and is returned again.
+    train rows last, e.g. to corrupt some labels), ``threshold_policy``. ``train_telco(uri, "weak", **WEAK_MODEL)``
+    is a clearly worse model. Session-scoped and cached: the same ``(tracking_uri, name)`` trains once and is
+    returned again.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -285,6 +295,7 @@ def train_telco(
         columns: list[str] | None = None,
         extra_columns: dict[str, Any] | None = None,
         rewrite: Callable[[Any], Any] | None = None,
+        threshold_policy: str = "",
     ) -> TrainedModel:
         if (tracking_uri, name) in trained:
             return trained[tracking_uri, name]
@@ -315,6 +326,7 @@ def train_telco(
             experiment_name=EXPERIMENT,
             data_fingerprint=telco_fingerprint,
             run_name=name,
+            threshold_policy=threshold_policy,
         )
         trained[tracking_uri, name] = TrainedModel(folder / "model", Path(train_path), result)
         return trained[tracking_uri, name]

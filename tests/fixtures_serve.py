@@ -33,8 +33,10 @@ SERVER_STOP_TIMEOUT_S = 60.0
 
 @pytest.fixture
 def champion(mlflow_shared_uri: str, train_telco, model_name: str) -> str:
-    """``models:/<test's model>@champion``: a logistic regression on the Telco train split, version 1."""
-    register(train_telco(mlflow_shared_uri, "strong").model_uri, BLESSED, model_name, mlflow_shared_uri)
+    """``models:/<test's model>@champion``: a logistic regression on the Telco train split, version 1, whose
+    decision threshold is its best F1 (not 0.5, so tests see that serving labels at the model's own threshold)."""
+    trained = train_telco(mlflow_shared_uri, "strong-f1", threshold_policy="f1")
+    register(trained.model_uri, BLESSED, model_name, mlflow_shared_uri)
     return f"models:/{model_name}@champion"
 
 

@@ -1,5 +1,7 @@
 """KFP component for the batch predict stage: a thin shell around ``mlkeel.components.batch_predict.logic``."""
 
+from typing import Optional
+
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Output
 
@@ -13,7 +15,7 @@ def batch_predict(
     model_uri: str,
     mlflow_tracking_uri: str = "",
     key_column: str = "",
-    threshold: float = 0.5,
+    threshold: Optional[float] = None,
 ):
     """Score every row of a dataset with a registered model version and write the prediction log.
 
@@ -32,7 +34,8 @@ def batch_predict(
         mlflow_tracking_uri: MLflow tracking/registry URI; "" reads $MLFLOW_TRACKING_URI.
         key_column: Column whose value becomes each row's request_id (what labels join on later); "" generates
             ids <sha256 of the dataset>-<row number>.
-        threshold: Decision threshold in [0, 1]: prediction is 1 when the positive probability reaches it.
+        threshold: Decision threshold in [0, 1]: prediction is 1 when the positive probability reaches it;
+            None = the model's own (chosen by train and saved inside the model).
     """
     from mlkeel.components.batch_predict.logic import batch_predict as run_batch_predict
 

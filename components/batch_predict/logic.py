@@ -443,7 +443,7 @@ def batch_predict(
     output_path: str,
     tracking_uri: str = "",
     key_column: str = "",
-    threshold: float = 0.5,
+    threshold: float | None = None,
     batch_id: str = "",
     positive_label: str = "",
     negative_label: str = "",
@@ -459,7 +459,8 @@ def batch_predict(
             chunk).
         tracking_uri: MLflow tracking/registry URI ("" = ``$MLFLOW_TRACKING_URI``); unused for a folder.
         key_column: Column whose value becomes each row's ``request_id`` ("" = ``<batch_id>-<row>``).
-        threshold: Decision threshold in [0, 1] for the ``prediction`` column.
+        threshold: Decision threshold in [0, 1] for the ``prediction`` column; None = the model's own (the one
+            train chose and saved inside it; 0.5 for a model that carries none).
         batch_id: Prefix of generated request ids ("" = the start of the dataset file's SHA-256, so
             rescoring the same file gives the same ids).
         positive_label: Text of the positive class ("" = the model's recorded label).
@@ -480,14 +481,17 @@ def batch_predict(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlkeel.modeling import feature_frame, model_feature_columns
+    from mlkeel.modeling import decision_threshold, feature_frame, model_feature_columns
     from mlkeel.prediction_log import PredictionLogWriter, build_prediction_log, check_threshold
     from mlkeel.storage import require_readable_file
 
-    threshold = check_threshold(threshold)
+    if threshold is not None:
+        threshold = check_threshold(threshold)
     shown = display_uri(dataset_path)
     filesystem, path, _ = require_readable_file(dataset_path)
     resolved = resolve_model(model_uri, tracking_uri, positive_label, negative_label)
+    if threshold is None:
+        threshold = decision_threshold(resolved.model)
     try:
         columns = model_feature_columns(resolved.model)
     except AttributeError as error:

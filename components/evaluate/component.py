@@ -21,9 +21,10 @@ def evaluate(
     Args:
         model: Input Model from the train stage (MLflow sklearn directory; metadata mlflow_run_id).
         test_data: Input Dataset (Parquet): the holdout rows, with the target column.
-        metrics: Output Metrics: accuracy, precision, recall, f1, roc_auc, log_loss (also logged to the MLflow
-            run as holdout_<name>).
-        classification_metrics: Output ClassificationMetrics: confusion matrix and ROC curve.
+        metrics: Output Metrics: accuracy, precision, recall, f1 (at the model's decision threshold), roc_auc,
+            log_loss (also logged to the MLflow run as holdout_<name>).
+        classification_metrics: Output ClassificationMetrics: confusion matrix (at the model's decision
+            threshold) and ROC curve.
         target_column: The label column.
         positive_label: The label value meaning positive.
         mlflow_tracking_uri: MLflow tracking URI; "" reads $MLFLOW_TRACKING_URI.

@@ -1,4 +1,8 @@
-"""Evaluate: score the holdout with the trained model; metrics, confusion matrix and ROC curve."""
+"""Evaluate: score the holdout with the trained model; metrics, confusion matrix and ROC curve.
+
+Precision, recall, F1, accuracy and the confusion matrix are at the model's own decision threshold (the one train
+chose and saved inside the model; 0.5 for a model that carries none); ROC AUC and log loss need no threshold.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ class Evaluation:
         roc_tpr: True positive rates.
         roc_thresholds: Score thresholds (finite, in [0, 1]).
         rows: Holdout rows scored.
+        decision_threshold: The threshold the thresholded metrics and the confusion matrix are at.
     """
 
     metrics: dict[str, float]
@@ -31,6 +36,7 @@ class Evaluation:
     roc_tpr: list[float]
     roc_thresholds: list[float]
     rows: int
+    decision_threshold: float = DECISION_THRESHOLD
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -39,16 +45,17 @@ class Evaluation:
             "confusion_matrix": self.confusion_matrix,
             "roc_curve": {"fpr": self.roc_fpr, "tpr": self.roc_tpr, "thresholds": self.roc_thresholds},
             "rows": self.rows,
-            "decision_threshold": DECISION_THRESHOLD,
+            "decision_threshold": self.decision_threshold,
         }
 
 
-def evaluate_scores(y_true: Any, scores: Any) -> Evaluation:
+def evaluate_scores(y_true: Any, scores: Any, threshold: float = DECISION_THRESHOLD) -> Evaluation:
     """Metrics, confusion matrix and a thinned ROC curve from labels and positive-class scores.
 
     Args:
         y_true: 0/1 labels.
         scores: Positive-class probabilities.
+        threshold: The decision threshold (a row is predicted positive when its score is >= it).
 
     Returns:
         An ``Evaluation``.
@@ -60,8 +67,8 @@ def evaluate_scores(y_true: Any, scores: Any) -> Evaluation:
 
     y_true = np.asarray(y_true).astype(int)
     scores = np.asarray(scores, dtype=float)
-    metrics = classification_metrics(y_true, scores)
-    matrix = confusion_matrix(y_true, (scores >= DECISION_THRESHOLD).astype(int), labels=[0, 1])
+    metrics = classification_metrics(y_true, scores, threshold)
+    matrix = confusion_matrix(y_true, (scores >= threshold).astype(int), labels=[0, 1])
     fpr, tpr, thresholds = roc_curve(y_true, scores, drop_intermediate=True)
     thresholds = np.clip(thresholds, 0.0, 1.0)  # the first threshold is +inf by convention
     if len(fpr) > MAX_ROC_POINTS:
@@ -74,6 +81,7 @@ def evaluate_scores(y_true: Any, scores: Any) -> Evaluation:
         roc_tpr=[float(value) for value in tpr],
         roc_thresholds=[float(value) for value in thresholds],
         rows=len(y_true),
+        decision_threshold=float(threshold),
     )
 
 
@@ -102,7 +110,7 @@ def evaluate(
     """
     import pyarrow.parquet as pq
 
-    from mlkeel.modeling import binary_labels, load_sklearn_model, score_frame
+    from mlkeel.modeling import binary_labels, decision_threshold, load_sklearn_model, score_frame
 
     shown = source or test_path
     frame = pq.read_table(test_path).to_pandas()
@@ -113,7 +121,7 @@ def evaluate(
         raise SchemaMismatchError(f"{shown}: target column {target_column!r} not found")
     labels = binary_labels(frame[target_column], positive_label, shown)
     scores = score_frame(model, frame, shown)
-    evaluation = evaluate_scores(labels, scores)
+    evaluation = evaluate_scores(labels, scores, decision_threshold(model))
     if mlflow_run_id:
         import time
 

@@ -11,7 +11,7 @@ Groups with fewer than ``min_group_rows`` holdout rows are reported but left out
 of 5 rows makes any difference noise). A rate is ``None`` where it is undefined: TPR for a group without a
 positive label, FPR for one without a negative. fairlearn reports those as 0.0, which would count as a real
 rate in a difference, so this module blanks them and leaves them out. Decisions are the model's predictions at
-``mlkeel.metrics.DECISION_THRESHOLD``, as in the evaluate stage.
+its own decision threshold (``mlkeel.modeling.decision_threshold``), as in the evaluate stage.
 
 The check fails when a column's difference exceeds its threshold; the report is data first (``to_dict``), with
 a one-sentence reason that names the column, the difference and the groups. The gate reads the report and
@@ -272,8 +272,7 @@ def fairness(
     """
     import pyarrow.parquet as pq
 
-    from mlkeel.metrics import DECISION_THRESHOLD
-    from mlkeel.modeling import binary_labels, load_sklearn_model, score_frame
+    from mlkeel.modeling import binary_labels, decision_threshold, load_sklearn_model, score_frame
     from mlkeel.storage import require_readable_file, write_json_atomic
 
     columns, bounds = check_parameters(sensitive_columns, thresholds, min_group_rows)
@@ -291,7 +290,7 @@ def fairness(
         labels = binary_labels(frame[target_column], positive_label, test_path)
         model = load_sklearn_model(model_path)
         scores = score_frame(model, frame, test_path)
-        decisions = (scores >= DECISION_THRESHOLD).astype(int)
+        decisions = (scores >= decision_threshold(model)).astype(int)
         document = fairness_report(
             labels, decisions, {column: frame[column] for column in columns}, bounds, min_group_rows
         )

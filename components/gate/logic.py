@@ -1,6 +1,8 @@
 """Gate: decide whether a trained model (the challenger) is good enough to register, TFX Evaluator-style.
 
 The rules, in order:
+    0. the challenger predicts both classes on a holdout that holds both, at its own decision threshold (a model
+       that predicts no positive at all can still rank well, so ROC AUC alone would bless it);
     1. every absolute threshold passes (``{"roc_auc": 0.75, "log_loss": 0.5}``; the direction of each metric
        comes from ``mlkeel.metrics.HIGHER_IS_BETTER``), and the fairness stage's check passed (when its
        document is given);
@@ -71,6 +73,8 @@ class Blessing:
             "challenger", "champion", "delta", "regressed"}], "skipped": [{"column", "value", "rows", "why"}]}``,
             or None without slice columns. ``champion`` and ``delta`` (challenger - champion) are None when
             no champion scored the rows.
+        predictions: What the challenger predicts on the holdout at its decision threshold: ``{"rows",
+            "actual_positive", "predicted_positive", "threshold"}``, or None when not computed.
     """
 
     blessed: bool
@@ -85,6 +89,7 @@ class Blessing:
     decided_at: str = ""
     fairness: dict[str, Any] | None = None
     slices: dict[str, Any] | None = None
+    predictions: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the blessing as a JSON-serialisable dict (also the KFP artifact metadata)."""
@@ -127,6 +132,7 @@ class Blessing:
             decided_at=str(document.get("decided_at", "")),
             fairness=None if document.get("fairness") is None else dict(document["fairness"]),
             slices=None if document.get("slices") is None else dict(document["slices"]),
+            predictions=None if document.get("predictions") is None else dict(document["predictions"]),
         )
 
     def save(self, path: str) -> None:
@@ -221,6 +227,7 @@ def decide(
     decided_at: str = "",
     fairness: Mapping[str, Any] | None = None,
     slices: Mapping[str, Any] | None = None,
+    predictions: Mapping[str, Any] | None = None,
 ) -> Blessing:
     """Decide whether to bless the challenger, from numbers only (no I/O).
 
@@ -242,6 +249,8 @@ def decide(
         fairness: The fairness stage's document; a failed check refuses the challenger with its reason.
         slices: Per-slice comparison (see ``Blessing.slices``, from ``compare_slices``); a regressed slice
             refuses a challenger that beats the champion overall.
+        predictions: The challenger's predictions on the holdout (see ``Blessing.predictions``, from
+            ``prediction_counts``); one class only, on rows holding both, refuses the challenger.
 
     Returns:
         The ``Blessing``.
@@ -264,6 +273,9 @@ def decide(
         for name, result in results.items()
         if not result["passed"]
     ]
+    one_class = _one_class_failure(predictions)
+    if one_class:
+        failures.insert(0, one_class)
     fairness_passed = _fairness_passed(fairness)
     if fairness_passed is False:
         failures.append(str(fairness["reason"]).rstrip("."))  # type: ignore[index]
@@ -309,6 +321,47 @@ def decide(
         decided_at=decided_at or datetime.now(UTC).isoformat(timespec="seconds"),
         fairness=None if fairness is None else dict(fairness),
         slices=None if slices is None else dict(slices),
+        predictions=None if predictions is None else dict(predictions),
+    )
+
+
+def prediction_counts(labels: Any, scores: Any, threshold: float) -> dict[str, Any]:
+    """What a model predicts on labelled rows at its decision threshold (no I/O).
+
+    Args:
+        labels: 0/1 labels.
+        scores: The model's positive-class scores on the same rows.
+        threshold: Its decision threshold.
+
+    Returns:
+        ``{"rows", "actual_positive", "predicted_positive", "threshold"}`` (see ``Blessing.predictions``).
+    """
+    import numpy as np
+
+    return {
+        "rows": len(labels),
+        "actual_positive": int(np.asarray(labels).astype(int).sum()),
+        "predicted_positive": int(np.count_nonzero(np.asarray(scores, dtype=float) >= threshold)),
+        "threshold": float(threshold),
+    }
+
+
+def _one_class_failure(predictions: Mapping[str, Any] | None) -> str:
+    """The refusal clause when the challenger predicts one class only on rows holding both, else ""."""
+    if predictions is None:
+        return ""
+    rows, actual, predicted = (int(predictions[name]) for name in ("rows", "actual_positive", "predicted_positive"))
+    if not 0 < actual < rows or 0 < predicted < rows:
+        return ""
+    threshold = float(predictions["threshold"])
+    if predicted == 0:
+        return (
+            f"the challenger predicts one class only: no positive among the {rows} holdout rows at its decision "
+            f"threshold {threshold:.4f}, while {actual} are positive (its precision, recall and F1 are 0)"
+        )
+    return (
+        f"the challenger predicts one class only: all {rows} holdout rows positive at its decision threshold "
+        f"{threshold:.4f}, while {rows - actual} are negative"
     )
 
 
@@ -377,6 +430,8 @@ def compare_slices(
     metric: str = "roc_auc",
     margin: float = 0.0,
     min_rows: int = 100,
+    challenger_threshold: float = 0.5,
+    champion_threshold: float = 0.5,
 ) -> dict[str, Any]:
     """Score both models on every slice with enough rows (no I/O).
 
@@ -389,6 +444,8 @@ def compare_slices(
         metric: The gate metric.
         margin: A slice regresses when the challenger is worse than the champion by more than this.
         min_rows: Slices with fewer rows are not compared (nor listed).
+        challenger_threshold: The challenger's decision threshold (for thresholded metrics such as f1).
+        champion_threshold: The champion's.
 
     Returns:
         The ``Blessing.slices`` document.
@@ -415,14 +472,18 @@ def compare_slices(
             if rows < min_rows:
                 continue
             try:
-                challenger = classification_metrics(labels[mask], np.asarray(challenger_scores)[mask])[metric]
+                challenger = classification_metrics(
+                    labels[mask], np.asarray(challenger_scores)[mask], challenger_threshold
+                )[metric]
             except DataError as error:
                 skipped.append({"column": column, "value": value, "rows": rows, "why": str(error)})
                 continue
             champion = delta = None
             regressed = False
             if champion_scores is not None:
-                champion = classification_metrics(labels[mask], np.asarray(champion_scores)[mask])[metric]
+                champion = classification_metrics(labels[mask], np.asarray(champion_scores)[mask], champion_threshold)[
+                    metric
+                ]
                 delta = challenger - champion
                 regressed = shortfall(metric, challenger, champion) > margin + SLICE_TOLERANCE
             results.append(
@@ -534,9 +595,9 @@ def score_on(model: Any, frame: pd.DataFrame, labels: Any, metric: str, source: 
         DataError: the model does not record its input columns.
     """
     from mlkeel.metrics import classification_metrics
-    from mlkeel.modeling import score_frame
+    from mlkeel.modeling import decision_threshold, score_frame
 
-    return classification_metrics(labels, score_frame(model, frame, source))[metric]
+    return classification_metrics(labels, score_frame(model, frame, source), decision_threshold(model))[metric]
 
 
 def gate(
@@ -592,7 +653,7 @@ def gate(
         RegistryError: the registry cannot be reached or the champion cannot be loaded.
     """
     from mlkeel.metrics import classification_metrics
-    from mlkeel.modeling import import_model_libraries, load_sklearn_model, score_frame
+    from mlkeel.modeling import decision_threshold, import_model_libraries, load_sklearn_model, score_frame
     from mlkeel.tracking import connect, resolve_tracking_uri
 
     import_model_libraries()  # before connect imports mlflow: see its docstring
@@ -613,26 +674,39 @@ def gate(
     client = connect(resolved_uri)
 
     version, no_comparison_reason = champion_version(client, model_name, resolved_uri)
+    # Each model is judged at its own decision threshold (the one it carries; 0.5 for a model without one).
+    challenger = load_sklearn_model(model_path)
+    challenger_threshold = decision_threshold(challenger)
+    challenger_scores = score_frame(challenger, frame, "challenger")
+    predictions = prediction_counts(labels, challenger_scores, challenger_threshold)
     challenger_score = champion_score = None
-    challenger_scores = champion_scores = None
+    champion_scores = None
+    champion_threshold = challenger_threshold
     if version is not None:
         champion = _load_champion(model_name, version, resolved_uri)
+        champion_threshold = decision_threshold(champion)
         try:
             champion_scores = score_frame(champion, frame, f"champion version {version}")
         except SchemaMismatchError as error:
             no_comparison_reason = f"the champion cannot score these rows ({error}; the schema changed)"
             logger.warning("gate: %s", no_comparison_reason)
         else:
-            champion_score = classification_metrics(labels, champion_scores)[metric]
-            challenger_scores = score_frame(load_sklearn_model(model_path), frame, "challenger")
-            challenger_score = classification_metrics(labels, challenger_scores)[metric]
+            champion_score = classification_metrics(labels, champion_scores, champion_threshold)[metric]
+            challenger_score = classification_metrics(labels, challenger_scores, challenger_threshold)[metric]
             _warn_if_other_rows(metrics, metric, challenger_score)
     slices = None
     if columns:
-        if challenger_scores is None:
-            challenger_scores = score_frame(load_sklearn_model(model_path), frame, "challenger")
         slices = compare_slices(
-            frame, labels, challenger_scores, champion_scores, columns, metric, slice_margin, slice_min_rows
+            frame,
+            labels,
+            challenger_scores,
+            champion_scores,
+            columns,
+            metric,
+            slice_margin,
+            slice_min_rows,
+            challenger_threshold,
+            champion_threshold,
         )
 
     blessing = decide(
@@ -646,6 +720,7 @@ def gate(
         no_comparison_reason=no_comparison_reason,
         fairness=fairness,
         slices=slices,
+        predictions=predictions,
     )
     blessing.save(blessing_path)
     logger.info("gate: %s", blessing.reason)

@@ -14,6 +14,7 @@ def ingest(
     dataset: Output[Dataset],
     file_format: str = "auto",
     column_types: Optional[dict] = None,
+    delimiter: str = "auto",
 ) -> NamedTuple("IngestOutputs", [("fingerprint", str), ("num_rows", int)]):
     """Read a CSV or Parquet file, normalise its column types and write it as a Parquet Dataset.
 
@@ -26,6 +27,9 @@ def ingest(
         dataset: Output Dataset (Parquet). Metadata: fingerprint, num_rows, num_columns, column_types, source.
         file_format: "auto" (by file suffix), "csv" or "parquet".
         column_types: Type overrides, column -> integer | float | string | boolean | timestamp.
+        delimiter: CSV delimiter: "auto" (detected from the first 64 KiB: comma, semicolon, tab or pipe), one
+            character, or "comma" | "semicolon" | "tab" | "pipe". A CSV read as one column whose header holds
+            another delimiter fails, naming it.
 
     Returns:
         fingerprint: The content fingerprint, "sha256:<hex>".
@@ -34,7 +38,7 @@ def ingest(
     from mlkeel.components.ingest.logic import ingest as run_ingest
     from mlkeel.data import resolve_source
 
-    result = run_ingest(resolve_source(source_uri), dataset.path, file_format, column_types)
+    result = run_ingest(resolve_source(source_uri), dataset.path, file_format, column_types, delimiter)
     dataset.metadata.update(result.metadata)
     outputs = NamedTuple("IngestOutputs", [("fingerprint", str), ("num_rows", int)])
     return outputs(result.fingerprint, result.num_rows)

@@ -33,6 +33,9 @@ SUPPORTED_TYPES = ("integer", "float", "string", "boolean", "timestamp")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 PANDAS_INDEX_COLUMN = re.compile(r"__index_level_\d+__")
+# CSV delimiters detected, in order of preference when two split the sample equally well.
+DELIMITERS = {"comma": ",", "semicolon": ";", "tab": "\t", "pipe": "|"}
+DELIMITER_SAMPLE_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,73 @@ def detect_format(path: str, file_format: str = "auto") -> str:
     )
 
 
+def resolve_delimiter(delimiter: str) -> str:
+    r"""Turn a delimiter setting into the character, or ``auto``.
+
+    Args:
+        delimiter: ``auto``, one character, or a name: ``comma``, ``semicolon``, ``tab``, ``pipe`` (also ``\t``).
+
+    Returns:
+        ``auto`` or the one-character delimiter.
+
+    Raises:
+        ParameterError: anything else.
+    """
+    if delimiter == "auto":
+        return delimiter
+    if delimiter in DELIMITERS:
+        return DELIMITERS[delimiter]
+    if delimiter == "\\t":
+        return "\t"
+    if len(delimiter) != 1 or delimiter in '\r\n"':
+        raise ParameterError(
+            f"delimiter={delimiter!r}: expected 'auto', one character, or one of {', '.join(DELIMITERS)}"
+        )
+    return delimiter
+
+
+def detect_delimiter(sample: str) -> str:
+    """The delimiter (comma, semicolon, tab or pipe) that splits the first lines of a CSV most consistently.
+
+    Each candidate parses the sample with the ``csv`` module (quotes respected); it qualifies when the header has
+    at least two fields and at least 90 % of the other complete lines have as many; the one giving the most fields
+    wins (ties: the order of ``DELIMITERS``). A sample no candidate splits is one column: comma.
+
+    Args:
+        sample: The start of the file, decoded (a last line cut short is ignored).
+
+    Returns:
+        The delimiter character.
+    """
+    import csv
+
+    lines = sample.splitlines()
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")):
+        lines = lines[:-1]  # cut by the sample size
+    best, best_fields = ",", 1
+    for candidate in DELIMITERS.values():
+        rows = [row for row in csv.reader(lines, delimiter=candidate) if row]
+        if not rows or len(rows[0]) < 2:
+            continue
+        width = len(rows[0])
+        agreeing = sum(1 for row in rows[1:] if len(row) == width)
+        if (len(rows) == 1 or agreeing >= 0.9 * (len(rows) - 1)) and width > best_fields:
+            best, best_fields = candidate, width
+    return best
+
+
+def _read_sample(filesystem: Any, path: str) -> str:
+    with filesystem.open_input_stream(path, compression="detect") as stream:
+        return stream.read(DELIMITER_SAMPLE_BYTES).decode("utf-8", errors="replace")
+
+
+def _delimiter_name(delimiter: str) -> str:
+    names = {character: name for name, character in DELIMITERS.items()}
+    return names.get(delimiter, repr(delimiter))
+
+
 def read_source(
-    source_uri: str, file_format: str = "auto", dictionary_columns: Sequence[str] = ()
+    source_uri: str, file_format: str = "auto", dictionary_columns: Sequence[str] = (), delimiter: str = "auto"
 ) -> tuple[pa.Table, str]:
     """Read a CSV or Parquet file into an Arrow table, with errors that name the file.
 
@@ -104,12 +172,16 @@ def read_source(
         file_format: ``auto``, ``csv`` or ``parquet``.
         dictionary_columns: Parquet text columns to read dictionary-encoded (their values decoded once per
             row group instead of once per row: faster for categorical columns); other columns ignore it.
+        delimiter: CSV only: ``auto`` (detected from the first 64 KiB: comma, semicolon, tab or pipe, see
+            ``detect_delimiter``), one character, or ``comma``, ``semicolon``, ``tab``, ``pipe``.
 
     Returns:
         ``(table, format)`` with the table as read (types not yet normalised).
 
     Raises:
-        DataError: missing, empty, unreadable or corrupted file; a file with a header but no rows.
+        DataError: missing, empty, unreadable or corrupted file; a file with a header but no rows; a CSV read as
+            one column whose header holds another delimiter.
+        ParameterError: a bad ``delimiter``.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -118,10 +190,13 @@ def read_source(
     shown = display_uri(source_uri)
     resolved_format = detect_format(source_uri, file_format)
     filesystem, path, _ = require_readable_file(source_uri)
-    delimiter = "\t" if path.lower().endswith(".tsv") else ","
+    delimiter = resolve_delimiter(delimiter)
 
     def read() -> pa.Table:
         if resolved_format == "csv":
+            nonlocal delimiter
+            if delimiter == "auto":
+                delimiter = detect_delimiter(_read_sample(filesystem, path))
             with filesystem.open_input_stream(path, compression="detect") as stream:
                 return pacsv.read_csv(
                     stream,
@@ -150,6 +225,15 @@ def read_source(
         ) from error
     if table.num_columns == 0:
         raise DataError(f"{shown}: no columns found")
+    if resolved_format == "csv" and table.num_columns == 1:
+        header = str(table.column_names[0])
+        others = [name for name, character in DELIMITERS.items() if character != delimiter and character in header]
+        if others:
+            raise DataError(
+                f"{shown}: read as one column {header[:80]!r} with delimiter {_delimiter_name(delimiter)}, but the "
+                f"header holds {' and '.join(others)} characters; pass delimiter={others[0]!r} (--delimiter "
+                f"{others[0]})"
+            )
     if table.num_rows == 0:
         raise DataError(f"{shown}: has a header ({table.num_columns} columns) but no data rows")
     return table, resolved_format
@@ -363,11 +447,13 @@ def normalise_table(table: pa.Table, source: str, column_types: dict[str, str] |
         The normalised table.
 
     Raises:
-        DataError: duplicate or blank column names, text that is not UTF-8, an all-null column, or a value that
-            cannot be cast to an override type (the message names the column, the row and the value).
+        DataError: duplicate or blank column names, nested columns (lists, structs, maps), text that is not UTF-8,
+            an all-null column, or a value that cannot be cast to an override type (the message names the column,
+            the row and the value).
         ParameterError: an override names a column that does not exist or an unknown type.
     """
     import pyarrow as pa
+    import pyarrow.types as pat
 
     names = [str(name).strip() for name in table.column_names]
     blank = [index for index, name in enumerate(names) if not name]
@@ -376,6 +462,16 @@ def normalise_table(table: pa.Table, source: str, column_types: dict[str, str] |
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise DataError(f"{source}: duplicate column names: {', '.join(duplicates)}")
+    nested = [
+        f"{name!r} ({column.type})"
+        for name, column in zip(names, table.columns, strict=True)
+        if pat.is_nested(column.type) or pat.is_union(column.type)
+    ]
+    if nested:
+        raise DataError(
+            f"{source}: column(s) {', '.join(nested)} hold nested values (lists, structs or maps); mlkeel takes flat "
+            "columns: flatten them into columns of numbers or text, or drop them, before ingest"
+        )
     for name, column in zip(names, table.columns, strict=True):
         _require_utf8(column, name, source)
     columns = {name: _normalise_column(column) for name, column in zip(names, table.columns, strict=True)}
@@ -436,6 +532,7 @@ def ingest(
     output_path: str,
     file_format: str = "auto",
     column_types: dict[str, str] | None = None,
+    delimiter: str = "auto",
 ) -> IngestResult:
     """Read ``source_uri``, normalise it, fingerprint it and write it as Parquet to ``output_path``.
 
@@ -444,16 +541,17 @@ def ingest(
         output_path: Where to write the normalised Parquet file (atomically).
         file_format: ``auto`` (by suffix), ``csv`` or ``parquet``.
         column_types: Optional type overrides, column -> ``integer|float|string|boolean|timestamp``.
+        delimiter: CSV delimiter: ``auto`` (detected), one character, or ``comma|semicolon|tab|pipe``.
 
     Returns:
         An ``IngestResult`` with the fingerprint and the column types.
 
     Raises:
         DataError: unreadable, empty or unusable input (see ``read_source`` and ``normalise_table``).
-        ParameterError: bad ``file_format`` or ``column_types``.
+        ParameterError: bad ``file_format``, ``column_types`` or ``delimiter``.
     """
     source = display_uri(source_uri)
-    raw, resolved_format = read_source(source_uri, file_format)
+    raw, resolved_format = read_source(source_uri, file_format, delimiter=delimiter)
     table = normalise_table(raw, source, column_types)
     write_parquet_atomic(table, output_path)
     return IngestResult(

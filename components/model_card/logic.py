@@ -149,7 +149,12 @@ def schema_section(schema: Mapping[str, Any] | None, recorded_hash: str = "", so
 
 
 def slice_metrics(
-    frame: pd.DataFrame, labels: Any, scores: Any, slice_columns: Sequence[str], source: str = "test data"
+    frame: pd.DataFrame,
+    labels: Any,
+    scores: Any,
+    slice_columns: Sequence[str],
+    source: str = "test data",
+    threshold: float = 0.5,
 ) -> list[dict[str, Any]]:
     """Holdout metrics per value of each slice column.
 
@@ -159,6 +164,7 @@ def slice_metrics(
         scores: The model's positive-class scores on them.
         slice_columns: Columns to slice by.
         source: Printable name of the rows, for messages.
+        threshold: The model's decision threshold (for precision, recall, F1, accuracy).
 
     Returns:
         One entry per column: ``{"column", "groups": [{"value", "rows", "positive_rate", "metrics" (None when
@@ -196,7 +202,7 @@ def slice_metrics(
             if len(np.unique(group_labels)) < 2:
                 entry["note"] = "one class only: metrics need both"
             else:
-                entry["metrics"] = dict(ordered_metrics(classification_metrics(group_labels, scores[mask])))
+                entry["metrics"] = dict(ordered_metrics(classification_metrics(group_labels, scores[mask], threshold)))
             groups.append(entry)
         sections.append({"column": column, "groups": groups, "hidden": max(0, len(distinct) - MAX_SLICE_VALUES)})
     return sections
@@ -504,7 +510,7 @@ def _slices_from_test_data(
 ) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
-    from mlkeel.modeling import binary_labels, load_sklearn_model, score_frame
+    from mlkeel.modeling import binary_labels, decision_threshold, load_sklearn_model, score_frame
     from mlkeel.storage import require_readable_file
 
     if not target_column:
@@ -516,7 +522,7 @@ def _slices_from_test_data(
     labels = binary_labels(frame[target_column], positive_label, test_path)
     model = load_sklearn_model(model_uri)
     scores = score_frame(model, frame, test_path)
-    return slice_metrics(frame, labels, scores, slice_columns, test_path)
+    return slice_metrics(frame, labels, scores, slice_columns, test_path, decision_threshold(model))
 
 
 def model_card(

@@ -40,7 +40,7 @@ class JoinedPredictions:
     """Predictions that found their ground truth, and how every row on both sides was accounted for.
 
     Attributes:
-        frame: One row per matched prediction: request_id, model_name, model_version, probability,
+        frame: One row per matched prediction: request_id, model_name, model_version, probability, threshold,
             prediction and ``label`` (1 = the positive label).
         counts: predictions, labels, matched, unmatched_predictions, unmatched_labels, null_labels (label rows
             without an id or a label, set aside) and duplicate_labels (repeated identical label rows, dropped).
@@ -86,6 +86,7 @@ def join_ground_truth(
         PREDICTION,
         PROBABILITY,
         REQUEST_ID,
+        THRESHOLD,
         validate_prediction_log,
     )
 
@@ -95,7 +96,7 @@ def join_ground_truth(
     _require_columns(labels_table, [label_id_column, label_column], "labels")
     _check_positive_label(prediction_log, positive_label)
 
-    kept = list(dict.fromkeys([MODEL_NAME, MODEL_VERSION, PROBABILITY, PREDICTION, REQUEST_ID]))
+    kept = list(dict.fromkeys([MODEL_NAME, MODEL_VERSION, PROBABILITY, PREDICTION, THRESHOLD, REQUEST_ID]))
     predictions = prediction_log.select(kept).to_pandas()
     predictions["_id"] = _text_ids(prediction_log.column(id_column))
     labels = pd.DataFrame(
@@ -150,6 +151,7 @@ def join_ground_truth(
             MODEL_VERSION: matched[MODEL_VERSION].to_numpy(),
             PROBABILITY: matched[PROBABILITY].to_numpy(dtype=np.float64),
             PREDICTION: matched[PREDICTION].to_numpy(),
+            THRESHOLD: matched[THRESHOLD].to_numpy(dtype=np.float64),
             LABEL: (matched["_label"] == positive_label).to_numpy().astype(np.int8),
         }
     )
@@ -199,7 +201,11 @@ def _check_positive_label(prediction_log: pa.Table, positive_label: str) -> None
 
 
 def live_metrics(joined: JoinedPredictions | pd.DataFrame) -> dict[str, float]:
-    """The evaluate stage's metrics on matched rows: the same function, the same 0.5 decision threshold.
+    """The evaluate stage's metrics on matched rows: the same function, at the threshold each prediction used.
+
+    Each row is judged at the decision threshold its prediction log row records (the model's own, which is also
+    what the registered holdout metrics are at), so live and holdout precision, recall and F1 compare like for
+    like.
 
     Args:
         joined: ``join_ground_truth``'s result (or its frame: ``label`` and ``probability`` columns).
@@ -210,13 +216,14 @@ def live_metrics(joined: JoinedPredictions | pd.DataFrame) -> dict[str, float]:
     Raises:
         DataError: no matched rows, or they hold one class only.
     """
-    from mlkeel.metrics import classification_metrics
-    from mlkeel.prediction_log import PROBABILITY
+    from mlkeel.metrics import DECISION_THRESHOLD, classification_metrics
+    from mlkeel.prediction_log import PROBABILITY, THRESHOLD
 
     frame = joined.frame if isinstance(joined, JoinedPredictions) else joined
     if frame.empty:
         raise DataError("no prediction has its label yet (0 matched rows): nothing to measure")
-    return classification_metrics(frame[LABEL].to_numpy(), frame[PROBABILITY].to_numpy())
+    threshold = frame[THRESHOLD].to_numpy(dtype=float) if THRESHOLD in frame.columns else DECISION_THRESHOLD
+    return classification_metrics(frame[LABEL].to_numpy(), frame[PROBABILITY].to_numpy(), threshold)
 
 
 def registered_metrics(model_name: str, model_version: str, tracking_uri: str = "") -> dict[str, float]:

@@ -94,6 +94,8 @@ RUN_LINEAGE_TAGS = (
     LineageTag.SCHEMA_HASH,
     LineageTag.TARGET_COLUMN,
     LineageTag.POSITIVE_LABEL,
+    LineageTag.DECISION_THRESHOLD,
+    LineageTag.FEATURES,
 )
 
 

@@ -31,7 +31,7 @@ from mlkeel.components.serve.logic import (
 @click.option(
     "--max-body-bytes", default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=int, help="Largest /predict body."
 )
-@click.option("--threshold", default=0.5, show_default=True, type=float, help="Decision threshold in [0, 1].")
+@click.option("--threshold", default=None, type=float, help="Decision threshold in [0, 1]. Default: the model's own.")
 @click.option("--mlflow-uri", "tracking_uri", default="", help="Default: $MLFLOW_TRACKING_URI.")
 @reports_user_errors
 def main(
@@ -40,7 +40,7 @@ def main(
     port: int,
     prediction_log_dir: str,
     max_body_bytes: int,
-    threshold: float,
+    threshold: float | None,
     tracking_uri: str,
 ) -> None:
     """Serve a model over HTTP: POST /predict, GET /healthz, /readyz, /metrics (until Ctrl-C or SIGTERM)."""

@@ -158,13 +158,14 @@ class ServingModel:
         }
 
 
-def load_serving_model(model_uri: str, tracking_uri: str = "", threshold: float = 0.5) -> ServingModel:
+def load_serving_model(model_uri: str, tracking_uri: str = "", threshold: float | None = None) -> ServingModel:
     """Resolve and load ``model_uri`` and find its input schema.
 
     Args:
         model_uri: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or an MLflow sklearn model folder.
         tracking_uri: MLflow tracking/registry URI ("" = ``$MLFLOW_TRACKING_URI``); unused for a folder.
-        threshold: Decision threshold in [0, 1].
+        threshold: Decision threshold in [0, 1]; None = the model's own (chosen by train, saved inside it; 0.5
+            for a model that carries none).
 
     Returns:
         The ``ServingModel``.
@@ -175,11 +176,14 @@ def load_serving_model(model_uri: str, tracking_uri: str = "", threshold: float 
         DataError: the model has neither a logged schema nor a signature covering its feature columns.
     """
     from mlkeel.components.batch_predict.logic import resolve_model
-    from mlkeel.modeling import model_feature_columns
+    from mlkeel.modeling import decision_threshold, model_feature_columns
     from mlkeel.prediction_log import check_threshold
 
-    threshold = check_threshold(threshold)
+    if threshold is not None:
+        threshold = check_threshold(threshold)
     resolved = resolve_model(model_uri, tracking_uri)
+    if threshold is None:
+        threshold = decision_threshold(resolved.model)
     try:
         columns = model_feature_columns(resolved.model)
     except AttributeError as error:
@@ -582,7 +586,7 @@ class ServeSettings:
         tracking_uri: MLflow tracking/registry URI ("" = ``$MLFLOW_TRACKING_URI``).
         prediction_log_dir: Folder of the prediction log.
         max_body_bytes: Largest accepted ``/predict`` body.
-        threshold: Decision threshold in [0, 1].
+        threshold: Decision threshold in [0, 1]; None = the model's own.
         flush_rows: Prediction-log rows that trigger a part file.
         flush_seconds: Longest time a prediction-log row waits in memory.
         max_buffered_rows: Most unwritten prediction-log rows before ``/predict`` answers 503.
@@ -592,7 +596,7 @@ class ServeSettings:
     tracking_uri: str = ""
     prediction_log_dir: str = DEFAULT_PREDICTION_LOG_DIR
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    threshold: float = 0.5
+    threshold: float | None = None
     flush_rows: int = DEFAULT_FLUSH_ROWS
     flush_seconds: float = DEFAULT_FLUSH_SECONDS
     max_buffered_rows: int = DEFAULT_MAX_BUFFERED_ROWS
@@ -609,7 +613,8 @@ class ServeSettings:
             raise ParameterError(
                 "prediction log: need flush_rows >= 1, max_buffered_rows >= flush_rows, flush_seconds > 0"
             )
-        check_threshold(self.threshold)
+        if self.threshold is not None:
+            check_threshold(self.threshold)
 
 
 Loader = Callable[[ServeSettings], ServingModel]

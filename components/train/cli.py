@@ -3,6 +3,7 @@
 import click
 
 from mlkeel.clitools import JSON_OBJECT, echo_json, reports_user_errors
+from mlkeel.threshold import DEFAULT_THRESHOLD_POLICY, THRESHOLD_POLICY_HELP
 
 
 @click.command(name="train")
@@ -18,6 +19,17 @@ from mlkeel.clitools import JSON_OBJECT, echo_json, reports_user_errors
 @click.option("--experiment", "experiment_name", default="mlkeel", show_default=True)
 @click.option("--data-fingerprint", default="")
 @click.option("--schema", "schema_path", default="", help="Schema JSON from the validate stage.")
+@click.option("--threshold-policy", default=DEFAULT_THRESHOLD_POLICY, show_default=True, help=THRESHOLD_POLICY_HELP)
+@click.option(
+    "--class-weight", type=click.Choice(["", "balanced"]), default="", help="balanced: reweight the rarer class."
+)
+@click.option(
+    "--feature-types",
+    type=JSON_OBJECT,
+    default=None,
+    help="Feature typing overrides, column -> numeric|boolean|categorical|text|timestamp|ignore, e.g. "
+    '\'{"session": "ignore", "comment": "text", "zip": "categorical"}\'.',
+)
 @reports_user_errors
 def main(
     train_path: str,
@@ -32,8 +44,12 @@ def main(
     experiment_name: str,
     data_fingerprint: str,
     schema_path: str,
+    threshold_policy: str,
+    class_weight: str,
+    feature_types: dict | None,
 ) -> None:
     """Fit preprocessing + estimator on a train split and log the model to MLflow."""
+    from mlkeel.components.train.features import parse_feature_types
     from mlkeel.components.train.logic import train
 
     result = train(
@@ -49,5 +65,9 @@ def main(
         experiment_name,
         data_fingerprint,
         schema_path,
+        threshold_policy=threshold_policy,
+        class_weight=class_weight,
+        feature_types=parse_feature_types(feature_types),
     )
+    click.echo(result.metadata["features"], err=True)
     echo_json(result.metadata)

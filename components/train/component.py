@@ -22,14 +22,22 @@ def train(
     mlflow_tracking_uri: str = "",
     experiment_name: str = "mlkeel",
     data_fingerprint: str = "",
+    threshold_policy: str = "fixed:0.5",
+    class_weight: str = "",
+    feature_types: str = "{}",
 ):
     """Fit one scikit-learn Pipeline (preprocessing fitted on the train split only + estimator); log to MLflow.
 
     Args:
         train_data: Input Dataset (Parquet): the train split.
         schema: Input Artifact (JSON): the validated schema; logged to the MLflow run, its hash tagged.
-        model: Output Model: an MLflow sklearn model directory. Metadata: mlflow_run_id, mlflow_model_uri,
-            feature_columns, target_column, positive_label, estimator, train_<metric>.
+        model: Output Model: an MLflow sklearn model directory; the fitted Pipeline inside scikit-learn's
+            FixedThresholdClassifier, which holds the decision threshold. Metadata: mlflow_run_id,
+            mlflow_model_uri, feature_columns, target_column, positive_label, estimator, decision_threshold,
+            threshold_policy, threshold_note, overfit_warning, iterations (early stopping; boosting only),
+            train_<metric> and validation_<metric> (at the decision threshold), features (the one-line
+            summary: columns used by kind, columns not used with the reason), feature_kinds (column -> kind or
+            "not used"), encoded_width (columns of the encoded matrix).
         target_column: The label column.
         positive_label: The label value meaning positive (compared as text).
         key_columns: Identifier columns, never features.
@@ -39,7 +47,14 @@ def train(
         mlflow_tracking_uri: MLflow tracking URI; "" reads $MLFLOW_TRACKING_URI (set it from a Secret).
         experiment_name: MLflow experiment, created when missing.
         data_fingerprint: Fingerprint of the ingested data (lineage tag).
+        threshold_policy: How the decision threshold is chosen on a validation part of the train split (never
+            the holdout): f1 (best F1) | precision:P | recall:R | fixed:T.
+        class_weight: "" (every row counts once) | balanced (the rarer class weighs as much in total).
+        feature_types: JSON object of feature typing overrides, column -> numeric | boolean | categorical | text |
+            timestamp | ignore, e.g. '{"session": "ignore", "comment": "text"}'; other columns are typed from
+            the data (identifiers and nested values left out, free text as TF-IDF, timestamps as calendar parts).
     """
+    from mlkeel.components.train.features import parse_feature_types
     from mlkeel.components.train.logic import train as run_train
 
     result = run_train(
@@ -55,5 +70,8 @@ def train(
         experiment_name,
         data_fingerprint,
         schema.path,
+        threshold_policy=threshold_policy,
+        class_weight=class_weight,
+        feature_types=parse_feature_types(feature_types),
     )
     model.metadata.update(result.metadata)

@@ -3,16 +3,23 @@
 The Pipeline is ``ColumnTransformer(numeric: median impute + scale, categorical: impute + one-hot ignoring
 unseen categories) -> estimator``. It is fitted on the train split only, so serving and batch scoring apply
 exactly the preprocessing that training saw (no train/serve skew).
+
+Imbalance: the fitted Pipeline is saved wrapped with its decision threshold, chosen by a policy on a validation
+part of the train split (``validation.py``; default 0.5, see ``mlkeel.threshold``), so that a model of a rare
+class can predict it; ``class_weight="balanced"`` reweights the classes where the estimator takes a class weight.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlkeel.components.train.features import FEATURE_KINDS, FeaturePlan, plan_features, skops_trusted_types
+from mlkeel.components.train.validation import VALIDATION_FRACTION
 from mlkeel.constants import (
     MLFLOW_MODEL_ARTIFACT,
     REFERENCE_ARTIFACT_FILE,
@@ -21,15 +28,22 @@ from mlkeel.constants import (
     SCHEMA_ARTIFACT_FILE,
     ArtifactMetadata,
     LineageTag,
+    TrainParam,
 )
-from mlkeel.errors import DataError, ParameterError, SchemaMismatchError
+from mlkeel.errors import ParameterError, SchemaMismatchError
 from mlkeel.storage import replace_directory_atomic
+from mlkeel.threshold import DEFAULT_THRESHOLD, DEFAULT_THRESHOLD_POLICY
 
 if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
+    from mlkeel.components.train.validation import ValidatedFit
     from mlkeel.schema import DatasetSchema
+
+logger = logging.getLogger(__name__)
+# The full feature plan, in the training run's artifacts (the one-line summary is the LineageTag.FEATURES tag).
+FEATURES_ARTIFACT = "data/features.json"
 
 # Estimator name -> (import path, defaults). Defaults are the ones we ship; hyperparameters override them.
 ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -38,9 +52,26 @@ ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
         "sklearn.ensemble:RandomForestClassifier",
         {"n_estimators": 200, "min_samples_leaf": 2},
     ),
-    "hist_gradient_boosting": ("sklearn.ensemble:HistGradientBoostingClassifier", {"max_iter": 200}),
+    # Early stopping on a seeded, stratified 10 % of the rows it is fitted on (random_state = the seed): boosting
+    # stops once 10 rounds bring no gain in validation loss, instead of running every round into overfitting.
+    # Smaller trees, larger leaves and a slower rate than scikit-learn's defaults: on the bundled Telco data its
+    # defaults scored ROC AUC 0.907 on train and 0.840 on the validation part (past OVERFIT_ROC_AUC_GAP); these
+    # 0.885 and 0.843, chosen on the validation part (holdout 0.837 -> 0.848, measured after the choice).
+    "hist_gradient_boosting": (
+        "sklearn.ensemble:HistGradientBoostingClassifier",
+        {
+            "max_iter": 300,
+            "learning_rate": 0.05,
+            "max_leaf_nodes": 15,
+            "min_samples_leaf": 50,
+            "early_stopping": True,
+            "validation_fraction": 0.1,
+            "n_iter_no_change": 10,
+        },
+    ),
 }
-MISSING_CATEGORY = "__missing__"
+# Values of ``class_weight``: "" keeps the estimator's default (every row counts once).
+CLASS_WEIGHTS = ("", "balanced")
 # MLflow saves sklearn models with skops, which refuses types it is not told to trust. We trust exactly the
 # types our own pipelines contain: numpy dtypes (in the fitted encoders) and, per estimator, what skops lists.
 SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
@@ -76,32 +107,38 @@ class FittedModel:
         numeric_columns: The numeric subset.
         categorical_columns: The categorical subset.
         dropped_columns: Columns not used as features, with the reason.
-        train_metrics: Metrics on the train split.
-        params: Estimator name, seed and effective hyperparameters.
+        train_metrics: Metrics on the rows fitted on, at the decision threshold.
+        params: Estimator name, seed, effective hyperparameters, threshold policy, class weight and threshold.
+        validation: The fit/validation cut, the chosen threshold and the validation metrics (``ValidatedFit``).
+        feature_plan: Every column's decision (kind and reason) and the encoded width.
     """
 
-    model: Pipeline
+    model: Any
     feature_columns: list[str]
     numeric_columns: list[str]
     categorical_columns: list[str]
     dropped_columns: dict[str, str] = field(default_factory=dict)
+    feature_plan: FeaturePlan = field(default_factory=FeaturePlan)
     train_metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    validation: ValidatedFit | None = None
 
 
-def make_estimator(estimator: str, hyperparameters: dict[str, Any] | None, seed: int) -> Any:
+def make_estimator(estimator: str, hyperparameters: dict[str, Any] | None, seed: int, class_weight: str = "") -> Any:
     """Instantiate an estimator by name with the shipped defaults, ``hyperparameters`` and ``random_state=seed``.
 
     Args:
         estimator: A key of ``ESTIMATORS``.
         hyperparameters: Overrides of the estimator's ``__init__`` parameters.
         seed: Passed as ``random_state`` when the estimator has one.
+        class_weight: "" (the estimator's default) or "balanced" (each class weighs as much in total).
 
     Returns:
         The unfitted estimator.
 
     Raises:
-        ParameterError: unknown estimator or hyperparameter.
+        ParameterError: unknown estimator, hyperparameter or class weight, or a class weight for an estimator
+            that takes none.
     """
     import importlib
 
@@ -116,69 +153,50 @@ def make_estimator(estimator: str, hyperparameters: dict[str, Any] | None, seed:
         raise ParameterError(
             f"hyperparameters {unknown} are not parameters of {class_name}; see its scikit-learn documentation"
         )
-    settings = {**defaults, **(hyperparameters or {})}
+    signature = inspect.signature(estimator_class).parameters
+    settings = {
+        **defaults,
+        **{name: _as_declared(value, signature[name].default) for name, value in (hyperparameters or {}).items()},
+    }
+    if class_weight not in CLASS_WEIGHTS:
+        raise ParameterError(f"class_weight {class_weight!r}: expected one of {', '.join(map(repr, CLASS_WEIGHTS))}")
+    if class_weight:
+        if "class_weight" not in accepted:
+            raise ParameterError(f"class_weight: {class_name} takes no class weight")
+        settings["class_weight"] = class_weight
     if "random_state" in accepted:
         settings.setdefault("random_state", seed)
     return estimator_class(**settings)
 
 
-def feature_types(frame: pd.DataFrame, exclude: list[str]) -> tuple[list[str], list[str], dict[str, str]]:
-    """Sort columns into numeric and categorical features.
+def _as_declared(value: Any, default: Any) -> Any:
+    """``15.0`` -> ``15`` unless the parameter's default is a float.
 
-    Args:
-        frame: Training rows.
-        exclude: Columns that are never features (target, keys).
-
-    Returns:
-        ``(numeric, categorical, dropped)`` where ``dropped`` maps a column to why it is not a feature.
+    A KFP dict parameter carries JSON through protobuf Struct, where every number is a double: the user's
+    ``{"max_leaf_nodes": 15}`` arrives as 15.0, which scikit-learn refuses for an integer parameter.
     """
-    from pandas.api import types as ptypes
-
-    numeric, categorical, dropped = [], [], {}
-    for column in frame.columns:
-        if column in exclude:
-            continue
-        dtype = frame[column].dtype
-        if ptypes.is_bool_dtype(dtype) or ptypes.is_numeric_dtype(dtype):  # booleans as 0/1
-            numeric.append(column)
-        elif ptypes.is_object_dtype(dtype) or ptypes.is_string_dtype(dtype):
-            categorical.append(column)
-        else:
-            dropped[column] = f"dtype {dtype} is not used as a feature"
-    return numeric, categorical, dropped
+    if isinstance(value, float) and value.is_integer() and not isinstance(default, float):
+        return int(value)
+    return value
 
 
-def build_pipeline(numeric: list[str], categorical: list[str], estimator: Any) -> Pipeline:
-    """Preprocessing + estimator as one scikit-learn Pipeline.
+def build_pipeline(plan: FeaturePlan, estimator: Any) -> Pipeline:
+    """Preprocessing (decided by ``plan``, see ``features.build_preprocessing``) + estimator as one Pipeline.
 
     Args:
-        numeric: Numeric feature columns (median imputation, standard scaling).
-        categorical: Text feature columns (missing -> its own category, one-hot, unseen categories ignored).
+        plan: The feature plan: which columns, of which kind.
         estimator: The classifier.
 
     Returns:
-        The unfitted Pipeline.
+        The unfitted Pipeline, steps ``preprocess`` and ``classify``.
     """
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    # Only scikit-learn's own classes: MLflow saves the model with skops (no arbitrary pickle), and the model
-    # loads anywhere scikit-learn is installed, mlkeel or not.
-    numeric_steps = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
-    categorical_steps = Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
-            ("one_hot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-        ]
-    )
-    preprocessing = ColumnTransformer(
-        [("numeric", numeric_steps, numeric), ("categorical", categorical_steps, categorical)],
-        remainder="drop",
-        verbose_feature_names_out=False,
-    )
-    return Pipeline([("preprocess", preprocessing), ("classify", estimator)])
+    from mlkeel.components.train.features import build_preprocessing
+
+    # Only scikit-learn's own classes, plus mlkeel's CalendarFeatures when a timestamp is a feature: MLflow saves
+    # the model with skops (no arbitrary pickle).
+    return Pipeline([("preprocess", build_preprocessing(plan, estimator)), ("classify", estimator)])
 
 
 def fit_model(
@@ -190,8 +208,14 @@ def fit_model(
     hyperparameters: dict[str, Any] | None = None,
     seed: int = 42,
     source: str = "train data",
+    threshold_policy: str = DEFAULT_THRESHOLD_POLICY,
+    class_weight: str = "",
+    feature_types: dict[str, str] | None = None,
 ) -> FittedModel:
-    """Fit preprocessing + estimator on ``frame`` (the train split only).
+    """Fit preprocessing + estimator on ``frame`` (the train split only) and choose the decision threshold.
+
+    The estimator is fitted on a stratified, seeded part of ``frame``; the threshold is chosen by
+    ``threshold_policy`` on the rest (``validation.fit_validated``), and travels inside the returned model.
 
     Args:
         frame: Training rows, raw columns.
@@ -200,8 +224,12 @@ def fit_model(
         key_columns: Identifier columns, never features.
         estimator: ``logistic_regression``, ``random_forest`` or ``hist_gradient_boosting``.
         hyperparameters: Estimator parameter overrides.
-        seed: Random seed (estimator ``random_state``); same data + seed -> same model.
+        seed: Random seed (estimator ``random_state``, fit/validation cut); same data + seed -> same model.
         source: Printable name of the data, for messages.
+        threshold_policy: ``f1``, ``precision:P``, ``recall:R`` or ``fixed:T`` (see ``mlkeel.threshold``).
+        class_weight: "" or "balanced".
+        feature_types: Overrides of the feature typing, column -> numeric | boolean | categorical | text |
+            timestamp | ignore (see ``features.plan_features``).
 
     Returns:
         A ``FittedModel``.
@@ -209,36 +237,44 @@ def fit_model(
     Raises:
         SchemaMismatchError: the target or a key column is missing.
         DataError: the target does not have exactly two classes, or no feature column is left.
-        ParameterError: bad estimator or hyperparameters.
+        ParameterError: bad estimator, hyperparameters, class weight, threshold policy or feature_types.
     """
-    from mlkeel.metrics import classification_metrics
-    from mlkeel.modeling import binary_labels, one_native_thread, positive_scores
+    from mlkeel.components.train.validation import fit_validated
+    from mlkeel.modeling import binary_labels, fitted_pipeline
+    from mlkeel.threshold import parse_policy
+
+    policy = parse_policy(threshold_policy)
 
     keys = list(key_columns or [])
     for column, role in [(target_column, "target column"), *((key, "key column") for key in keys)]:
         if column not in frame.columns:
             raise SchemaMismatchError(f"{source}: {role} {column!r} not found; columns: {', '.join(frame.columns)}")
     labels = binary_labels(frame[target_column], positive_label, source)
-    numeric, categorical, dropped = feature_types(frame, [target_column, *keys])
-    if not numeric and not categorical:
-        raise DataError(f"{source}: no feature columns left besides the target and keys")
-    model = build_pipeline(numeric, categorical, make_estimator(estimator, hyperparameters, seed))
-    features = frame[numeric + categorical]
-    with one_native_thread():
-        model.fit(features, labels)
-        train_scores = positive_scores(model, features)
+    plan = plan_features(frame, target_column, keys, feature_types, source)
+    model = build_pipeline(plan, make_estimator(estimator, hyperparameters, seed, class_weight))
+    features = frame[plan.feature_columns]
+    validated = fit_validated(model, features, labels, policy, seed)
+    pipeline = fitted_pipeline(validated.model)
+    classifier = pipeline.named_steps["classify"]
+    plan.encoded_width = int(pipeline.named_steps["preprocess"].transform(features.head(1)).shape[1])
     return FittedModel(
-        model=model,
-        feature_columns=numeric + categorical,
-        numeric_columns=numeric,
-        categorical_columns=categorical,
-        dropped_columns=dropped,
-        train_metrics=classification_metrics(labels, train_scores),
+        model=validated.model,
+        feature_columns=plan.feature_columns,
+        numeric_columns=plan.columns("numeric"),
+        categorical_columns=plan.columns("categorical"),
+        dropped_columns=plan.not_used,
+        feature_plan=plan,
+        train_metrics=validated.train_metrics,
         params={
             "estimator": estimator,
             "seed": seed,
-            **{f"hp.{name}": value for name, value in model.named_steps["classify"].get_params().items()},
+            **{f"hp.{name}": value for name, value in classifier.get_params().items()},
+            TrainParam.THRESHOLD_POLICY: validated.policy,
+            TrainParam.CLASS_WEIGHT: class_weight,
+            TrainParam.VALIDATION_FRACTION: VALIDATION_FRACTION if validated.validation_rows else 0.0,
+            TrainParam.DECISION_THRESHOLD: validated.threshold,
         },
+        validation=validated,
     )
 
 
@@ -270,7 +306,17 @@ class TrainResult:
         mlflow_run_id: The MLflow run holding params, metrics, schema and the logged model.
         mlflow_model_uri: URI of the logged model (what register registers).
         feature_columns: The model's input columns.
-        train_metrics: Metrics on the train split.
+        train_metrics: Metrics on the rows fitted on, at the decision threshold.
+        target_column: The label column.
+        positive_label: Label value meaning positive.
+        estimator: Estimator name.
+        decision_threshold: The threshold inside the saved model.
+        threshold_policy: The policy that chose it.
+        validation_metrics: Metrics on the validation part of the train split, at the decision threshold.
+        iterations: Boosting iterations run (early stopping), or None for other estimators.
+        overfit_warning: The overfitting warning line, or "".
+        threshold_note: Why the policy could not be followed as asked, or "".
+        features: The feature plan as data (``FeaturePlan.to_dict``) with its one-line ``summary``.
     """
 
     mlflow_run_id: str
@@ -280,6 +326,13 @@ class TrainResult:
     target_column: str
     positive_label: str
     estimator: str
+    decision_threshold: float = DEFAULT_THRESHOLD
+    threshold_policy: str = DEFAULT_THRESHOLD_POLICY
+    validation_metrics: dict[str, float] = field(default_factory=dict)
+    iterations: int | None = None
+    overfit_warning: str = ""
+    threshold_note: str = ""
+    features: dict[str, Any] = field(default_factory=dict)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -291,7 +344,16 @@ class TrainResult:
             "target_column": self.target_column,
             "positive_label": self.positive_label,
             "estimator": self.estimator,
+            ArtifactMetadata.DECISION_THRESHOLD: self.decision_threshold,
+            ArtifactMetadata.THRESHOLD_POLICY: self.threshold_policy,
+            ArtifactMetadata.THRESHOLD_NOTE: self.threshold_note,
+            ArtifactMetadata.OVERFIT_WARNING: self.overfit_warning,
+            **({ArtifactMetadata.ITERATIONS: self.iterations} if self.iterations is not None else {}),
             **{f"train_{name}": value for name, value in self.train_metrics.items()},
+            **{f"validation_{name}": value for name, value in self.validation_metrics.items()},
+            "features": self.features.get("summary", ""),
+            "feature_kinds": {column: entry["kind"] for column, entry in self.features.get("columns", {}).items()},
+            "encoded_width": self.features.get("encoded_width", 0),
         }
 
 
@@ -309,6 +371,9 @@ def train(
     data_fingerprint: str = "",
     schema_path: str = "",
     run_name: str = "",
+    threshold_policy: str = DEFAULT_THRESHOLD_POLICY,
+    class_weight: str = "",
+    feature_types: dict[str, str] | None = None,
 ) -> TrainResult:
     """Fit the model on the Parquet at ``train_path``, save it to ``model_dir`` and log it to MLflow.
 
@@ -327,11 +392,18 @@ def train(
         schema_path: The validated schema JSON, logged as data/schema.json and hashed into a tag ("" = infer
             it from the train rows).
         run_name: MLflow run name ("" = MLflow's default).
+        threshold_policy: How the decision threshold is chosen (``f1``, ``precision:P``, ``recall:R``,
+            ``fixed:T``); the threshold is saved inside the model, logged as the ``decision_threshold`` param
+            and tagged ``mlkeel.decision_threshold`` (register copies it onto the version).
+        class_weight: "" or "balanced".
+        feature_types: Feature typing overrides, column -> numeric | boolean | categorical | text | timestamp |
+            ignore; the rest is decided from the data (``features.plan_features``).
 
     Returns:
-        A ``TrainResult``.
+        A ``TrainResult``; its ``features`` summary is also logged (``train: features: ...``), tagged on the
+        MLflow run (``mlkeel.features``) and written to the run's ``data/features.json``.
     """
-    from mlkeel.modeling import import_model_libraries, one_native_thread, positive_scores
+    from mlkeel.modeling import fitted_pipeline, import_model_libraries, one_native_thread, positive_scores
 
     import_model_libraries()  # before mlflow: see its docstring
     import mlflow
@@ -342,7 +414,23 @@ def train(
     from mlkeel.tracking import connect, git_commit, image_lineage, library_versions
 
     frame = pq.read_table(train_path).to_pandas()
-    fitted = fit_model(frame, target_column, positive_label, key_columns, estimator, hyperparameters, seed)
+    fitted = fit_model(
+        frame,
+        target_column,
+        positive_label,
+        key_columns,
+        estimator,
+        hyperparameters,
+        seed,
+        threshold_policy=threshold_policy,
+        class_weight=class_weight,
+        source=train_path,
+        feature_types=feature_types,
+    )
+    validated = fitted.validation
+    assert validated is not None  # fit_model always validates
+    plan = fitted.feature_plan
+    logger.info("train: %s", plan.summary())
     example = signature_example(frame, fitted.feature_columns)
     with one_native_thread():
         signature = infer_signature(example, positive_scores(fitted.model, example))
@@ -357,7 +445,11 @@ def train(
             pip_requirements=requirements,
         )
 
-    trusted_types = SKOPS_TRUSTED_TYPES + SKOPS_TRUSTED_BY_ESTIMATOR.get(estimator, [])
+    trusted_types = (
+        SKOPS_TRUSTED_TYPES
+        + SKOPS_TRUSTED_BY_ESTIMATOR.get(estimator, [])
+        + skops_trusted_types(plan, fitted_pipeline(fitted.model).named_steps["classify"])
+    )
     requirements = model_pip_requirements()
     replace_directory_atomic(save, model_dir)
 
@@ -370,6 +462,7 @@ def train(
         LineageTag.GIT_COMMIT: git_commit(),
         LineageTag.LIBRARY_VERSIONS: library_versions(),
         LineageTag.IMAGES: image_lineage("", "train"),
+        LineageTag.DECISION_THRESHOLD: repr(validated.threshold),
     }
     from mlkeel.schema import DatasetSchema, infer_schema
 
@@ -378,11 +471,24 @@ def train(
     else:  # trained outside the pipeline: record the schema of the train rows, so lineage is never partial
         schema = infer_schema(pq.read_table(train_path), key_columns or (), target_column)
     tags[LineageTag.SCHEMA_HASH] = schema.schema_hash()
+    tags[LineageTag.FEATURES] = _param_text(plan.summary())
     with mlflow.start_run(run_name=run_name or None) as run:
         mlflow.set_tags(tags)
         mlflow.log_params({name: _param_text(value) for name, value in fitted.params.items()})
         mlflow.log_param("feature_columns", json.dumps(fitted.feature_columns))
+        mlflow.log_params(
+            {
+                **{f"features.{kind}": len(plan.columns(kind)) for kind in FEATURE_KINDS},
+                "features.not_used": _param_text(json.dumps(plan.not_used)),
+                "features.encoded_width": plan.encoded_width,
+                "feature_types": _param_text(json.dumps(feature_types or {}, sort_keys=True)),
+            }
+        )
+        mlflow.log_dict({**plan.to_dict(), "summary": plan.summary()}, FEATURES_ARTIFACT)
         mlflow.log_metrics({f"train_{name}": value for name, value in fitted.train_metrics.items()})
+        mlflow.log_metrics({f"validation_{name}": value for name, value in validated.validation_metrics.items()})
+        if validated.iterations is not None:
+            mlflow.log_metric(ArtifactMetadata.ITERATIONS, validated.iterations)
         log_reference_data(train_path, schema, seed)
         info = mlflow.sklearn.log_model(
             fitted.model,
@@ -400,6 +506,13 @@ def train(
         target_column=target_column,
         positive_label=positive_label,
         estimator=estimator,
+        decision_threshold=validated.threshold,
+        threshold_policy=validated.policy,
+        validation_metrics=validated.validation_metrics,
+        iterations=validated.iterations,
+        overfit_warning=validated.overfit_warning,
+        threshold_note=validated.note,
+        features={**plan.to_dict(), "summary": plan.summary()},
     )
 
 

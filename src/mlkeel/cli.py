@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from mlkeel.clitools import JSON_OBJECT, reports_user_errors
 from mlkeel.constants import DEFAULT_RUNNER, RUNNER_HELP, RUNNERS
 from mlkeel.errors import DataError, ParameterError
 from mlkeel.pipelines import PIPELINES
+from mlkeel.threshold import DEFAULT_THRESHOLD_POLICY, THRESHOLD_POLICY_HELP
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -52,6 +54,8 @@ def preflight(
     target: str,
     positive_label: str,
     columns: tuple[str, ...] = (),
+    delimiter: str = "auto",
+    feature_types: dict[str, str] | None = None,
 ) -> str:
     """Read the data once in this process so that a bad file fails in a second with a clear message.
 
@@ -62,12 +66,15 @@ def preflight(
         target: Target column.
         positive_label: Positive label, or "" to infer it.
         columns: Other columns the run reads (sensitive and slice columns).
+        delimiter: CSV delimiter (``auto`` = detected).
+        feature_types: Feature typing overrides (their columns must exist).
 
     Returns:
         The positive label (given or inferred).
 
     Raises:
         DataError: unreadable file, missing target or other column, or a target without exactly two classes.
+        ParameterError: feature_types names a column the data does not have.
     """
     from mlkeel.components.ingest.logic import normalise_table, read_source
     from mlkeel.data import resolve_source
@@ -76,13 +83,19 @@ def preflight(
 
     source = resolve_source(data)
     shown = display_uri(source)
-    table = normalise_table(read_source(source, file_format)[0], shown, column_types)
+    table = normalise_table(read_source(source, file_format, delimiter=delimiter)[0], shown, column_types)
     if target not in table.column_names:
         raise DataError(f"{shown}: target column {target!r} not found; columns: {', '.join(table.column_names)}")
     missing = [column for column in columns if column not in table.column_names]
     if missing:
         raise DataError(
             f"{shown}: sensitive or slice column(s) not found: {', '.join(missing)}; "
+            f"columns: {', '.join(table.column_names)}"
+        )
+    unknown = [column for column in feature_types or {} if column not in table.column_names]
+    if unknown:
+        raise ParameterError(
+            f"--feature-types names column(s) {', '.join(unknown)}, which {shown} does not have; "
             f"columns: {', '.join(table.column_names)}"
         )
     labels = table.column(target).to_pandas().dropna()
@@ -102,6 +115,12 @@ def preflight(
 )
 @click.option("--data", default="", help="CSV or Parquet path or URI. Default: the bundled Telco churn data.")
 @click.option("--format", "file_format", default="auto", type=click.Choice(["auto", "csv", "parquet"]))
+@click.option(
+    "--delimiter",
+    default="auto",
+    show_default=True,
+    help="CSV delimiter: auto (detected: comma, semicolon, tab, pipe), a character, or comma|semicolon|tab|pipe.",
+)
 @click.option("--target", "target_column", default=None, help="Target column (default with bundled data: Churn).")
 @click.option("--positive-label", default=None, help="Positive class value (default: 1/True/Yes when present).")
 @click.option("--key-column", "key_columns", multiple=True, help="Identifier column(s); repeatable.")
@@ -113,6 +132,17 @@ def preflight(
     type=click.Choice(["logistic_regression", "random_forest", "hist_gradient_boosting"]),
 )
 @click.option("--hyperparameters", type=JSON_OBJECT, default=None, help="E.g. '{\"max_iter\": 300}'.")
+@click.option("--threshold-policy", default=DEFAULT_THRESHOLD_POLICY, show_default=True, help=THRESHOLD_POLICY_HELP)
+@click.option(
+    "--class-weight", type=click.Choice(["", "balanced"]), default="", help="balanced: reweight the rarer class."
+)
+@click.option(
+    "--feature-types",
+    type=JSON_OBJECT,
+    default=None,
+    help="Feature typing overrides, column -> numeric|boolean|categorical|text|timestamp|ignore, e.g. "
+    '\'{"session": "ignore", "comment": "text"}\' (others are typed from the data; the summary says how).',
+)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--model-name", default="mlkeel-churn", show_default=True)
 @click.option(
@@ -148,12 +178,16 @@ def run_training(
     runner: str,
     data: str,
     file_format: str,
+    delimiter: str,
     target_column: str | None,
     positive_label: str | None,
     key_columns: tuple[str, ...],
     column_types: dict | None,
     estimator: str,
     hyperparameters: dict | None,
+    threshold_policy: str,
+    class_weight: str,
+    feature_types: dict | None,
     seed: int,
     model_name: str,
     sensitive_columns: tuple[str, ...],
@@ -165,17 +199,31 @@ def run_training(
     """Run the training pipeline: ingest, validate, split, train, evaluate, fairness, explain, gate, register."""
     from mlkeel.data import TELCO_CHURN_KEY, TELCO_CHURN_POSITIVE_LABEL, TELCO_CHURN_TARGET
     from mlkeel.local import run_training as run_locally
+    from mlkeel.threshold import parse_policy
 
     if not local_run:
         raise ParameterError("`mlkeel run` runs on this machine: add --local (for a cluster: `mlkeel submit`)")
+    threshold_policy = str(parse_policy(threshold_policy))  # a bad policy fails here, before any task runs
     if not data:
         target_column = target_column or TELCO_CHURN_TARGET
         positive_label = positive_label or TELCO_CHURN_POSITIVE_LABEL
         key_columns = key_columns or (TELCO_CHURN_KEY,)
     elif not target_column:
         raise ParameterError("--target is required with --data (the name of the label column)")
+    from mlkeel.components.ingest.logic import resolve_delimiter
+    from mlkeel.components.train.features import parse_feature_types
+
+    overrides = parse_feature_types(feature_types)
+    resolve_delimiter(delimiter)  # a bad one fails here, before any task runs
     label = preflight(
-        data, file_format, column_types, target_column, positive_label or "", sensitive_columns + slice_columns
+        data,
+        file_format,
+        column_types,
+        target_column,
+        positive_label or "",
+        sensitive_columns + slice_columns,
+        delimiter=delimiter,
+        feature_types=overrides,
     )
     arguments: dict[str, Any] = {
         "data_uri": data,
@@ -184,6 +232,8 @@ def run_training(
         "positive_label": label,
         "key_columns": list(key_columns),
         "estimator": estimator,
+        "threshold_policy": threshold_policy,
+        "class_weight": class_weight,
         "seed": seed,
         "model_name": model_name,
         "experiment_name": model_name,
@@ -197,6 +247,10 @@ def run_training(
         arguments["column_types"] = column_types
     if hyperparameters:
         arguments["hyperparameters"] = hyperparameters
+    if overrides:
+        arguments["feature_types"] = json.dumps(overrides, sort_keys=True)
+    if delimiter != "auto":
+        arguments["delimiter"] = delimiter
     arguments.update(parse_params(extra_params))
     summary = run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner)
     click.echo(summary.render())

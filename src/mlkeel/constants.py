@@ -63,6 +63,22 @@ class ArtifactMetadata:
     REGISTERED_MODEL_NAME: Final = "model_name"
     REGISTERED_MODEL_VERSION: Final = "model_version"
     REGISTERED_MODEL_ALIASES: Final = "aliases"
+    # The train stage's Model: the decision threshold inside the model, the policy that chose it (and why it
+    # could not be followed, when so), boosting iterations run before early stopping, the overfitting warning.
+    DECISION_THRESHOLD: Final = "decision_threshold"
+    THRESHOLD_POLICY: Final = "threshold_policy"
+    THRESHOLD_NOTE: Final = "threshold_note"
+    ITERATIONS: Final = "iterations"
+    OVERFIT_WARNING: Final = "overfit_warning"
+
+
+class TrainParam:
+    """MLflow params the train stage logs besides the estimator's hyperparameters (``hp.<name>``)."""
+
+    DECISION_THRESHOLD: Final = "decision_threshold"
+    THRESHOLD_POLICY: Final = "threshold_policy"
+    CLASS_WEIGHT: Final = "class_weight"
+    VALIDATION_FRACTION: Final = "threshold_validation_fraction"
 
 
 class LineageTag:
@@ -77,6 +93,8 @@ class LineageTag:
     PIPELINE_RUN: Final = "mlkeel.pipeline_run"
     TARGET_COLUMN: Final = "mlkeel.target_column"
     POSITIVE_LABEL: Final = "mlkeel.positive_label"
+    # The decision threshold inside the model (repr of a float); set on the training run, copied to the version.
+    DECISION_THRESHOLD: Final = "mlkeel.decision_threshold"
     # The other class's text. Read by batch predict for the prediction log's prediction_label when present.
     NEGATIVE_LABEL: Final = "mlkeel.negative_label"
     BLESSING_REASON: Final = "mlkeel.blessing_reason"
@@ -87,6 +105,8 @@ class LineageTag:
     IMAGES: Final = "mlkeel.images"
     # ``runs:/<run>/model_card/model_card.html``: where the version's model card is.
     MODEL_CARD: Final = "mlkeel.model_card"
+    # Training run: the one-line feature summary (which columns are features, of which kind; which are not, why).
+    FEATURES: Final = "mlkeel.features"
 
     # Register's bookkeeping: what makes two registrations "the same" (data + code + training parameters), the
     # state of a version (``RegistrationState``) and the promotion decision (also set on the training run).

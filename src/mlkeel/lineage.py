@@ -261,7 +261,8 @@ def lineage_from_tags(tags: dict[str, str]) -> dict[str, Any]:
     Returns:
         data_fingerprint, schema_hash, target_column, positive_label, git_commit, mlkeel_version, images
         (stage -> reference), pipeline_name, pipeline_run, library_versions (library -> version), gate_metric,
-        gate_score, blessing_reason, replaced_version, model_card.
+        gate_score, blessing_reason, replaced_version, model_card, features (the training's one-line feature
+        summary).
     """
     return {
         "data_fingerprint": tags.get(LineageTag.DATA_FINGERPRINT, ""),
@@ -279,6 +280,7 @@ def lineage_from_tags(tags: dict[str, str]) -> dict[str, Any]:
         "blessing_reason": tags.get(LineageTag.BLESSING_REASON, ""),
         "replaced_version": tags.get(LineageTag.REPLACED_VERSION, ""),
         "model_card": tags.get(LineageTag.MODEL_CARD, ""),
+        "features": tags.get(LineageTag.FEATURES, ""),
     }
 
 

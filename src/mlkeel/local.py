@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlkeel.constants import CHAMPION_ALIAS, DEFAULT_RUNNER, PREVIOUS_CHAMPION_ALIAS, RUNNERS
+from mlkeel.constants import CHAMPION_ALIAS, DEFAULT_RUNNER, PREVIOUS_CHAMPION_ALIAS, RUNNERS, ArtifactMetadata
 from mlkeel.errors import MlkeelError, ParameterError
 from mlkeel.storage import display_uri
 from mlkeel.warm_python import MONITORING_LIBRARIES, TRAINING_LIBRARIES, available, warm_python
@@ -147,6 +147,9 @@ class TrainingSummary:
         top_features: The most important input columns (explain stage), most important first; [] when the
             explain task did not run.
         blessing: The gate's whole blessing document (fairness and slices included).
+        model: The train stage's Model metadata (decision threshold and policy, train and validation metrics,
+            early-stopping iterations, overfitting warning).
+        features: The train stage's one-line feature summary (columns used by kind, columns not used and why).
     """
 
     fingerprint: str
@@ -167,12 +170,17 @@ class TrainingSummary:
     fairness: dict[str, Any] = field(default_factory=dict)
     top_features: list[str] = field(default_factory=list)
     blessing: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    features: str = ""
 
     @property
     def model_card(self) -> Path | None:
         """The model card (HTML) this run wrote for the version it registered, or None."""
         card = self.run_folder / "model-card" / "card" if self.run_folder else None
         return card if card and card.is_file() else None
+
+    def _model_lines(self) -> list[str]:
+        return _train_lines(self.model, self.metrics)
 
     def render(self) -> str:
         """The summary as the lines the CLI prints."""
@@ -192,6 +200,8 @@ class TrainingSummary:
                 f"  validation       : {self.rows_in} rows in, {self.rows_valid} valid, "
                 f"{self.rows_quarantined} quarantined",
                 f"  holdout metrics  : {metric_text}",
+                *self._model_lines(),
+                f"  features         : {self.features.removeprefix('features: ') or 'not recorded'}",
                 f"  fairness         : {self.fairness.get('reason') or 'not checked'}",
                 f"  top features     : {', '.join(self.top_features) or 'not computed'}",
                 f"  gate             : {self.reason}",
@@ -203,6 +213,32 @@ class TrainingSummary:
                 f"  wall time        : {self.seconds:.1f} s",
             ]
         )
+
+
+def _train_lines(model: dict[str, Any], holdout: dict[str, float]) -> list[str]:
+    """Summary lines about the trained model: its decision threshold, train vs validation vs holdout, warnings."""
+    from mlkeel.metrics import overfit_warning
+
+    if ArtifactMetadata.DECISION_THRESHOLD not in model:
+        return []
+    policy = model.get(ArtifactMetadata.THRESHOLD_POLICY)
+    threshold = f"{float(model[ArtifactMetadata.DECISION_THRESHOLD]):.4f} (policy {policy})"
+    if model.get(ArtifactMetadata.THRESHOLD_NOTE):
+        threshold += f"; {model[ArtifactMetadata.THRESHOLD_NOTE]}"
+    scores = [f"train {float(model['train_roc_auc']):.4f}"] if "train_roc_auc" in model else []
+    if "validation_roc_auc" in model:
+        scores.append(f"validation {float(model['validation_roc_auc']):.4f}")
+    if "roc_auc" in holdout:
+        scores.append(f"holdout {holdout['roc_auc']:.4f}")
+    fit = f"roc_auc {', '.join(scores)}"
+    if model.get(ArtifactMetadata.ITERATIONS) is not None:
+        fit += f"; early stopping after {int(float(model[ArtifactMetadata.ITERATIONS]))} boosting iterations"
+    lines = [f"  threshold        : {threshold}", f"  train vs unseen  : {fit}"]
+    warnings = [str(model.get(ArtifactMetadata.OVERFIT_WARNING) or "")]
+    if "train_roc_auc" in model and "roc_auc" in holdout:
+        warnings.append(overfit_warning(float(model["train_roc_auc"]), holdout["roc_auc"], "holdout"))
+    lines += [f"  WARNING          : {text}" for text in warnings if text]
+    return lines
 
 
 def init_runner(store: LocalStore, runner: str = DEFAULT_RUNNER) -> None:
@@ -352,6 +388,8 @@ def run_training(
         fairness=dict(outputs["fairness"].metadata),
         top_features=_top_features(run_folder),
         blessing=dict(outputs["blessing"].metadata),
+        model=dict(outputs["model"].metadata),
+        features=str(outputs["model"].metadata.get("features", "")),
     )
 
 

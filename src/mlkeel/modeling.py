@@ -2,6 +2,12 @@
 
 A model is a scikit-learn ``Pipeline`` (preprocessing + estimator) saved in MLflow's sklearn format. It takes
 the raw feature columns as a DataFrame and is fitted on 0/1 labels, 1 meaning the positive label.
+
+Train wraps the fitted Pipeline in scikit-learn's ``FixedThresholdClassifier`` (around a ``FrozenEstimator``, so
+nothing is refitted) holding the decision threshold it chose: ``predict_proba``, ``classes_`` and
+``feature_names_in_`` are the Pipeline's, and ``predict`` (also MLflow's pyfunc ``predict``) applies the threshold.
+Only scikit-learn's own classes, so the model still loads wherever scikit-learn does. ``decision_threshold`` reads
+it back; a model saved before thresholds travelled (a bare Pipeline) decides at 0.5.
 """
 
 from __future__ import annotations
@@ -124,6 +130,57 @@ def model_feature_columns(model: Any) -> list[str]:
         The column names, in order.
     """
     return [str(name) for name in model.feature_names_in_]
+
+
+def with_decision_threshold(pipeline: Any, threshold: float, features: pd.DataFrame, labels: Any) -> Any:
+    """Wrap a fitted classifier so that the decision threshold travels inside the saved model.
+
+    Args:
+        pipeline: The fitted scikit-learn Pipeline (not refitted: it is frozen).
+        threshold: A row is predicted positive when its positive-class probability is >= this.
+        features: Rows the pipeline accepts (the wrapper's ``fit`` only records classes and columns).
+        labels: Their 0/1 labels.
+
+    Returns:
+        A fitted ``FixedThresholdClassifier``: ``predict_proba`` unchanged, ``predict`` at ``threshold``.
+    """
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    wrapped = FixedThresholdClassifier(
+        FrozenEstimator(pipeline), threshold=float(threshold), response_method="predict_proba"
+    )
+    return wrapped.fit(features, labels)
+
+
+def decision_threshold(model: Any) -> float:
+    """The decision threshold a model carries (``with_decision_threshold``), else 0.5.
+
+    Args:
+        model: A loaded model: a ``FixedThresholdClassifier`` wrapper or a bare scikit-learn classifier.
+
+    Returns:
+        The threshold in [0, 1].
+    """
+    from mlkeel.threshold import DEFAULT_THRESHOLD
+
+    threshold = getattr(model, "threshold", None)
+    if isinstance(threshold, int | float) and not isinstance(threshold, bool):
+        return float(threshold)
+    return DEFAULT_THRESHOLD
+
+
+def fitted_pipeline(model: Any) -> Any:
+    """The fitted Pipeline inside a model (unwraps the threshold wrapper and its frozen estimator).
+
+    Args:
+        model: A model as train saves it, or a bare Pipeline.
+
+    Returns:
+        The Pipeline (``named_steps`` "preprocess" and "classify").
+    """
+    inner = getattr(model, "estimator_", model)
+    return getattr(inner, "estimator", inner)
 
 
 def one_native_thread() -> AbstractContextManager[Any]:

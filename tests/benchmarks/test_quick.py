@@ -91,3 +91,22 @@ def test_scoring_and_pipeline_quick(results: Path) -> None:
     assert all(tool["rows"] == report["rows"] for tool in report["tools"].values())
     report = _written(results, "pipeline", pipeline.main(["--quick", "--results", str(results)]))
     assert set(report["tools"]) == {"single_process"} and "subprocess" in report["skipped"]
+
+
+def test_training_quick(results: Path) -> None:
+    import training
+
+    report = _written(results, "training", training.main(["--quick", "--results", str(results)]))
+    tools = report["tools"]
+    assert set(tools) == {"sklearn", "mlkeel_fit", "mlkeel_stage"}
+    # Same rows, same estimator settings: the holdout scores agree closely; the id is no feature anywhere (the
+    # quick rows are all January: mlkeel also leaves the constant month out).
+    assert abs(tools["sklearn"]["roc_auc"] - tools["mlkeel_stage"]["roc_auc"]) < 0.02
+    assert tools["mlkeel_fit"]["encoded_width"] == tools["mlkeel_stage"]["encoded_width"] == 8
+    text = {(row["way"], row["estimator"]): row["roc_auc"] for row in report["text"]}
+    assert (
+        text[("mlkeel TF-IDF (300 terms)", "logistic_regression")]
+        > 0.7
+        > 0.5
+        == text[("left out (no feature: the prior)", "logistic_regression")]
+    )

@@ -19,7 +19,7 @@ from mlkeel.components.gate.logic import decide
 from mlkeel.components.register.logic import register
 from mlkeel.constants import CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS
 from mlkeel.errors import DataError, ParameterError, RegistryError, SchemaMismatchError
-from mlkeel.modeling import load_sklearn_model, model_feature_columns, positive_scores
+from mlkeel.modeling import decision_threshold, load_sklearn_model, model_feature_columns, positive_scores
 from tests.fixtures_data import TELCO
 from tests.fixtures_mlflow import WEAK_MODEL
 
@@ -44,7 +44,7 @@ def _messy_rows(test_path: Path, folder: Path) -> Path:
 def test_every_row_is_scored_once_missing_values_and_unseen_categories_included(
     telco_split: tuple[Path, Path], mlflow_shared_uri: str, train_telco, tmp_path: Path
 ) -> None:
-    trained = train_telco(mlflow_shared_uri, "strong")
+    trained = train_telco(mlflow_shared_uri, "strong-f1", threshold_policy="f1")  # a threshold that is not 0.5
     rows = _messy_rows(telco_split[1], tmp_path)
 
     result = batch_predict(str(trained.model_dir), str(rows), str(tmp_path / "log.parquet"), key_column=TELCO["key"])
@@ -62,7 +62,10 @@ def test_every_row_is_scored_once_missing_values_and_unseen_categories_included(
     assert log.column("feature.TotalCharges").null_count == source.column("TotalCharges").null_count > 10
     assert "feature.Churn" not in log.column_names and "feature.customerID" not in log.column_names
     assert (result.model_name, result.model_version, result.model_uri) == ("", "", str(trained.model_dir))
-    assert result.positive_rate == pytest.approx(float(np.mean(probabilities >= 0.5)))
+    # The prediction is at the model's own decision threshold (batch predict's default), recorded on every row.
+    threshold = decision_threshold(load_sklearn_model(str(trained.model_dir)))
+    assert result.threshold == threshold != 0.5 and set(log.column("threshold").to_pylist()) == {threshold}
+    assert result.positive_rate == pytest.approx(float(np.mean(probabilities >= threshold)))
 
 
 def test_the_log_holds_the_models_own_probabilities(

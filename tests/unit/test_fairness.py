@@ -123,7 +123,7 @@ def test_on_telco_the_numbers_are_the_holdouts_and_land_on_the_models_run(
 ) -> None:
     from mlflow import MlflowClient
 
-    from mlkeel.modeling import load_sklearn_model, positive_scores
+    from mlkeel.modeling import decision_threshold, load_sklearn_model, positive_scores
 
     model = train_telco(mlflow_shared_uri, "strong")
     document = fairness(
@@ -139,10 +139,11 @@ def test_on_telco_the_numbers_are_the_holdouts_and_land_on_the_models_run(
     )
 
     assert json.loads((tmp_path / "fairness.json").read_text()) == document
-    # Recomputed here with plain pandas, from the model's decisions at 0.5.
+    # Recomputed here with plain pandas, from the model's decisions at its own decision threshold.
     frame = pq.read_table(holdout).to_pandas()
     estimator = load_sklearn_model(str(model.model_dir))
-    frame["decision"] = positive_scores(estimator, frame[list(estimator.feature_names_in_)]) >= 0.5
+    threshold = decision_threshold(estimator)
+    frame["decision"] = positive_scores(estimator, frame[list(estimator.feature_names_in_)]) >= threshold
     frame["positive"] = frame["Churn"] == "Yes"
     for column in ("gender", "SeniorCitizen"):
         for value, rows in frame.groupby(column):

@@ -451,7 +451,12 @@ def _corrupt_two_year_labels(frame):
     return frame
 
 
-CORRUPTED_MODEL = {"estimator": "hist_gradient_boosting", "rewrite": _corrupt_two_year_labels}
+# All 200 boosting rounds (no early stopping), so that the model learns the corrupted slice's inverted order fully.
+CORRUPTED_MODEL = {
+    "estimator": "hist_gradient_boosting",
+    "hyperparameters": {"early_stopping": False},
+    "rewrite": _corrupt_two_year_labels,
+}
 
 
 def test_a_slice_where_the_challenger_regresses_blocks_it_with_both_scores(

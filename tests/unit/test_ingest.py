@@ -111,3 +111,58 @@ def test_module_entry_point_prints_the_fingerprint_and_fails_cleanly(telco_csv: 
     bad = subprocess.run([*command, "--source", str(tmp_path / "nope.csv")], capture_output=True, text=True)
     assert bad.returncode == 1
     assert bad.stderr.strip() == f"error: {tmp_path / 'nope.csv'}: file not found"
+
+
+@pytest.mark.parametrize(("name", "delimiter"), [("semicolon", ";"), ("tab", "\t"), ("pipe", "|")])
+def test_the_delimiter_is_detected(telco_csv: Path, tmp_path: Path, name: str, delimiter: str) -> None:
+    """A semicolon-separated export (Excel in much of Europe) used to be read as one column."""
+    import pyarrow.csv as pacsv
+
+    rows = pacsv.read_csv(telco_csv).slice(0, 500)
+    source = tmp_path / f"telco_{name}.csv"
+    pacsv.write_csv(rows, source, pacsv.WriteOptions(delimiter=delimiter, quoting_style="none"))
+    result = ingest(str(source), str(tmp_path / "out.parquet"))
+    assert result.num_rows == 500 and len(result.column_types) == 21
+    assert result.column_types["tenure"] == "integer" and result.column_types["MonthlyCharges"] == "float"
+    same = ingest(str(source), str(tmp_path / "again.parquet"), delimiter=name)
+    assert same.fingerprint == result.fingerprint
+
+
+def test_a_one_column_read_of_a_delimited_file_names_the_delimiter(telco_csv: Path, tmp_path: Path) -> None:
+    import pyarrow.csv as pacsv
+
+    source = tmp_path / "telco_semicolon.csv"
+    pacsv.write_csv(pacsv.read_csv(telco_csv).slice(0, 50), source, pacsv.WriteOptions(delimiter=";"))
+    with pytest.raises(
+        DataError,
+        match=r"telco_semicolon.csv: read as one column .* with delimiter comma, but the "
+        r"header holds semicolon characters; pass delimiter='semicolon'",
+    ):
+        ingest(str(source), str(tmp_path / "out.parquet"), delimiter=",")
+    with pytest.raises(ParameterError, match="delimiter='::': expected 'auto', one character"):
+        ingest(str(source), str(tmp_path / "out.parquet"), delimiter="::")
+
+
+def test_a_nested_parquet_column_is_named_not_a_traceback(telco_parquet: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = pq.read_table(telco_parquet).slice(0, 100)
+    services = pa.array(
+        [
+            [phone, internet]
+            for phone, internet in zip(
+                table["PhoneService"].to_pylist(), table["InternetService"].to_pylist(), strict=True
+            )
+        ]
+    )
+    nested = table.append_column("services", services).append_column(
+        "plan", pc.make_struct(table["Contract"], table["PaymentMethod"], field_names=["contract", "payment"])
+    )
+    pq.write_table(nested, tmp_path / "nested.parquet")
+    with pytest.raises(
+        DataError,
+        match=r"nested.parquet: column\(s\) 'services' \(list<element: string>\), 'plan' "
+        r"\(struct<contract: string, payment: string>\) hold nested values",
+    ):
+        ingest(str(tmp_path / "nested.parquet"), str(tmp_path / "out.parquet"))

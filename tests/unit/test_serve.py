@@ -32,7 +32,7 @@ from mlkeel.components.serve.logic import (
     wait_until_ok,
 )
 from mlkeel.errors import ParameterError
-from mlkeel.modeling import load_sklearn_model, model_feature_columns, positive_scores
+from mlkeel.modeling import decision_threshold, load_sklearn_model, model_feature_columns, positive_scores
 from mlkeel.prediction_log import build_prediction_log, read_prediction_logs
 from tests.fixtures_mlflow import _free_port
 from tests.fixtures_serve import holdout_rows, metric
@@ -88,8 +88,11 @@ def test_served_probabilities_are_the_models_own_and_each_record_is_logged_once(
     np.testing.assert_allclose(served, expected, rtol=0, atol=1e-12)
     first = answers[0][1]
     assert (first["model_version"], first["model_uri"]) == ("1", champion.replace("@champion", "/1"))
+    # Labelled at the model's own decision threshold (train chose it; serve's --threshold defaults to it).
+    threshold = decision_threshold(sklearn_model)
+    assert threshold != 0.5 and ready["threshold"] == threshold
     assert [item["label"] for item in first["predictions"]] == [
-        "Yes" if probability >= 0.5 else None for probability in served[:10]
+        "Yes" if probability >= threshold else None for probability in served[:10]
     ]
     assert ready["ready"] and ready["model_version"] == "1" and ready["schema_source"] == "run data/schema.json"
     assert {field["name"] for field in ready["fields"]} == set(features)

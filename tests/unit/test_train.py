@@ -141,3 +141,19 @@ def test_the_training_run_keeps_schema_and_reference_data_for_monitoring(
     assert (
         DatasetSchema.load(Path(folder) / "schema.json").schema_hash() == DatasetSchema.load(schema_file).schema_hash()
     )
+
+
+def test_integer_hyperparameters_that_arrive_as_floats_from_a_kfp_dict_are_integers_again(
+    telco_split: tuple[Path, Path],
+) -> None:
+    # A KFP dict parameter is a protobuf Struct: {"max_leaf_nodes": 15} reaches the task as 15.0, which
+    # scikit-learn refuses ("must be an int"); what a float parameter defaults to stays a float.
+    from mlkeel.components.train.logic import make_estimator
+
+    estimator = make_estimator(
+        "hist_gradient_boosting", {"max_leaf_nodes": 15.0, "max_depth": 3.0, "learning_rate": 1.0}, seed=0
+    )
+    assert (estimator.max_leaf_nodes, estimator.max_depth) == (15, 3)
+    assert isinstance(estimator.max_leaf_nodes, int) and isinstance(estimator.learning_rate, float)
+    frame = pq.read_table(telco_split[0]).to_pandas().head(300)
+    estimator.fit(frame[["tenure", "MonthlyCharges"]], frame["Churn"])  # scikit-learn accepts what it got
