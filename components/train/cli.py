@@ -2,8 +2,7 @@
 
 import click
 
-from mlkeel.clitools import JSON_OBJECT, echo_json, reports_user_errors
-from mlkeel.threshold import DEFAULT_THRESHOLD_POLICY, THRESHOLD_POLICY_HELP
+from mlkeel.clitools import JSON_OBJECT, echo_json, model_choice_options, reports_user_errors
 
 
 @click.command(name="train")
@@ -19,17 +18,7 @@ from mlkeel.threshold import DEFAULT_THRESHOLD_POLICY, THRESHOLD_POLICY_HELP
 @click.option("--experiment", "experiment_name", default="mlkeel", show_default=True)
 @click.option("--data-fingerprint", default="")
 @click.option("--schema", "schema_path", default="", help="Schema JSON from the validate stage.")
-@click.option("--threshold-policy", default=DEFAULT_THRESHOLD_POLICY, show_default=True, help=THRESHOLD_POLICY_HELP)
-@click.option(
-    "--class-weight", type=click.Choice(["", "balanced"]), default="", help="balanced: reweight the rarer class."
-)
-@click.option(
-    "--feature-types",
-    type=JSON_OBJECT,
-    default=None,
-    help="Feature typing overrides, column -> numeric|boolean|categorical|text|timestamp|ignore, e.g. "
-    '\'{"session": "ignore", "comment": "text", "zip": "categorical"}\'.',
-)
+@model_choice_options
 @reports_user_errors
 def main(
     train_path: str,

@@ -11,11 +11,10 @@ import click
 
 from mlkeel import __version__
 from mlkeel.cli_images import images
-from mlkeel.clitools import JSON_OBJECT, reports_user_errors
+from mlkeel.clitools import JSON_OBJECT, model_choice_options, reports_user_errors
 from mlkeel.constants import DEFAULT_RUNNER, RUNNER_HELP, RUNNERS
 from mlkeel.errors import DataError, ParameterError
 from mlkeel.pipelines import PIPELINES
-from mlkeel.threshold import DEFAULT_THRESHOLD_POLICY, THRESHOLD_POLICY_HELP
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -132,17 +131,7 @@ def preflight(
     type=click.Choice(["logistic_regression", "random_forest", "hist_gradient_boosting"]),
 )
 @click.option("--hyperparameters", type=JSON_OBJECT, default=None, help="E.g. '{\"max_iter\": 300}'.")
-@click.option("--threshold-policy", default=DEFAULT_THRESHOLD_POLICY, show_default=True, help=THRESHOLD_POLICY_HELP)
-@click.option(
-    "--class-weight", type=click.Choice(["", "balanced"]), default="", help="balanced: reweight the rarer class."
-)
-@click.option(
-    "--feature-types",
-    type=JSON_OBJECT,
-    default=None,
-    help="Feature typing overrides, column -> numeric|boolean|categorical|text|timestamp|ignore, e.g. "
-    '\'{"session": "ignore", "comment": "text"}\' (others are typed from the data; the summary says how).',
-)
+@model_choice_options
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--model-name", default="mlkeel-churn", show_default=True)
 @click.option(

@@ -56,3 +56,33 @@ def reports_user_errors(function: F) -> F:
 def echo_json(document: Any) -> None:
     """Print ``document`` as indented JSON on stdout (what the stage entry points print as their result)."""
     click.echo(json.dumps(document, indent=2, sort_keys=True, default=str))
+
+
+def model_choice_options(command: F) -> F:
+    """Add train's model choices to a click command: ``--threshold-policy``, ``--class-weight``, ``--feature-types``.
+
+    Shared by the train stage's CLI and ``mlkeel run training``, so both say the same.
+    """
+    from mlkeel.threshold import DEFAULT_THRESHOLD_POLICY, THRESHOLD_POLICY_HELP
+
+    options = [
+        click.option(
+            "--threshold-policy", default=DEFAULT_THRESHOLD_POLICY, show_default=True, help=THRESHOLD_POLICY_HELP
+        ),
+        click.option(
+            "--class-weight",
+            type=click.Choice(["", "balanced"]),
+            default="",
+            help="balanced: reweight the rarer class.",
+        ),
+        click.option(
+            "--feature-types",
+            type=JSON_OBJECT,
+            default=None,
+            help="Feature typing overrides, column -> numeric|boolean|categorical|text|timestamp|ignore, e.g. "
+            '\'{"session": "ignore", "comment": "text"}\' (others are typed from the data; the summary says how).',
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
