@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from mlkeel.cluster.controlplane import free_port as _free_port
+from mlkeel.cluster.controlplane import log_tail
 from mlkeel.data import TELCO_CHURN_KEY, TELCO_CHURN_POSITIVE_LABEL, TELCO_CHURN_TARGET
 
 # MLflow 3 sends usage telemetry unless told not to; tests must not reach the internet.
@@ -110,16 +111,6 @@ def model_name(request: pytest.FixtureRequest) -> str:
     return "mlkeel-" + "".join(char if char.isalnum() else "-" for char in request.node.name)[:80]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _log_tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
-
-
 def _group_alive(group: int) -> bool:
     try:
         os.killpg(group, 0)
@@ -178,7 +169,7 @@ class MlflowServer:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while True:
             if self.process.poll() is not None:
-                pytest.fail(f"mlflow server exited with {self.process.returncode}:\n{_log_tail(self.log_path)}")
+                pytest.fail(f"mlflow server exited with {self.process.returncode}:\n{log_tail(self.log_path, 40)}")
             try:
                 with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as response:
                     if response.status == 200:
@@ -187,7 +178,9 @@ class MlflowServer:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                pytest.fail(f"mlflow server not healthy after {SERVER_START_TIMEOUT_S}s:\n{_log_tail(self.log_path)}")
+                pytest.fail(
+                    f"mlflow server not healthy after {SERVER_START_TIMEOUT_S}s:\n{log_tail(self.log_path, 40)}"
+                )
             time.sleep(0.25)
 
     def stop(self) -> None:

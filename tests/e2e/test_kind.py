@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from mlkeel.cluster.controlplane import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = "mlkeel-e2e"
 MODEL_NAME = "mlkeel-churn"  # the training pipeline's default model_name
@@ -38,16 +40,10 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def port_forward(namespace: str, target: str, remote_port: int) -> Iterator[str]:
     """``kubectl port-forward`` to a local port; yields ``http://127.0.0.1:PORT``."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         ["kubectl", "--context", f"kind-{CLUSTER}", "-n", namespace, "port-forward", target, f"{port}:{remote_port}"],
         stdout=subprocess.PIPE,

@@ -35,30 +35,35 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("mlkeel-work")
 
 
-def test_first_run_from_the_cli_registers_a_champion_with_lineage(workdir: Path) -> None:
+def run_cli(*args: str) -> str:
+    """``python -m mlkeel.cli run training --local ARGS``, as a user types it; fails with its output's end."""
     completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlkeel.cli",
-            "run",
-            "training",
-            "--local",
-            "--workdir",
-            str(workdir),
-            "--model-name",
-            "churn",
-            # The champion of this module: a random forest, which the default gradient boosting beats below.
-            "--estimator",
-            "random_forest",
-        ],
+        [sys.executable, "-m", "mlkeel.cli", "run", "training", "--local", *args],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    summary = completed.stdout
+    return completed.stdout
+
+
+def holdout_metric(summary: str, name: str) -> str:
+    """A metric of the summary's ``holdout metrics`` line, as printed (task logs above it hold other metrics)."""
+    line = summary.split("holdout metrics  : ")[1].splitlines()[0]
+    return line.split(f"{name} ")[1].split()[0].rstrip(",")
+
+
+def test_first_run_from_the_cli_registers_a_champion_with_lineage(workdir: Path) -> None:
+    summary = run_cli(
+        "--workdir",
+        str(workdir),
+        "--model-name",
+        "churn",
+        # The champion of this module: a random forest, which the default gradient boosting beats below.
+        "--estimator",
+        "random_forest",
+    )
     assert "validation       : 7043 rows in, 7043 valid, 0 quarantined" in summary
     assert "gate             : Blessed on thresholds only: no model named 'churn' is registered yet" in summary
     assert "and the fairness check passed." in summary
@@ -92,8 +97,7 @@ def test_first_run_from_the_cli_registers_a_champion_with_lineage(workdir: Path)
     card_path = Path(summary.split("model card       : ")[1].split()[0])
     assert card_path == run_folder / "model-card" / "card"
     card = card_path.read_text()
-    holdout_line = summary.split("holdout metrics  : ")[1].splitlines()[0]
-    roc_auc = holdout_line.split("roc_auc ")[1].split()[0].rstrip(",")
+    roc_auc = holdout_metric(summary, "roc_auc")
     assert roc_auc in card and "Contract" in card and "SeniorCitizen" in card
     assert "19 used (4 numeric, 15 categorical)" in card and champion.tags[LineageTag.FEATURES].startswith("features:")
     assert champion.tags[LineageTag.MODEL_CARD].startswith(f"runs:/{champion.run_id}/model_card/")
@@ -137,35 +141,22 @@ def test_another_dataset_from_a_parquet_uri_trains_with_its_own_target(tmp_path:
     frame = load_breast_cancer(as_frame=True).frame
     data = tmp_path / "cancer.parquet"
     frame.to_parquet(data)
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlkeel.cli",
-            "run",
-            "training",
-            "--local",
-            "--workdir",
-            str(tmp_path / "work"),
-            "--data",
-            data.as_uri(),
-            "--target",
-            "target",
-            "--model-name",
-            "cancer",
-            "--estimator",
-            "logistic_regression",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    summary = run_cli(
+        "--workdir",
+        str(tmp_path / "work"),
+        "--data",
+        data.as_uri(),
+        "--target",
+        "target",
+        "--model-name",
+        "cancer",
+        "--estimator",
+        "logistic_regression",
     )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    assert "validation       : 569 rows in, 569 valid, 0 quarantined" in completed.stdout
-    assert "registry         : version 1 of 'cancer', alias 'champion'" in completed.stdout
+    assert "validation       : 569 rows in, 569 valid, 0 quarantined" in summary
+    assert "registry         : version 1 of 'cancer', alias 'champion'" in summary
     # The Telco fairness and slice columns are not asked of other data.
-    assert "fairness         : No sensitive columns configured: fairness not checked." in completed.stdout
+    assert "fairness         : No sensitive columns configured: fairness not checked." in summary
     version = registry(tmp_path / "work").get_model_version_by_alias("cancer", CHAMPION_ALIAS)
     assert version.tags[LineageTag.POSITIVE_LABEL] == "1"  # inferred: 1 among {0, 1}
 
@@ -199,38 +190,24 @@ def test_an_uncleaned_semicolon_csv_gets_typed_features_said_in_the_summary(tmp_
     source = tmp_path / "flights_jan.csv"
     flights = pq.read_table(Path(__file__).resolve().parents[1] / "data" / "flights_raw_jan.parquet")
     pacsv.write_csv(flights, source, pacsv.WriteOptions(delimiter=";"))
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlkeel.cli",
-            "run",
-            "training",
-            "--local",
-            "--data",
-            str(source),
-            "--target",
-            "late",
-            "--feature-types",
-            '{"flight": "categorical"}',
-            "--workdir",
-            str(tmp_path / "work"),
-            "--model-name",
-            "flights",
-            "--param",
-            "explain_model=false",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    summary = run_cli(
+        "--data",
+        str(source),
+        "--target",
+        "late",
+        "--feature-types",
+        '{"flight": "categorical"}',
+        "--workdir",
+        str(tmp_path / "work"),
+        "--model-name",
+        "flights",
+        "--param",
+        "explain_model=false",
     )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    summary = completed.stdout
     assert "validation       : 5000 rows in, 5000 valid, 0 quarantined" in summary
     assert (
         "features         : 10 used (4 numeric, 5 categorical, 1 timestamp), 14 encoded columns; not used: "
         "flight_id (identifier, 100% distinct, named like an id), month (constant, '1' in every row)"
     ) in summary
-    auc = float(summary.split("roc_auc ")[1].split()[0].rstrip(","))
+    auc = float(holdout_metric(summary, "roc_auc"))
     assert auc > 0.65, summary

@@ -75,10 +75,15 @@ class ControlPlaneError(MlkeelError):
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    """A TCP port on 127.0.0.1 that nothing listens on now (also the tests' port for their own servers)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def log_tail(path: Path, lines: int = 25) -> str:
+    """The last ``lines`` lines of a process's log file, for error messages; ``(no log)`` when there is none."""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -384,10 +389,7 @@ class ControlPlane:
 
     def log_tail(self, component: str, lines: int = 25) -> str:
         """The last lines of a component's log, for error messages."""
-        path = self.log_path(component)
-        if not path.exists():
-            return "(no log)"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return log_tail(self.log_path(component), lines)
 
     def spawn(self, component: str, *args: str) -> subprocess.Popen[bytes]:
         """Start one component of the binary with its flags; its output goes to its log file."""
