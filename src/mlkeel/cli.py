@@ -82,7 +82,7 @@ def preflight(
 
     source = resolve_source(data)
     shown = display_uri(source)
-    table = normalise_table(read_source(source, file_format, delimiter=delimiter)[0], shown, column_types)
+    table = normalise_table(read_source(source, file_format, delimiter=delimiter).table, shown, column_types)
     if target not in table.column_names:
         raise DataError(f"{shown}: target column {target!r} not found; columns: {', '.join(table.column_names)}")
     missing = [column for column in columns if column not in table.column_names]
