@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 import yaml
 
 from mlkeel.components.push_metrics.logic import PUSHED_METRICS
 from mlkeel.components.serve.logic import ServingMetrics
+from mlkeel.constants import ServingLabel
 from tests.fixtures_prometheus import RULES_FILE, RULES_TEST_FILE, require_binary
 
 OPERATOR_RULE = RULES_FILE.parent.parent / "operator" / "prometheus-rule.yaml"
@@ -82,3 +84,31 @@ def test_the_prometheus_rule_holds_the_plain_rules_files_groups() -> None:
     operator = yaml.safe_load(OPERATOR_RULE.read_text())
     assert (operator["apiVersion"], operator["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
     assert operator["spec"] == yaml.safe_load(RULES_FILE.read_text())
+
+
+def test_the_kind_stacks_prometheus_config_is_valid_and_loads_these_rules(tmp_path: Path) -> None:
+    promtool = require_binary("promtool")
+    documents = yaml.safe_load_all((RULES_FILE.parent.parent / "prometheus.yaml").read_text())
+    (config_map,) = [
+        doc for doc in documents if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == "prometheus-config"
+    ]
+    config = yaml.safe_load(config_map["data"]["prometheus.yml"])
+    assert config["rule_files"] == ["/etc/prometheus/rules/mlkeel.rules.yml"]  # the prometheus-rules ConfigMap's key
+    pushgateway = [job for job in config["scrape_configs"] if job["job_name"] == "pushgateway"]
+    assert pushgateway and pushgateway[0]["honor_labels"] is True  # the pushed job and model labels survive
+    # The serving job keeps the pods the deploy stage labels, on the port it names "http".
+    (serving,) = [job for job in config["scrape_configs"] if job["job_name"] == "mlkeel-serve"]
+    meta_label = "__meta_kubernetes_pod_label_" + re.sub(r"[^a-z0-9]", "_", ServingLabel.MANAGED_BY)
+    keeps = {
+        (tuple(rule["source_labels"]), rule["regex"])
+        for rule in serving["relabel_configs"]
+        if rule.get("action") == "keep"
+    }
+    assert keeps == {((meta_label,), "mlkeel"), (("__meta_kubernetes_pod_container_port_name",), "http")}
+    # Debian's prometheus 2.42 is built without Kubernetes service discovery: promtool checks the rest.
+    config["scrape_configs"] = [job for job in config["scrape_configs"] if "kubernetes_sd_configs" not in job]
+    config["rule_files"] = [str(RULES_FILE)]
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    checked = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
