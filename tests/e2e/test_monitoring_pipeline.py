@@ -80,6 +80,7 @@ def test_real_drift_retrains_and_the_new_model_takes_over(tmp_path: Path, monito
     assert "champion         : models:/flights/1" in out
     assert "drift            : DRIFT (drifted features: " in out and "dest" in out.split("drift            :")[1]
     assert "retraining       : ran; the retrained model is the new champion, version 2" in out
+    assert "metrics push     : pushed to the Pushgateway" in out
     client = registry(tmp_path / "work")
     assert str(client.get_model_version_by_alias("flights", CHAMPION_ALIAS).version) == "2"
     assert str(client.get_model_version_by_alias("flights", PREVIOUS_CHAMPION_ALIAS).version) == "1"
@@ -116,6 +117,7 @@ def test_same_distribution_does_not_retrain(tmp_path: Path, monitoring_stack: Mo
     assert "drift            : no drift (drifted features: none)" in completed.stdout
     assert "Not degraded" in completed.stdout or "not degraded" in completed.stdout
     assert "retraining       : not needed" in completed.stdout
+    assert "metrics push     : pushed to the Pushgateway" in completed.stdout
     assert versions(tmp_path / "work") == ["1"]
     # Pushed, scraped and evaluated (rules every second, for: 0s in the test's copy): no alert about the model.
     assert pushed(monitoring_stack, "mlkeel_monitoring_drift_detected") == {"": 0.0}

@@ -180,3 +180,23 @@ def test_component_defaults_match_the_logic() -> None:
     assert inputs["job"].default == logic.DEFAULT_JOB
     assert inputs["schedule_seconds"].default == logic.DEFAULT_SCHEDULE_SECONDS
     assert inputs["timeout"].default == logic.DEFAULT_TIMEOUT_SECONDS
+
+
+def test_the_run_summary_says_whether_the_push_failed(tmp_path: Path) -> None:
+    from mlkeel.local import LocalStore, MonitoringSummary
+
+    run = tmp_path / "mlkeel-monitoring-run"
+    (run / "push-metrics").mkdir(parents=True)
+    store = LocalStore.create(tmp_path / "work", "")
+
+    def line(output: str | None) -> str:
+        if output is not None:
+            (run / "push-metrics" / "executor_output.json").write_text(output, encoding="utf-8")
+        summary = MonitoringSummary("flights", "models:/flights/1", False, [], False, "ok", "1", store, run, 1.0)
+        return next(text for text in summary.render().splitlines() if "metrics push" in text)
+
+    assert line(None).endswith("not configured (--pushgateway)")
+    assert line('{"parameterValues": {"Output": false}}').endswith(
+        "FAILED, the run went on without it (the push-metrics task's log says why)"
+    )
+    assert line('{"parameterValues": {"Output": true}}').endswith("pushed to the Pushgateway")
