@@ -108,7 +108,9 @@ SERVE = Profile(
 GOVERNANCE = Profile(
     "governance", extras=("ml", "governance"), description="pyproject [ml] + [governance]: fairlearn, matplotlib"
 )
-PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT, GOVERNANCE, DEPLOY, SERVE)}
+# The push_metrics stage: the core dependencies + prometheus-client (no scikit-learn, no MLflow).
+MONITORING = Profile("monitoring", extras=("monitoring",), description="pyproject [monitoring]: prometheus-client")
+PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT, GOVERNANCE, DEPLOY, SERVE, MONITORING)}
 
 # Which requirements profile each stage's image installs (then run `mlkeel images generate`); the drift image
 # has its own profile with the [drift] extra, so only that image carries alibi-detect.
@@ -126,6 +128,7 @@ STAGE_PROFILES = {
     "drift": "drift",
     "batch_predict": "ml",
     "performance": "ml",
+    "push_metrics": "monitoring",
     "model_card": "ml",
     "deploy": "deploy",
     "serve": "serve",
@@ -144,6 +147,7 @@ STAGE_DESCRIPTIONS = {
     "drift": "test a batch against reference data for drift (alibi-detect)",
     "batch_predict": "score a dataset with a registered model, write the prediction log",
     "performance": "join predictions with late labels, flag degradation",
+    "push_metrics": "push a monitoring run's figures to a Prometheus Pushgateway",
     "model_card": "render a registered version's model card (HTML + Markdown) and attach it to MLflow",
     "deploy": "serve a blessed model version on Kubernetes (rolling, blue-green, canary; rollback)",
     "serve": "serve a registered model over HTTP (mlkeel serve), check it before release",
