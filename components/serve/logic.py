@@ -5,16 +5,24 @@ The app (Starlette on uvicorn: both already come with mlflow-skinny; chosen by m
 in a background thread at start-up, so liveness answers at once and readiness only once the model is loaded.
 
 Endpoints:
-    POST /predict   ``{"records": [{column: value, ...}, ...], "ids": [...] (optional)}``; MLflow's
-                    ``{"dataframe_records": [...]}`` is accepted too. Every record is checked against the
-                    model's input schema (the validated ``data/schema.json`` its training run logged, else its
-                    MLflow signature) before scoring: a bad body gets a 4xx whose JSON names the record and
-                    field, never a 5xx. Bodies over ``max_body_bytes`` are refused (413) before any parsing
-                    and never held in memory.
+    POST /predict   ``{"records": [{column: value, ...}, ...], "ids": [...] (optional)}``, or any input format
+                    of MLflow's scoring protocol (``dataframe_split``, ``dataframe_records``, ``instances``,
+                    ``inputs``: ``protocols``). Every record is checked against the model's input schema
+                    (the validated ``data/schema.json`` its training run logged, else its MLflow signature)
+                    before scoring: a bad body gets a 4xx whose JSON names the record and field, never a 5xx.
+                    Bodies over ``max_body_bytes`` are refused (413) before any parsing and never held in memory.
     GET  /healthz   liveness: 200 while the process serves.
     GET  /readyz    readiness: 200 once the model is loaded, else 503 with the reason.
     GET  /metrics   Prometheus text: requests and latency by endpoint and status, predicted classes, a
-                    histogram of positive-class probabilities, and the model's name/version as an info metric.
+                    histogram of positive-class probabilities, categories the model never saw (by field), and
+                    the model's name/version as an info metric.
+    /v2/...         the Open Inference Protocol (``protocols``): health, server and model metadata, model
+                    readiness, ``POST /v2/models/{name}/infer``.
+    GET  /openapi.json  the OpenAPI document (``openapi``).
+
+A value of a categorical field that the model's encoder never saw in training is scored (the encoder's
+infrequent/unknown code) and flagged: in the answer, the prediction log's ``unseen_categories`` column and
+``/metrics``.
 
 Every scored record becomes one prediction-log row in the same schema as batch prediction
 (``mlkeel.prediction_log``), buffered in memory and written as rolling Parquet part files
