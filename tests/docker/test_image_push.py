@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from mlkeel import __version__, imagebuild
@@ -170,10 +171,11 @@ def test_push_pull_back_and_run_a_component_from_the_registry_image(
         timeout=600,
     )
     images = {
-        line.split("image:", 1)[1].strip()
+        executor["container"]["image"]
         for path in compiled.rglob("*.yaml")
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip().startswith("image:")
+        for document in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+        if isinstance(document, dict) and "deploymentSpec" in document
+        for executor in document["deploymentSpec"]["executors"].values()
     }
     assert images and all(image.startswith(f"{prefix}/") and image.endswith(f":{__version__}") for image in images)
     assert f"{prefix}/ingest:{__version__}" in images and f"{prefix}/validate:{__version__}" in images
