@@ -131,14 +131,18 @@ def test_push_pull_back_and_run_a_component_from_the_registry_image(
     assert "127.0.0.0/8" in insecure
     prefix = f"{registry}/mlkeel-ci"
     started = time.monotonic()
-    pushed = CliRunner().invoke(
-        main, ["images", "push", "--registry", prefix, *[option for stage in PUSHED for option in ("--stage", stage)]]
+    # `images build --push` (the image is up to date: nothing is rebuilt), then `images push`.
+    built_and_pushed = CliRunner().invoke(
+        main, ["images", "build", "--offline", "--stage", PUSHED[0], "--push", "--registry", prefix]
     )
+    pushed = CliRunner().invoke(main, ["images", "push", "--registry", prefix, "--stage", PUSHED[1]])
     push_seconds = time.monotonic() - started
+    assert built_and_pushed.exit_code == 0 and "up to date" in built_and_pushed.output, built_and_pushed.output
     assert pushed.exit_code == 0, pushed.output
     line = rf"^{re.escape(prefix)}/(\w+):{re.escape(__version__)}\s+\S+\s+(sha256:[0-9a-f]{{64}})$"
-    digests = dict(re.findall(line, pushed.output, re.MULTILINE))
-    assert sorted(digests) == sorted(PUSHED), pushed.output
+    digests = dict(re.findall(line, built_and_pushed.output + pushed.output, re.MULTILINE))
+    assert sorted(digests) == sorted(PUSHED), built_and_pushed.output + pushed.output
+    assert f"mlkeel compile --image-registry {prefix}" in pushed.output
     print(f"pushed {', '.join(PUSHED)} in {push_seconds:.1f} s")
 
     # The registry holds both tags of each image, with the printed digest, and every layer blob.
@@ -185,7 +189,7 @@ def test_push_pull_back_and_run_a_component_from_the_registry_image(
     workdir.mkdir()
     data = workdir / "churn.csv"
     shutil.copyfile(telco_csv, data)
-    local.init(runner=docker_runner(workdir), pipeline_root=str(workdir / "root"))
+    local.init(runner=docker_runner(workdir), pipeline_root=str(workdir))
     ingest = components.load_component_from_file(str(compiled / "components" / "ingest" / "component.yaml"))
     task = ingest(source_uri=str(data))
     assert pq.read_metadata(task.outputs["dataset"].path).num_rows == 7043
