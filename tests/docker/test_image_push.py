@@ -88,6 +88,13 @@ def registry(tmp_path: Path) -> Iterator[str]:
                 time.sleep(0.2)
         yield address
     finally:
+        # The local tags made for (and pulled back from) this registry go with it; the mlkeel/ tags stay.
+        listed = subprocess.run(
+            ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True, check=False
+        )
+        ours = [reference for reference in listed.stdout.split() if reference.startswith(f"{address}/")]
+        if ours:
+            subprocess.run(["docker", "rmi", *ours], capture_output=True, check=False)
         process.terminate()
         process.wait(timeout=30)
         log.close()
