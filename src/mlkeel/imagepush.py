@@ -116,10 +116,12 @@ def push_stage(stage: str, registry: str, log: Callable[[str], None] | None = No
     registry = check_registry(registry)
     started = time.monotonic()
     source = push_tags(stage, registry, "")[0]
-    labels = image_labels(source)
-    if not labels:
+    # Everything from one image ID, read once: a tag name can move (a rebuild) while this runs.
+    inspected = _docker("image", "inspect", "--format", "{{.Id}}", source, check=False)
+    if inspected.returncode != 0:
         raise ImageBuildError(f"{source}: no such local image; build it first: mlkeel images build --stage {stage}")
-    source, tags = push_tags(stage, registry, labels.get(REVISION_LABEL, ""))
+    image_id = inspected.stdout.strip()
+    source, tags = push_tags(stage, registry, image_labels(image_id).get(REVISION_LABEL, ""))
     lines: list[str] = []
 
     def collect(line: str) -> None:
@@ -128,10 +130,10 @@ def push_stage(stage: str, registry: str, log: Callable[[str], None] | None = No
             log(line)
 
     for tag in tags:
-        if tag != source:
-            completed = _docker("tag", source, tag, check=False)
-            if completed.returncode != 0:
-                raise ImageBuildError(f"docker tag {source} {tag} failed: {completed.stderr.strip()}")
+        completed = _docker("tag", image_id, tag, check=False)
+        if completed.returncode != 0:
+            raise ImageBuildError(f"docker tag {source} {tag} failed: {completed.stderr.strip()}")
+    for tag in tags:
         _run_streaming(["docker", "push", tag], collect, what=f"docker push {tag}")
     digests = sorted(set(DIGEST_PATTERN.findall("\n".join(lines))))
     if len(digests) != 1:

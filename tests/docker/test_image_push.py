@@ -153,10 +153,16 @@ def test_push_pull_back_and_run_a_component_from_the_registry_image(
     print(f"pushed {', '.join(PUSHED)} in {push_seconds:.1f} s")
 
     # The registry holds both tags of each image, with the printed digest, and every layer blob.
+    output = built_and_pushed.output + pushed.output
+    pushed_tags = {
+        stage: {__version__, *re.findall(rf"^  also {re.escape(prefix)}/{stage}:(\S+)$", output, re.MULTILINE)}
+        for stage in PUSHED
+    }
     for stage in PUSHED:
+        assert len(pushed_tags[stage]) == 2, output  # <version> and <version>-<sha12>
         status, _, tags_body = registry_get(f"http://{registry}/v2/mlkeel-ci/{stage}/tags/list")
         assert status == 200
-        assert set(json.loads(tags_body)["tags"]) == {tag.rsplit(":", 1)[1] for tag in built[stage].tags}
+        assert set(json.loads(tags_body)["tags"]) == pushed_tags[stage]
         status, headers, body = registry_get(f"http://{registry}/v2/mlkeel-ci/{stage}/manifests/{__version__}")
         assert status == 200 and headers["Docker-Content-Digest"] == digests[stage]
         for layer in json.loads(body)["layers"]:
@@ -165,7 +171,7 @@ def test_push_pull_back_and_run_a_component_from_the_registry_image(
 
     # Delete the local copies under the registry's name, pull one back: it is the pushed image.
     reference = f"{prefix}/ingest:{__version__}"
-    docker("rmi", *[f"{prefix}/{stage}:{tag.rsplit(':', 1)[1]}" for stage in PUSHED for tag in built[stage].tags])
+    docker("rmi", *[f"{prefix}/{stage}:{tag}" for stage in PUSHED for tag in pushed_tags[stage]])
     assert subprocess.run(["docker", "image", "inspect", reference], capture_output=True).returncode != 0
     docker("pull", reference)
     repo_digests = json.loads(docker("image", "inspect", "--format", "{{json .RepoDigests}}", reference).stdout)
