@@ -47,6 +47,11 @@ def _json(schema: str, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
 
 
+def _strings(*names: str) -> dict[str, Any]:
+    """Properties ``names``, each a string."""
+    return {name: {"type": "string"} for name in names}
+
+
 def _errors(*statuses: int) -> dict[str, Any]:
     reasons = {
         400: "not JSON, or not one of the request formats",
@@ -124,7 +129,7 @@ def _schemas(model: ServingModel | None) -> dict[str, Any]:
         "Prediction": {
             "type": "object",
             "properties": {
-                "id": {"type": "string"},
+                **_strings("id"),
                 "prediction": {"type": "integer", "enum": [0, 1]},
                 "label": {"type": "string", "nullable": True},
                 "probability": {"type": "number", "minimum": 0, "maximum": 1},
@@ -139,10 +144,7 @@ def _schemas(model: ServingModel | None) -> dict[str, Any]:
         "PredictResponse": {
             "type": "object",
             "properties": {
-                "request_id": {"type": "string"},
-                "model_name": {"type": "string"},
-                "model_version": {"type": "string"},
-                "model_uri": {"type": "string"},
+                **_strings("request_id", "model_name", "model_version", "model_uri"),
                 "predictions": {"type": "array", "items": _ref("Prediction")},
             },
             "required": ["request_id", "model_name", "model_version", "model_uri", "predictions"],
@@ -169,7 +171,7 @@ def _schemas(model: ServingModel | None) -> dict[str, Any]:
         "InferRequest": {
             "type": "object",
             "properties": {
-                "id": {"type": "string"},
+                **_strings("id"),
                 "parameters": {"type": "object"},
                 "inputs": {"type": "array", "items": _ref("InferTensor"), "minItems": 1},
                 "outputs": {
@@ -187,16 +189,13 @@ def _schemas(model: ServingModel | None) -> dict[str, Any]:
         "InferResponse": {
             "type": "object",
             "properties": {
-                "model_name": {"type": "string"},
-                "model_version": {"type": "string"},
-                "id": {"type": "string"},
+                **_strings("model_name", "model_version", "id"),
                 "outputs": {
                     "type": "array",
                     "items": {
                         "type": "object",
                         "properties": {
-                            "name": {"type": "string"},
-                            "datatype": {"type": "string"},
+                            **_strings("name", "datatype"),
                             "shape": {"type": "array", "items": {"type": "integer"}},
                             "data": {"type": "array"},
                         },
@@ -209,9 +208,8 @@ def _schemas(model: ServingModel | None) -> dict[str, Any]:
         "ModelMetadata": {
             "type": "object",
             "properties": {
-                "name": {"type": "string"},
+                **_strings("name", "platform"),
                 "versions": {"type": "array", "items": {"type": "string"}},
-                "platform": {"type": "string"},
                 "inputs": {"type": "array", "items": {"type": "object"}},
                 "outputs": {"type": "array", "items": {"type": "object"}},
             },
