@@ -86,9 +86,9 @@ def push(registry: str, stages: tuple[str, ...]) -> None:
 
 
 def _push_and_report(registry: str, stages: list[str]) -> None:
-    from mlkeel.imagepush import check_registry, push_all
+    from mlkeel.imagepush import check_pushable, push_all
 
-    registry = check_registry(registry)
+    registry = check_pushable(registry, stages)  # every missing image named before anything is pushed
     click.echo(f"{'pushed':<44} {'seconds':>8}  digest")
     for result in push_all(registry, stages):
         click.echo(f"{result.tags[0]:<44} {result.seconds:>8.1f}  {result.digest}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -141,24 +141,20 @@ def push_stage(stage: str, registry: str, log: Callable[[str], None] | None = No
     return PushResult(stage, source, tags, digests[0], time.monotonic() - started)
 
 
-def push_all(
-    registry: str, stages: Sequence[str] = STAGES, log: Callable[[str], None] | None = None
-) -> list[PushResult]:
-    """Push the images of ``stages`` (every stage by default), in order; see ``push_stage``.
+def check_pushable(registry: str, stages: Sequence[str] = STAGES) -> str:
+    """Check before pushing anything: the registry prefix, the Docker daemon, every image built.
 
     Args:
         registry: ``HOST[/PATH]``.
         stages: Stages to push.
-        log: Receives ``docker push``'s output lines.
 
     Returns:
-        One ``PushResult`` per stage.
+        The registry prefix (``check_registry``).
 
     Raises:
-        ParameterError: a bad registry (before anything is pushed).
+        ParameterError: a bad registry.
         DockerUnavailableError: no daemon.
-        ImageBuildError: a local image is missing (every missing one is named before anything is pushed) or a
-            push failed.
+        ImageBuildError: local images missing (every one is named).
     """
     from mlkeel.imagebuild import ImageBuildError, image_exists, require_docker
     from mlkeel.images import stage_image
@@ -170,4 +166,26 @@ def push_all(
         raise ImageBuildError(
             f"not built here: {', '.join(missing)}; build them first (mlkeel images build, or images build --push)"
         )
-    return [push_stage(stage, registry, log) for stage in stages]
+    return registry
+
+
+def push_all(
+    registry: str, stages: Sequence[str] = STAGES, log: Callable[[str], None] | None = None
+) -> Iterator[PushResult]:
+    """Push the images of ``stages`` (every stage by default) in order, yielding each result as it is pushed.
+
+    Args:
+        registry: ``HOST[/PATH]``.
+        stages: Stages to push.
+        log: Receives ``docker push``'s output lines.
+
+    Yields:
+        One ``PushResult`` per stage.
+
+    Raises:
+        ParameterError, DockerUnavailableError, ImageBuildError: see ``check_pushable`` (raised before anything is
+            pushed) and ``push_stage``.
+    """
+    registry = check_pushable(registry, stages)
+    for stage in stages:
+        yield push_stage(stage, registry, log)

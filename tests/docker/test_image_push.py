@@ -114,7 +114,9 @@ def docker(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=600, check=True)
 
 
-def test_a_registry_prefix_is_checked_before_anything_is_pushed() -> None:
+def test_a_registry_prefix_and_the_local_images_are_checked_before_anything_is_pushed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert check_registry("127.0.0.1:5000/mlkeel/") == "127.0.0.1:5000/mlkeel"
     assert check_registry("ghcr.io/acme") == "ghcr.io/acme"
     for bad in ("https://ghcr.io/acme", "ghcr.io/Acme", "ghcr.io/acme:1.0", "", "ghcr.io/acme@sha256:00"):
@@ -122,6 +124,10 @@ def test_a_registry_prefix_is_checked_before_anything_is_pushed() -> None:
             check_registry(bad)
     refused = CliRunner().invoke(main, ["images", "push", "--registry", "https://ghcr.io/acme"])
     assert refused.exit_code != 0 and "without a scheme" in refused.output
+    monkeypatch.setenv("MLKEEL_IMAGE_TAG", "never-built")
+    missing = CliRunner().invoke(main, ["images", "push", "--registry", "127.0.0.1:9/x", "--stage", "ingest"])
+    assert missing.exit_code != 0
+    assert "not built here: mlkeel/ingest:never-built; build them first" in missing.output
 
 
 @pytest.fixture(scope="module")
