@@ -161,6 +161,12 @@ def preflight(
     metavar="NAME=JSON",
     help="Any other pipeline parameter, e.g. --param gate_margin=0.02.",
 )
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Stream kfp.local's whole output (every task's log) instead of one line per task; it goes to run.log in "
+    "the run's folder either way.",
+)
 @reports_user_errors
 def run_training(
     local_run: bool,
@@ -184,6 +190,7 @@ def run_training(
     tracking_uri: str,
     workdir: str,
     extra_params: tuple[str, ...],
+    verbose: bool,
 ) -> None:
     """Run the training pipeline: ingest, validate, split, train, evaluate, fairness, explain, gate, register."""
     from mlkeel.data import TELCO_CHURN_KEY, TELCO_CHURN_POSITIVE_LABEL, TELCO_CHURN_TARGET
@@ -241,7 +248,7 @@ def run_training(
     if delimiter != "auto":
         arguments["delimiter"] = delimiter
     arguments.update(parse_params(extra_params))
-    summary = run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner)
+    summary = run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner, verbose=verbose)
     click.echo(summary.render())
 
 
@@ -274,6 +281,12 @@ def run_training(
     metavar="NAME=JSON",
     help="Any other monitoring parameter, e.g. --param max_metric_drop=0.02.",
 )
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Stream kfp.local's whole output (every task's log) instead of one line per task; it goes to run.log in "
+    "the run's folder either way.",
+)
 @reports_user_errors
 def run_monitoring(
     local_run: bool,
@@ -288,6 +301,7 @@ def run_monitoring(
     tracking_uri: str,
     workdir: str,
     extra_params: tuple[str, ...],
+    verbose: bool,
 ) -> None:
     """Check a new batch against the champion (schema, drift, live metrics); retrain on drift or degradation."""
     from mlkeel.components.champion.logic import resolve_champion
@@ -322,6 +336,7 @@ def run_monitoring(
             workdir=workdir,
             tracking_uri=tracking_uri,
             runner=runner,
+            verbose=verbose,
         )
         click.echo(first.render())
     arguments: dict[str, Any] = {
@@ -334,7 +349,8 @@ def run_monitoring(
         "experiment_name": model_name,
         **parse_params(extra_params),
     }
-    click.echo(run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner).render())
+    summary = run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner, verbose=verbose)
+    click.echo(summary.render())
 
 
 def parse_params(items: tuple[str, ...]) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import time
 import warnings
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 class PipelineRunFailed(MlkeelError):
-    """A task of a local pipeline run failed; its log (printed above) says why."""
+    """A task of a local pipeline run failed: the message names the first that did, its error line and the log."""
 
 
 @dataclass(frozen=True)
@@ -305,32 +304,40 @@ def task_python(runner: str, warm_modules: tuple[str, ...]) -> Iterator[None]:
 
 
 def execute_pipeline(
-    pipeline: Any, arguments: dict[str, Any], store: LocalStore, runner: str
+    pipeline: Any, arguments: dict[str, Any], store: LocalStore, runner: str, verbose: bool = False
 ) -> tuple[dict[str, Any], float, float]:
-    """Run ``pipeline`` under kfp.local against ``store``; turn a failed task into ``PipelineRunFailed``.
+    """Run ``pipeline`` under kfp.local against ``store``, one line per task; a failed task is ``PipelineRunFailed``.
+
+    kfp.local's whole output goes to ``run.log`` in the run's folder (``mlkeel.progress``).
 
     Args:
         pipeline: A ``@dsl.pipeline`` function.
         arguments: Its parameters; ``mlflow_tracking_uri`` is set to the store's.
         store: The local store (pipeline root and MLflow).
         runner: ``warm``, ``subprocess`` or ``docker`` (see ``init_runner``; ``warm`` inside ``task_python``).
+        verbose: Also stream kfp.local's whole output (task logs), as kfp.local prints it.
 
     Returns:
         ``(pipeline outputs, start time, wall seconds)``: the time counts from the pipeline's start, once the
         store is ready.
 
     Raises:
-        PipelineRunFailed: a task failed (kfp.local printed its log above).
+        PipelineRunFailed: a task failed; the message names the first that did, its error line and the log.
     """
+    from mlkeel.progress import ANSI, follow_run
+
     arguments = {**arguments, "mlflow_tracking_uri": store.tracking_uri}
     store.ensure_experiment(arguments.get("experiment_name", "mlkeel-churn"))
     init_runner(store, runner)
     started = time.time()
-    try:
-        task = pipeline(**arguments)
-    except RuntimeError as error:
-        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # kfp.local colours task names for terminals
-        raise PipelineRunFailed(f"{plain}; the failing task's log is above") from error
+    with follow_run(verbose=verbose) as follower:
+        try:
+            task = pipeline(**arguments)
+        except RuntimeError as error:
+            if follower.first_failure:  # not kfp.local's "Inner task failed: 'a' inside 'b'" nesting
+                raise PipelineRunFailed(str(follower.first_failure)) from error
+            where = f"; the run's log: {follower.log_path}" if follower.log_path else ""
+            raise PipelineRunFailed(ANSI.sub("", str(error)) + where) from error
     return task.outputs, started, time.time() - started
 
 
@@ -339,6 +346,7 @@ def run_training(
     workdir: str | Path = DEFAULT_WORKDIR,
     tracking_uri: str = "",
     runner: str = DEFAULT_RUNNER,
+    verbose: bool = False,
 ) -> TrainingSummary:
     """Run the training pipeline under kfp.local and summarise it.
 
@@ -348,12 +356,13 @@ def run_training(
         workdir: Work folder for outputs and the local MLflow store.
         tracking_uri: MLflow URI to use instead of the local store ("" = local SQLite store in ``workdir``).
         runner: ``warm``, ``subprocess`` or ``docker`` (see ``init_runner``).
+        verbose: Stream kfp.local's whole output instead of one line per task (it goes to ``run.log`` either way).
 
     Returns:
         The ``TrainingSummary``.
 
     Raises:
-        PipelineRunFailed: a task failed (its log is printed by kfp.local above the error).
+        PipelineRunFailed: a task failed (the message names the first that did and its error).
     """
     from mlkeel.tracking import connect
 
@@ -361,7 +370,7 @@ def run_training(
         from mlkeel.pipelines.training import training_pipeline
 
         store = LocalStore.create(workdir, tracking_uri)
-        outputs, started, seconds = execute_pipeline(training_pipeline, arguments, store, runner)
+        outputs, started, seconds = execute_pipeline(training_pipeline, arguments, store, runner, verbose)
     model_name = arguments.get("model_name", "mlkeel-churn")
     client = connect(store.tracking_uri)
     run_id = outputs["model"].metadata.get("mlflow_run_id")
@@ -470,6 +479,7 @@ def run_monitoring(
     workdir: str | Path = DEFAULT_WORKDIR,
     tracking_uri: str = "",
     runner: str = DEFAULT_RUNNER,
+    verbose: bool = False,
 ) -> MonitoringSummary:
     """Run the monitoring pipeline under kfp.local and summarise it.
 
@@ -478,12 +488,13 @@ def run_monitoring(
         workdir: Work folder for outputs and the local MLflow store.
         tracking_uri: MLflow URI to use instead of the local store.
         runner: ``warm``, ``subprocess`` or ``docker`` (see ``init_runner``).
+        verbose: Stream kfp.local's whole output instead of one line per task (it goes to ``run.log`` either way).
 
     Returns:
         The ``MonitoringSummary``.
 
     Raises:
-        PipelineRunFailed: a task failed (its log is printed above the error).
+        PipelineRunFailed: a task failed (the message names the first that did and its error).
     """
     from mlkeel.tracking import connect
 
@@ -491,7 +502,7 @@ def run_monitoring(
         from mlkeel.pipelines.monitoring import monitoring_pipeline
 
         store = LocalStore.create(workdir, tracking_uri)
-        outputs, started, seconds = execute_pipeline(monitoring_pipeline, arguments, store, runner)
+        outputs, started, seconds = execute_pipeline(monitoring_pipeline, arguments, store, runner, verbose)
     model_name = arguments.get("model_name", "mlkeel-churn")
     drift_metadata = outputs["drift_result"].metadata
     return MonitoringSummary(
