@@ -56,8 +56,15 @@ class LocalStore:
         Returns:
             The store description.
         """
+        from mlkeel.docker_runner import absolute_store_uri, local_store_path
+
         folder = Path(workdir).expanduser().resolve()
         folder.mkdir(parents=True, exist_ok=True)
+        # A local store's path made absolute: each task (a process, or a container) may start in another folder.
+        tracking_uri = absolute_store_uri(tracking_uri)
+        local = local_store_path(tracking_uri) if tracking_uri else None
+        if local and local[0] == "sqlite":
+            local[1].parent.mkdir(parents=True, exist_ok=True)
         return cls(
             workdir=folder,
             tracking_uri=tracking_uri or _sqlite_uri(folder / SQLITE_FILE),
@@ -70,12 +77,13 @@ class LocalStore:
         Args:
             experiment_name: The experiment the pipeline logs to.
         """
+        from mlkeel.docker_runner import local_store_path
         from mlkeel.tracking import connect
 
         local = self.tracking_uri.startswith("sqlite:")
-        database = self.workdir / SQLITE_FILE
-        if local and self.tracking_uri == _sqlite_uri(database) and not database.exists():
-            seed_sqlite_store(database)
+        store = local_store_path(self.tracking_uri)
+        if store and store[0] == "sqlite" and not store[1].exists():
+            seed_sqlite_store(store[1])
         client = connect(self.tracking_uri)
         if client.get_experiment_by_name(experiment_name) is None:
             client.create_experiment(experiment_name, artifact_location=self.artifact_location if local else None)
@@ -249,7 +257,8 @@ def init_runner(store: LocalStore, runner: str = DEFAULT_RUNNER) -> None:
             SubprocessRunner, like ``subprocess``, and needs ``task_python`` open around the run.
 
     Raises:
-        ParameterError: unknown runner.
+        ParameterError: unknown runner, or the Docker runner's containers could not write the local MLflow store
+            (``mlkeel.docker_runner.prepare_store_folders``): before any task starts.
     """
     from kfp import local
 
@@ -258,7 +267,7 @@ def init_runner(store: LocalStore, runner: str = DEFAULT_RUNNER) -> None:
     elif runner == "docker":
         from mlkeel.docker_runner import docker_runner
 
-        chosen = docker_runner(store.workdir)
+        chosen = docker_runner(store.workdir, store.tracking_uri)
     else:
         raise ParameterError(f"unknown runner {runner!r}: expected one of {', '.join(RUNNERS)}")
     # The subprocess runner warns that image names without "python" may not be Python images; ours are.

@@ -24,6 +24,7 @@ import collections
 import contextlib
 import inspect
 import logging
+import os
 import re
 import sys
 import threading
@@ -261,7 +262,9 @@ class RunFollower:
         with self._lock:
             if self._log:
                 return
-            folder.mkdir(parents=True, exist_ok=True)
+            if not folder.exists():
+                folder.mkdir(parents=True)
+                _owned_like_parent(folder)  # the Docker runner's containers write their tasks' folders in it
             self.log_path = folder / LOG_FILE
             self._log = self.log_path.open("a", encoding="utf-8", buffering=1)
             self._log.writelines(line + "\n" for line in self._pending)
@@ -346,6 +349,13 @@ class RunFollower:
         if self._live_shown:
             self.out.write("\r\x1b[K")
             self._live_shown = False
+
+
+def _owned_like_parent(folder: Path) -> None:
+    """As root, give a folder we made to its parent's owner (the pipeline root may be handed to the images' user)."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        parent = folder.parent.stat()
+        os.chown(folder, parent.st_uid, parent.st_gid)
 
 
 def _isatty(stream: Any) -> bool:
