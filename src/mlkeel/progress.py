@@ -37,7 +37,7 @@ from typing import IO, Any, TextIO
 
 LOG_FILE = "run.log"
 TAIL_LINES = 200  # lines of output kept per task to find its error line
-NAME_WIDTH = 12
+NAME_WIDTH = 13  # batch-predict
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # A line a task logged as an error (its own logging, or KFP's executor's "[KFP Executor ... ERROR]").
 ERROR_LINE = re.compile(r"\b(?:ERROR|CRITICAL)\b|^[A-Za-z_][\w.]*(?:Error|Exception)\b")
@@ -99,10 +99,8 @@ def _evaluate(outputs: dict[str, Any]) -> str:
 
 
 def _fairness(outputs: dict[str, Any]) -> str:
-    document = _meta(outputs, "fairness")
-    if not document.get("reason"):
-        return ""
-    return _short(str(document["reason"]), 60) if not document.get("passed", True) else "passed"
+    reason = str(_meta(outputs, "fairness").get("reason", ""))
+    return "passed" if reason.startswith("Fairness passed") else _short(reason, 70)
 
 
 def _explain(outputs: dict[str, Any]) -> str:
@@ -128,7 +126,8 @@ def _drift(outputs: dict[str, Any]) -> str:
 
 
 def _performance(outputs: dict[str, Any]) -> str:
-    return _short(str(_meta(outputs, "result").get("reason", "")), 80)
+    reason = str(_meta(outputs, "result").get("reason", ""))
+    return _short(reason.split(": ", 1)[-1], 90)  # without "<model> version <n>: "
 
 
 def _champion(outputs: dict[str, Any]) -> str:

@@ -75,8 +75,8 @@ def test_a_failed_nested_task_is_named_with_its_error_line_not_the_nesting(pipel
     shown = out.getvalue()
     # A terminal: a live line of the running task (redrawn each second), one coloured line per finished task.
     assert "\r\x1b[K  running: check-rows 1 s" in shown
-    assert "count-rows   \x1b[32mdone  \x1b[0m" in shown
-    assert "check-rows   \x1b[31mFAILED\x1b[0m" in shown and "ValueError: row 3: too many rows" in shown
+    assert "count-rows    \x1b[32mdone  \x1b[0m" in shown
+    assert "check-rows    \x1b[31mFAILED\x1b[0m" in shown and "ValueError: row 3: too many rows" in shown
     assert f"its whole output: {failure.log}" in shown
     assert "Traceback (most recent call last):" in failure.log.read_text()
 
