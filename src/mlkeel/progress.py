@@ -26,6 +26,7 @@ import inspect
 import logging
 import os
 import re
+import shutil
 import sys
 import threading
 import time
@@ -340,7 +341,8 @@ class RunFollower:
     def _draw_live(self) -> None:
         now = time.monotonic()
         running = ", ".join(f"{task.name} {now - task.started:.0f} s" for task in self._running.values())
-        self.out.write(f"\r\x1b[K  running: {running}")
+        width = shutil.get_terminal_size().columns - 1  # a wrapped line could not be redrawn in place
+        self.out.write(f"\r\x1b[K{f'  running: {running}'[:width]}")
         self.out.flush()
         self._live_shown = True
 
