@@ -267,6 +267,7 @@ class RunFollower:
                 _owned_like_parent(folder)  # the Docker runner's containers write their tasks' folders in it
             self.log_path = folder / LOG_FILE
             self._log = self.log_path.open("a", encoding="utf-8", buffering=1)
+            _owned_like_parent(self.log_path)  # the run folder's files all belong to one user
             self._log.writelines(line + "\n" for line in self._pending)
             self._pending.clear()
             self._emit(f"one line per task; kfp.local's whole log: {self.log_path}")
@@ -352,11 +353,11 @@ class RunFollower:
             self._live_shown = False
 
 
-def _owned_like_parent(folder: Path) -> None:
-    """As root, give a folder we made to its parent's owner (the pipeline root may be handed to the images' user)."""
+def _owned_like_parent(path: Path) -> None:
+    """As root, give what we made to its folder's owner (the pipeline root may be handed to the images' user)."""
     if hasattr(os, "geteuid") and os.geteuid() == 0:
-        parent = folder.parent.stat()
-        os.chown(folder, parent.st_uid, parent.st_gid)
+        parent = path.parent.stat()
+        os.chown(path, parent.st_uid, parent.st_gid)
 
 
 def _isatty(stream: Any) -> bool:
