@@ -102,14 +102,16 @@ class StoreFolder:
     whole: bool
 
 
-def store_folders(tracking_uri: str) -> list[StoreFolder]:
+def store_folders(tracking_uri: str, experiment_name: str = "") -> list[StoreFolder]:
     """The host folders a local MLflow store keeps its data in: its database's folder, its experiments' artifacts.
 
     Args:
         tracking_uri: The run's MLflow tracking URI (its experiment already created).
+        experiment_name: The run's experiment: its artifact folder is created if missing (a task would
+            otherwise create it inside its container). Other experiments' folders count when they exist.
 
     Returns:
-        The folders (none for a store that is not local), each created if missing.
+        The folders (none for a store that is not local).
     """
     from mlkeel.tracking import connect
 
@@ -127,8 +129,9 @@ def store_folders(tracking_uri: str) -> list[StoreFolder]:
     for experiment in connect(tracking_uri).search_experiments(view_type=ViewType.ALL):
         location = experiment.artifact_location or ""
         artifacts = local_store_path(location) if location.startswith(("file:", "/")) else None
-        if artifacts:
+        if artifacts and experiment.name == experiment_name:
             artifacts[1].mkdir(parents=True, exist_ok=True)
+        if artifacts and artifacts[1].is_dir():
             folders.append(StoreFolder(artifacts[1], f"the artifacts of experiment {experiment.name!r}", whole=True))
     return folders
 
@@ -219,12 +222,13 @@ def _other_entries(folder: Path, database_files: list[Path], store_folders: set[
     )
 
 
-def docker_runner(workdir: Path, tracking_uri: str = "") -> Any:
+def docker_runner(workdir: Path, tracking_uri: str = "", experiment_name: str = "") -> Any:
     """A ``kfp.local.DockerRunner`` whose containers run as a non-root user that can write ``workdir`` and the store.
 
     Args:
         workdir: The work folder (kfp.local's pipeline root).
         tracking_uri: The run's MLflow tracking URI: a local store outside ``workdir`` is mounted too.
+        experiment_name: The run's MLflow experiment (see ``store_folders``).
 
     Returns:
         The runner for ``kfp.local.init``.
@@ -238,7 +242,8 @@ def docker_runner(workdir: Path, tracking_uri: str = "") -> Any:
     from mlkeel.imagebuild import require_docker
 
     require_docker()
-    folders = prepare_store_folders(store_folders(tracking_uri), workdir, tracking_uri) if tracking_uri else []
+    found = store_folders(tracking_uri, experiment_name) if tracking_uri else []
+    folders = prepare_store_folders(found, workdir, tracking_uri)
     mounts = [Mount(target=str(path), source=str(path), type="bind") for path in folders]
     if os.geteuid() == 0:
         hand_over(workdir)

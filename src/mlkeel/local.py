@@ -248,13 +248,14 @@ def _train_lines(model: dict[str, Any], holdout: dict[str, float]) -> list[str]:
     return lines
 
 
-def init_runner(store: LocalStore, runner: str = DEFAULT_RUNNER) -> None:
+def init_runner(store: LocalStore, runner: str = DEFAULT_RUNNER, experiment_name: str = "") -> None:
     """Start a kfp.local session whose pipeline root is the work folder.
 
     Args:
         store: The local store.
         runner: One of ``RUNNERS`` (``RUNNER_HELP`` says what each does); ``warm`` runs the tasks with kfp.local's
             SubprocessRunner, like ``subprocess``, and needs ``task_python`` open around the run.
+        experiment_name: The run's MLflow experiment (the Docker runner mounts its artifact folder).
 
     Raises:
         ParameterError: unknown runner, or the Docker runner's containers could not write the local MLflow store
@@ -267,7 +268,7 @@ def init_runner(store: LocalStore, runner: str = DEFAULT_RUNNER) -> None:
     elif runner == "docker":
         from mlkeel.docker_runner import docker_runner
 
-        chosen = docker_runner(store.workdir, store.tracking_uri)
+        chosen = docker_runner(store.workdir, store.tracking_uri, experiment_name)
     else:
         raise ParameterError(f"unknown runner {runner!r}: expected one of {', '.join(RUNNERS)}")
     # The subprocess runner warns that image names without "python" may not be Python images; ours are.
@@ -336,8 +337,9 @@ def execute_pipeline(
     from mlkeel.progress import ANSI, follow_run
 
     arguments = {**arguments, "mlflow_tracking_uri": store.tracking_uri}
-    store.ensure_experiment(arguments.get("experiment_name", "mlkeel-churn"))
-    init_runner(store, runner)
+    experiment_name = arguments.get("experiment_name", "mlkeel-churn")
+    store.ensure_experiment(experiment_name)
+    init_runner(store, runner, experiment_name)
     started = time.time()
     with follow_run(verbose=verbose) as follower:
         try:
