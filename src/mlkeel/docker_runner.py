@@ -24,6 +24,29 @@ from mlkeel.errors import ParameterError
 
 # The files SQLite and MLflow keep beside a database: the database itself plus its journal, WAL and shared memory.
 SQLITE_SIDE_FILES = ("", "-journal", "-wal", "-shm")
+# Folders of the images (Debian) that only root may enter: a folder mounted below one cannot be reached by the
+# containers' non-root user (Docker creates the missing parents of a mount, as 0755, but keeps the image's own).
+CLOSED_IMAGE_FOLDERS = (Path("/root"),)
+
+
+def check_reachable(path: Path, what: str, uid: int) -> None:
+    """Refuse a folder the containers' user could not reach through the images' own folders.
+
+    Args:
+        path: A host folder to be mounted at the same path.
+        what: What it holds, for the message.
+        uid: The containers' user.
+
+    Raises:
+        ParameterError: ``path`` is inside a folder of ``CLOSED_IMAGE_FOLDERS``.
+    """
+    for closed in CLOSED_IMAGE_FOLDERS:
+        if path == closed or closed in path.parents:
+            raise ParameterError(
+                f"--runner docker: the tasks' containers run as uid {uid}, which cannot reach {what} ({path}): "
+                f"it is inside {closed}, which only root may enter in the images; put it elsewhere (e.g. /srv, /tmp)"
+            )
+
 
 # The uid/gid the stage images run as (images/*/Dockerfile: USER 1000:1000).
 IMAGE_UID = 1000
@@ -177,9 +200,13 @@ def prepare_store_folders(
         The folders to bind-mount, none inside another or inside the work folder.
 
     Raises:
-        ParameterError: a folder the containers could not write; the message names it and what to do.
+        ParameterError: a folder the containers could not reach (``check_reachable``) or write; the message
+            names it and what to do.
     """
     root = os.geteuid() == 0
+    container_uid = uid if root else os.getuid()
+    for folder in folders:
+        check_reachable(folder.path.absolute(), folder.what, container_uid)
     mounted = [workdir.resolve()]
     ours = {folder.path.resolve() for folder in folders}
     chosen: list[Path] = []
@@ -234,7 +261,8 @@ def docker_runner(workdir: Path, tracking_uri: str = "", experiment_name: str = 
         The runner for ``kfp.local.init``.
 
     Raises:
-        ParameterError: the containers could not write the store (see ``prepare_store_folders``).
+        ParameterError: the containers could not reach the work folder, or write the store (see
+            ``prepare_store_folders``).
     """
     from docker.types import Mount
     from kfp import local
@@ -242,6 +270,7 @@ def docker_runner(workdir: Path, tracking_uri: str = "", experiment_name: str = 
     from mlkeel.imagebuild import require_docker
 
     require_docker()
+    check_reachable(workdir.resolve(), "the work folder (--workdir)", IMAGE_UID if os.geteuid() == 0 else os.getuid())
     found = store_folders(tracking_uri, experiment_name) if tracking_uri else []
     folders = prepare_store_folders(found, workdir, tracking_uri)
     mounts = [Mount(target=str(path), source=str(path), type="bind") for path in folders]

@@ -26,3 +26,14 @@ def test_local_stores_are_found_and_made_absolute(tmp_path: Path, monkeypatch: p
 def test_an_in_memory_store_is_refused() -> None:
     with pytest.raises(ParameterError, match="in memory"):
         local_store_path("sqlite://")
+
+
+def test_a_store_under_root_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    from mlkeel.docker_runner import StoreFolder, prepare_store_folders
+
+    folder = Path("/root/mlkeel-never-made/stores")
+    with pytest.raises(
+        ParameterError, match=r"cannot reach the store \(/root/mlkeel-never-made/stores\): it is inside"
+    ):
+        prepare_store_folders([StoreFolder(folder, "the store", whole=False)], tmp_path, f"sqlite:///{folder}/m.db")
+    assert not folder.parent.exists()
