@@ -40,7 +40,7 @@ def test_docker_run_gives_the_subprocess_and_warm_run_metrics_as_a_non_root_user
     # Train logged its run into that store, and evaluate, the gate and register found it there.
     client = MlflowClient(store, registry_uri=store)
     champion = client.get_model_version_by_alias("churn", "champion")
-    assert champion.version == "1" and client.get_run(champion.run_id).data.metrics["roc_auc"] > 0.8
+    assert str(champion.version) == "1" and client.get_run(champion.run_id).data.metrics["roc_auc"] > 0.8
     assert not (tmp_path / "docker" / "mlflow.db").exists()
 
 
