@@ -37,10 +37,12 @@ def test_docker_run_gives_the_subprocess_and_warm_run_metrics_as_a_non_root_user
     # Every file a task wrote belongs to the images' non-root user, not root.
     written = [path for path in in_containers.run_folder.rglob("*") if path.is_file()]
     assert written and {path.stat().st_uid for path in written} == {1000}
-    # Train logged its run into that store, and evaluate, the gate and register found it there.
+    # Train logged its run into that store, and evaluate, fairness, the gate and register found it and added to it.
     client = MlflowClient(store, registry_uri=store)
     champion = client.get_model_version_by_alias("churn", "champion")
-    assert str(champion.version) == "1" and client.get_run(champion.run_id).data.metrics["roc_auc"] > 0.8
+    logged = client.get_run(champion.run_id).data.metrics
+    assert str(champion.version) == "1" and logged["holdout_roc_auc"] == pytest.approx(in_containers.metrics["roc_auc"])
+    assert {"train_roc_auc", "fairness_passed", "gate_blessed"} <= set(logged)
     assert not (tmp_path / "docker" / "mlflow.db").exists()
 
 
