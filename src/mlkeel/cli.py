@@ -161,6 +161,12 @@ def preflight(
     metavar="NAME=JSON",
     help="Any other pipeline parameter, e.g. --param gate_margin=0.02.",
 )
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Stream kfp.local's whole output (every task's log) instead of one line per task; it goes to run.log in "
+    "the run's folder either way.",
+)
 @reports_user_errors
 def run_training(
     local_run: bool,
@@ -184,6 +190,7 @@ def run_training(
     tracking_uri: str,
     workdir: str,
     extra_params: tuple[str, ...],
+    verbose: bool,
 ) -> None:
     """Run the training pipeline: ingest, validate, split, train, evaluate, fairness, explain, gate, register."""
     from mlkeel.data import TELCO_CHURN_KEY, TELCO_CHURN_POSITIVE_LABEL, TELCO_CHURN_TARGET
@@ -241,7 +248,7 @@ def run_training(
     if delimiter != "auto":
         arguments["delimiter"] = delimiter
     arguments.update(parse_params(extra_params))
-    summary = run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner)
+    summary = run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner, verbose=verbose)
     click.echo(summary.render())
 
 
@@ -280,6 +287,12 @@ def run_training(
     metavar="NAME=JSON",
     help="Any other monitoring parameter, e.g. --param max_metric_drop=0.02.",
 )
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Stream kfp.local's whole output (every task's log) instead of one line per task; it goes to run.log in "
+    "the run's folder either way.",
+)
 @reports_user_errors
 def run_monitoring(
     local_run: bool,
@@ -295,6 +308,7 @@ def run_monitoring(
     pushgateway_url: str,
     workdir: str,
     extra_params: tuple[str, ...],
+    verbose: bool,
 ) -> None:
     """Check a new batch against the champion (schema, drift, live metrics); retrain on drift or degradation."""
     from mlkeel.components.champion.logic import resolve_champion
@@ -329,6 +343,7 @@ def run_monitoring(
             workdir=workdir,
             tracking_uri=tracking_uri,
             runner=runner,
+            verbose=verbose,
         )
         click.echo(first.render())
     arguments: dict[str, Any] = {
@@ -342,7 +357,8 @@ def run_monitoring(
         **({"pushgateway_url": pushgateway_url} if pushgateway_url else {}),
         **parse_params(extra_params),
     }
-    click.echo(run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner).render())
+    summary = run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner, verbose=verbose)
+    click.echo(summary.render())
 
 
 def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
@@ -393,18 +409,53 @@ def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
     help="Start at most one run per key (for drift: model name + champion version + batch fingerprint).",
 )
 @click.option("--namespace", default="", help="Namespace of a multi-user KFP deployment.")
+@click.option(
+    "--upload",
+    is_flag=True,
+    help="Upload the YAML to the KFP UI's Pipelines page as a named version (a new version when the pipeline "
+    "exists), and start the run from it.",
+)
+@click.option("--upload-only", is_flag=True, help="Upload the version (as --upload) and start no run.")
+@click.option("--pipeline-name", default="", help="The uploaded pipeline's name (default: mlkeel-PIPELINE).")
+@click.option(
+    "--version-name",
+    default="",
+    help="The uploaded version's name (default: v<mlkeel version>-<hash of the YAML>: the same YAML is one version).",
+)
 @reports_user_errors
 def submit_command(
-    pipeline: str, host: str, extra_params: tuple[str, ...], experiment: str, dedupe_key: str, namespace: str
+    pipeline: str,
+    host: str,
+    extra_params: tuple[str, ...],
+    experiment: str,
+    dedupe_key: str,
+    namespace: str,
+    upload: bool,
+    upload_only: bool,
+    pipeline_name: str,
+    version_name: str,
 ) -> None:
-    """Submit the compiled PIPELINE (its committed YAML) to a KFP cluster.
+    """Submit the compiled PIPELINE (its committed YAML) to a KFP cluster: a run, an uploaded version, or both.
 
     The MLflow tracking URI is not sent: the cluster sets MLFLOW_TRACKING_URI from a Secret.
     """
-    from mlkeel.submit import submit_run
+    from mlkeel.submit import check_arguments, submit_run, upload_version
 
+    if (pipeline_name or version_name) and not (upload or upload_only):
+        raise ParameterError("--pipeline-name and --version-name name an uploaded version: add --upload")
+    arguments = parse_params(extra_params)
+    version = None
+    if upload or upload_only:
+        if not upload_only:
+            check_arguments(pipeline, arguments)  # a bad parameter fails before anything is uploaded
+        version = upload_version(host, pipeline, pipeline_name, version_name, namespace=namespace)
+        done = "uploaded" if version.created_version else "already there:"
+        click.echo(f"{done} pipeline {version.pipeline_name!r} version {version.version_name!r} ({version.version_id})")
+        click.echo(version.url)
+        if upload_only:
+            return
     result = submit_run(
-        host, pipeline, parse_params(extra_params), experiment=experiment, dedupe_key=dedupe_key, namespace=namespace
+        host, pipeline, arguments, experiment=experiment, dedupe_key=dedupe_key, namespace=namespace, version=version
     )
     if result.created:
         click.echo(f"submitted run {result.run_name} ({result.run_id})")

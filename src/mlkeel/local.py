@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import time
 import warnings
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 
 class PipelineRunFailed(MlkeelError):
-    """A task of a local pipeline run failed; its log (printed above) says why."""
+    """A task of a local pipeline run failed: the message names the first that did, its error line and the log."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +57,15 @@ class LocalStore:
         Returns:
             The store description.
         """
+        from mlkeel.docker_runner import absolute_store_uri, local_store_path
+
         folder = Path(workdir).expanduser().resolve()
         folder.mkdir(parents=True, exist_ok=True)
+        # A local store's path made absolute: each task (a process, or a container) may start in another folder.
+        tracking_uri = absolute_store_uri(tracking_uri)
+        local = local_store_path(tracking_uri) if tracking_uri else None
+        if local and local[0] == "sqlite":
+            local[1].parent.mkdir(parents=True, exist_ok=True)
         return cls(
             workdir=folder,
             tracking_uri=tracking_uri or _sqlite_uri(folder / SQLITE_FILE),
@@ -72,12 +78,13 @@ class LocalStore:
         Args:
             experiment_name: The experiment the pipeline logs to.
         """
+        from mlkeel.docker_runner import local_store_path
         from mlkeel.tracking import connect
 
         local = self.tracking_uri.startswith("sqlite:")
-        database = self.workdir / SQLITE_FILE
-        if local and self.tracking_uri == _sqlite_uri(database) and not database.exists():
-            seed_sqlite_store(database)
+        store = local_store_path(self.tracking_uri)
+        if store and store[0] == "sqlite" and not store[1].exists():
+            seed_sqlite_store(store[1])
         client = connect(self.tracking_uri)
         if client.get_experiment_by_name(experiment_name) is None:
             client.create_experiment(experiment_name, artifact_location=self.artifact_location if local else None)
@@ -250,16 +257,18 @@ def _train_lines(model: dict[str, Any], holdout: dict[str, float]) -> list[str]:
     return lines
 
 
-def init_runner(store: LocalStore, runner: str = DEFAULT_RUNNER) -> None:
+def init_runner(store: LocalStore, runner: str = DEFAULT_RUNNER, experiment_name: str = "") -> None:
     """Start a kfp.local session whose pipeline root is the work folder.
 
     Args:
         store: The local store.
         runner: One of ``RUNNERS`` (``RUNNER_HELP`` says what each does); ``warm`` runs the tasks with kfp.local's
             SubprocessRunner, like ``subprocess``, and needs ``task_python`` open around the run.
+        experiment_name: The run's MLflow experiment (the Docker runner mounts its artifact folder).
 
     Raises:
-        ParameterError: unknown runner.
+        ParameterError: unknown runner, or the Docker runner's containers could not write the local MLflow store
+            (``mlkeel.docker_runner.prepare_store_folders``): before any task starts.
     """
     from kfp import local
 
@@ -268,7 +277,7 @@ def init_runner(store: LocalStore, runner: str = DEFAULT_RUNNER) -> None:
     elif runner == "docker":
         from mlkeel.docker_runner import docker_runner
 
-        chosen = docker_runner(store.workdir)
+        chosen = docker_runner(store.workdir, store.tracking_uri, experiment_name)
     else:
         raise ParameterError(f"unknown runner {runner!r}: expected one of {', '.join(RUNNERS)}")
     # The subprocess runner warns that image names without "python" may not be Python images; ours are.
@@ -314,32 +323,41 @@ def task_python(runner: str, warm_modules: tuple[str, ...]) -> Iterator[None]:
 
 
 def execute_pipeline(
-    pipeline: Any, arguments: dict[str, Any], store: LocalStore, runner: str
+    pipeline: Any, arguments: dict[str, Any], store: LocalStore, runner: str, verbose: bool = False
 ) -> tuple[dict[str, Any], float, float]:
-    """Run ``pipeline`` under kfp.local against ``store``; turn a failed task into ``PipelineRunFailed``.
+    """Run ``pipeline`` under kfp.local against ``store``, one line per task; a failed task is ``PipelineRunFailed``.
+
+    kfp.local's whole output goes to ``run.log`` in the run's folder (``mlkeel.progress``).
 
     Args:
         pipeline: A ``@dsl.pipeline`` function.
         arguments: Its parameters; ``mlflow_tracking_uri`` is set to the store's.
         store: The local store (pipeline root and MLflow).
         runner: ``warm``, ``subprocess`` or ``docker`` (see ``init_runner``; ``warm`` inside ``task_python``).
+        verbose: Also stream kfp.local's whole output (task logs), as kfp.local prints it.
 
     Returns:
         ``(pipeline outputs, start time, wall seconds)``: the time counts from the pipeline's start, once the
         store is ready.
 
     Raises:
-        PipelineRunFailed: a task failed (kfp.local printed its log above).
+        PipelineRunFailed: a task failed; the message names the first that did, its error line and the log.
     """
+    from mlkeel.progress import ANSI, follow_run
+
     arguments = {**arguments, "mlflow_tracking_uri": store.tracking_uri}
-    store.ensure_experiment(arguments.get("experiment_name", "mlkeel-churn"))
-    init_runner(store, runner)
+    experiment_name = arguments.get("experiment_name", "mlkeel-churn")
+    store.ensure_experiment(experiment_name)
+    init_runner(store, runner, experiment_name)
     started = time.time()
-    try:
-        task = pipeline(**arguments)
-    except RuntimeError as error:
-        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # kfp.local colours task names for terminals
-        raise PipelineRunFailed(f"{plain}; the failing task's log is above") from error
+    with follow_run(verbose=verbose) as follower:
+        try:
+            task = pipeline(**arguments)
+        except RuntimeError as error:
+            if follower.first_failure:  # not kfp.local's "Inner task failed: 'a' inside 'b'" nesting
+                raise PipelineRunFailed(str(follower.first_failure)) from error
+            where = f"; the run's log: {follower.log_path}" if follower.log_path else ""
+            raise PipelineRunFailed(ANSI.sub("", str(error)) + where) from error
     return task.outputs, started, time.time() - started
 
 
@@ -348,6 +366,7 @@ def run_training(
     workdir: str | Path = DEFAULT_WORKDIR,
     tracking_uri: str = "",
     runner: str = DEFAULT_RUNNER,
+    verbose: bool = False,
 ) -> TrainingSummary:
     """Run the training pipeline under kfp.local and summarise it.
 
@@ -357,12 +376,13 @@ def run_training(
         workdir: Work folder for outputs and the local MLflow store.
         tracking_uri: MLflow URI to use instead of the local store ("" = local SQLite store in ``workdir``).
         runner: ``warm``, ``subprocess`` or ``docker`` (see ``init_runner``).
+        verbose: Stream kfp.local's whole output instead of one line per task (it goes to ``run.log`` either way).
 
     Returns:
         The ``TrainingSummary``.
 
     Raises:
-        PipelineRunFailed: a task failed (its log is printed by kfp.local above the error).
+        PipelineRunFailed: a task failed (the message names the first that did and its error).
     """
     from mlkeel.tracking import connect
 
@@ -370,7 +390,7 @@ def run_training(
         from mlkeel.pipelines.training import training_pipeline
 
         store = LocalStore.create(workdir, tracking_uri)
-        outputs, started, seconds = execute_pipeline(training_pipeline, arguments, store, runner)
+        outputs, started, seconds = execute_pipeline(training_pipeline, arguments, store, runner, verbose)
     model_name = arguments.get("model_name", "mlkeel-churn")
     client = connect(store.tracking_uri)
     run_id = outputs["model"].metadata.get("mlflow_run_id")
@@ -493,6 +513,7 @@ def run_monitoring(
     workdir: str | Path = DEFAULT_WORKDIR,
     tracking_uri: str = "",
     runner: str = DEFAULT_RUNNER,
+    verbose: bool = False,
 ) -> MonitoringSummary:
     """Run the monitoring pipeline under kfp.local and summarise it.
 
@@ -501,12 +522,13 @@ def run_monitoring(
         workdir: Work folder for outputs and the local MLflow store.
         tracking_uri: MLflow URI to use instead of the local store.
         runner: ``warm``, ``subprocess`` or ``docker`` (see ``init_runner``).
+        verbose: Stream kfp.local's whole output instead of one line per task (it goes to ``run.log`` either way).
 
     Returns:
         The ``MonitoringSummary``.
 
     Raises:
-        PipelineRunFailed: a task failed (its log is printed above the error).
+        PipelineRunFailed: a task failed (the message names the first that did and its error).
     """
     from mlkeel.tracking import connect
 
@@ -514,7 +536,7 @@ def run_monitoring(
         from mlkeel.pipelines.monitoring import monitoring_pipeline
 
         store = LocalStore.create(workdir, tracking_uri)
-        outputs, started, seconds = execute_pipeline(monitoring_pipeline, arguments, store, runner)
+        outputs, started, seconds = execute_pipeline(monitoring_pipeline, arguments, store, runner, verbose)
     model_name = arguments.get("model_name", "mlkeel-churn")
     drift_metadata = outputs["drift_result"].metadata
     return MonitoringSummary(

@@ -76,6 +76,12 @@ def test_real_drift_retrains_and_the_new_model_takes_over(tmp_path: Path, monito
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     out = completed.stdout
+    # One line per task with what it found, the retraining branch's tasks included.
+    finished = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and " done " in line}
+    assert finished["champion"].endswith("s  models:/flights/1")
+    assert "s  DRIFT in " in finished["drift"] and "dest" in finished["drift"]
+    assert "s  Degraded: live roc_auc " in finished["performance"]
+    assert finished["register"].endswith("s  version 2, alias champion")  # the last register line: the retraining's
     assert "registry         : version 1 of 'flights', alias 'champion'" in out  # the first champion, on January
     assert "champion         : models:/flights/1" in out
     assert "drift            : DRIFT (drifted features: " in out and "dest" in out.split("drift            :")[1]
