@@ -1,0 +1,1 @@
+"""The tune stage: a seeded hyperparameter search, one pipeline task per trial."""
