@@ -66,6 +66,11 @@ TRIALS_ARTIFACT_DIR = "tuning"
 TRIALS_MARKDOWN = "trials.md"
 TRIALS_HTML = "trials.html"
 TRIALS_JSON = "trials.json"
+# Run tags: which runs are a search's (the parent) and its trials' (children, numbered).
+STAGE_TAG = "mlkeel.stage"
+SEARCH_RUN = "tune"
+TRIAL_RUN = "tune_trial"
+TRIAL_TAG = "mlkeel.trial"
 
 
 def search_space(estimator: str, spaces: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
@@ -101,13 +106,18 @@ def search_space(estimator: str, spaces: dict[str, Any] | None = None) -> dict[s
                 raise ParameterError(f"{where}: a categorical range needs a non-empty list 'choices'")
             continue
         low, high = spec.get("low"), spec.get("high")
-        if not all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in (low, high)):
+        if not (_is_number(low) and _is_number(high)):
             raise ParameterError(f"{where}: 'low' and 'high' must be numbers, got {low!r} and {high!r}")
+        assert isinstance(low, (int, float)) and isinstance(high, (int, float))
         if not low < high:
             raise ParameterError(f"{where}: 'low' ({low}) must be below 'high' ({high})")
         if spec.get("log") and low <= 0:
             raise ParameterError(f"{where}: a log range needs 'low' > 0, got {low}")
     return chosen
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,7 @@ class TrialResult:
         seconds: Wall time of the fit and scoring.
         mlflow_run_id: The trial's MLflow child run ("" when not logged).
         error: Why the fit failed ("" when it did not).
+        parent_run_id: The search's MLflow run ("" when not logged).
     """
 
     trial: int
@@ -133,6 +144,7 @@ class TrialResult:
     seconds: float = 0.0
     mlflow_run_id: str = ""
     error: str = ""
+    parent_run_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-able data (NaN as None)."""
@@ -154,6 +166,7 @@ class TrialResult:
             seconds=float(data.get("seconds") or 0.0),
             mlflow_run_id=str(data.get("mlflow_run_id") or ""),
             error=str(data.get("error") or ""),
+            parent_run_id=str(data.get("parent_run_id") or ""),
         )
 
 
@@ -200,7 +213,8 @@ def propose(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     distributions = _distributions(space)
-    direction = "maximize" if HIGHER_IS_BETTER.get(previous[0].metric if previous else "roc_auc", True) else "minimize"
+    higher = HIGHER_IS_BETTER.get(previous[0].metric if previous else "roc_auc", True)
+    direction = optuna.study.StudyDirection.MAXIMIZE if higher else optuna.study.StudyDirection.MINIMIZE
     # TPE samples at random (seeded) until STARTUP_TRIALS are told, then models the told ones: reproducible.
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS, multivariate=True)
     study = optuna.create_study(direction=direction, sampler=sampler)
@@ -431,7 +445,8 @@ def start_search(
         data_fingerprint: Fingerprint of the ingested data (lineage tag on the parent run).
 
     Returns:
-        The trials and the parent run's id.
+        The trials, each also naming the parent run (``parent_run_id``: what a trial task logs under), and the
+        parent run's id.
     """
     import mlflow
 
@@ -441,7 +456,7 @@ def start_search(
     connect(tracking_uri)
     mlflow.set_experiment(experiment_name)
     with mlflow.start_run(run_name=f"tune-{estimator}") as run:
-        mlflow.set_tags({LineageTag.DATA_FINGERPRINT: data_fingerprint, "mlkeel.stage": "tune"})
+        mlflow.set_tags({LineageTag.DATA_FINGERPRINT: data_fingerprint, STAGE_TAG: SEARCH_RUN})
         mlflow.log_params(
             {
                 "estimator": estimator,
@@ -455,7 +470,7 @@ def start_search(
     logger.info(
         "tune: %d trials of %s proposed (seed %d), parent run %s", len(trials), estimator, seed, run.info.run_id
     )
-    return trials, run.info.run_id
+    return [{**trial, "parent_run_id": run.info.run_id} for trial in trials], run.info.run_id
 
 
 def run_trial(
@@ -478,7 +493,7 @@ def run_trial(
 
     Args:
         train_path: The train split (Parquet).
-        trial: One element of ``propose``'s list.
+        trial: One element of ``propose``'s (or ``start_search``'s) list.
         target_column: The label column.
         positive_label: Label value meaning positive.
         key_columns: Identifier columns.
@@ -488,7 +503,7 @@ def run_trial(
         threshold_policy: As the train stage's.
         class_weight: As the train stage's.
         feature_types: As the train stage's.
-        parent_run_id: The search's MLflow run ("" = log no run).
+        parent_run_id: The search's MLflow run ("" = the trial's ``parent_run_id``; neither = log no run).
         tracking_uri: MLflow tracking URI ("" = ``$MLFLOW_TRACKING_URI``).
         experiment_name: MLflow experiment.
 
@@ -506,6 +521,7 @@ def run_trial(
     if "trial" not in trial:
         raise ParameterError(f"trial {trial!r}: expected an object with 'trial' and 'hyperparameters'")
     number = int(trial["trial"])
+    parent_run_id = parent_run_id or str(trial.get("parent_run_id") or "")
     hyperparameters = dict(trial.get("hyperparameters") or {})
     frame = pq.read_table(train_path).to_pandas()
     result, _ = score_trial(
@@ -532,7 +548,7 @@ def run_trial(
     connect(tracking_uri)
     mlflow.set_experiment(experiment_name)
     with mlflow.start_run(run_name=f"trial-{number}", parent_run_id=parent_run_id) as run:
-        mlflow.set_tags({"mlkeel.stage": "tune", "mlkeel.trial": str(number)})
+        mlflow.set_tags({STAGE_TAG: TRIAL_RUN, TRIAL_TAG: str(number)})
         mlflow.log_params(
             {"estimator": estimator, "trial": number, **{f"hp.{k}": v for k, v in hyperparameters.items()}}
         )
@@ -542,7 +558,7 @@ def run_trial(
         mlflow.log_metrics(metrics)
         if result.error:
             mlflow.set_tag("mlkeel.trial_error", result.error)
-    return TrialResult(**{**asdict(result), "mlflow_run_id": run.info.run_id})
+    return TrialResult(**{**asdict(result), "mlflow_run_id": run.info.run_id, "parent_run_id": parent_run_id})
 
 
 def finish_search(
@@ -560,7 +576,7 @@ def finish_search(
         estimator: The estimator searched.
         seed: The search's seed.
         table_dir: Folder receiving ``trials.md``, ``trials.html`` and ``trials.json``.
-        parent_run_id: The search's MLflow run ("" = log nothing).
+        parent_run_id: The search's MLflow run ("" = the one the results name; none = log nothing).
         tracking_uri: MLflow tracking URI ("" = ``$MLFLOW_TRACKING_URI``).
 
     Returns:
@@ -575,6 +591,7 @@ def finish_search(
     from mlkeel.storage import write_json_atomic, write_text_atomic
 
     trials = sorted((TrialResult.from_dict(item) for item in results), key=lambda result: result.trial)
+    parent_run_id = parent_run_id or next((trial.parent_run_id for trial in trials if trial.parent_run_id), "")
     summary = summarise(trials, estimator, seed, parent_run_id)
     folder = Path(table_dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -108,7 +108,9 @@ SERVE = Profile(
 GOVERNANCE = Profile(
     "governance", extras=("ml", "governance"), description="pyproject [ml] + [governance]: fairlearn, matplotlib"
 )
-PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT, GOVERNANCE, DEPLOY, SERVE)}
+# The tune stage: [ml] + Optuna's samplers (its other dependencies already come with [ml], plus colorlog).
+TUNE = Profile("tune", extras=("ml", "tune"), description="pyproject [ml] + [tune]: Optuna")
+PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT, GOVERNANCE, DEPLOY, SERVE, TUNE)}
 
 # Which requirements profile each stage's image installs (then run `mlkeel images generate`); the drift image
 # has its own profile with the [drift] extra, so only that image carries alibi-detect.
@@ -117,6 +119,7 @@ STAGE_PROFILES = {
     "validate": "core",
     "split": "ml",  # scikit-learn's stratified split; the ml layers are shared, so this costs no extra bytes
     "train": "ml",
+    "tune": "tune",
     "evaluate": "ml",
     "fairness": "governance",
     "explain": "governance",
@@ -135,6 +138,7 @@ STAGE_DESCRIPTIONS = {
     "validate": "infer or check a schema, quarantine invalid rows",
     "split": "split a dataset into train and test",
     "train": "fit a scikit-learn pipeline and log it to MLflow",
+    "tune": "search hyperparameters, one task per trial, on a validation part of the train split",
     "evaluate": "score a model on held-out data",
     "fairness": "compare a model's decisions between groups of sensitive columns (fairlearn)",
     "explain": "rank a model's input columns by permutation importance",

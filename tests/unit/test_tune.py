@@ -106,9 +106,7 @@ def test_a_search_on_telco_logs_child_runs_and_picks_at_least_the_baseline(
     assert summary.hyperparameters == trials[summary.best_trial]["hyperparameters"]
 
     client = MlflowClient(mlflow_local_uri)
-    children = client.search_runs(
-        [client.get_run(parent).info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'"
-    )
+    children = client.search_runs([client.get_run(parent).info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
     assert sorted(run.data.tags["mlkeel.trial"] for run in children) == ["0", "1", "2", "3"]
     by_trial = {int(run.data.tags["mlkeel.trial"]): run for run in children}
     assert by_trial[1].data.metrics["validation_roc_auc"] == pytest.approx(scored[1])
