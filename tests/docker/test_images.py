@@ -18,7 +18,9 @@ from mlkeel.imagebuild import BuildResult
 pytestmark = pytest.mark.docker
 
 ML_STAGES = [
-    stage for stage in STAGES if imagebuild.image_spec(stage).profile.name in ("ml", "drift", "serve", "governance")
+    stage
+    for stage in STAGES
+    if imagebuild.image_spec(stage).profile.name in ("ml", "drift", "serve", "governance", "tune")
 ]
 CORE_STAGES = [stage for stage in STAGES if imagebuild.image_spec(stage).profile.name == "core"]
 BASE_IMAGE = imagebuild.OFFLINE_BASE_IMAGE
@@ -122,7 +124,8 @@ def test_each_image_installs_only_its_profile(built: dict[str, BuildResult], sta
     probe = (
         "import json\nfrom importlib import metadata\nfound = {}\n"
         "for name in ('kfp', 'pandas', 'pyarrow', 'scikit-learn', 'mlflow-skinny', 'mlflow', 'sqlalchemy', "
-        "'alembic', 'skops', 'alibi-detect', 'flask', 'kubernetes', 'prometheus-client', 'fairlearn', 'numba'):\n"
+        "'alembic', 'skops', 'alibi-detect', 'flask', 'kubernetes', 'prometheus-client', 'fairlearn', 'numba', "
+        "'optuna'):\n"
         "    try:\n        found[name] = metadata.version(name)\n"
         "    except metadata.PackageNotFoundError:\n        pass\nprint(json.dumps(found))"
     )
@@ -136,6 +139,7 @@ def test_each_image_installs_only_its_profile(built: dict[str, BuildResult], sta
     assert ("prometheus-client" in installed) == (stage in {"serve", "deploy"}), (
         "only the serving image (/metrics) and the deploy image (reads a canary's /metrics) need prometheus-client"
     )
+    assert ("optuna" in installed) == (stage == "tune"), "Optuna's samplers only in the tune image"
     governance = imagebuild.image_spec(stage).profile.name == "governance"
     assert ("fairlearn" in installed) is governance, "fairlearn only in the fairness and explain images"
     if governance:
