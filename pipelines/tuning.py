@@ -12,9 +12,10 @@ by the gate's metric, and train fits the final model with the chosen hyperparame
 """
 
 import inspect
-from typing import Any
+from typing import Any, List
 
 from kfp import dsl
+from kfp.dsl import Dataset, Input
 
 from mlkeel.components.tune.component import tune, tune_select, tune_trial
 from mlkeel.pipelines.task_settings import TRIAL_PARALLELISM, configure
@@ -31,6 +32,49 @@ SEARCH_PARAMETERS = (
         "24}}}; {} or an estimator not named: the default space (components/tune/logic.py).",
     ),
 )
+
+
+# The trials as a pipeline of their own (a sub-DAG) that returns dsl.Collected of the trial tasks: downstream tasks
+# then depend on this sub-DAG's task, not on the ParallelFor inside it. The KFP backend's Argo compiler that
+# tools/kfpcheck links (December 2023) refuses a task depending on a ParallelFor directly ("sorting failed: invalid
+# dependency for-loop-1", kubeflow/pipelines#8830); this shape it accepts, and kfp.local runs it.
+@dsl.pipeline(name="tune-trials")
+def trial_tasks(
+    trials: list,
+    train_data: Input[Dataset],
+    target_column: str,
+    positive_label: str,
+    key_columns: list,
+    estimator: str,
+    seed: int,
+    metric: str,
+    threshold_policy: str,
+    class_weight: str,
+    feature_types: str,
+    mlflow_tracking_uri: str,
+    experiment_name: str,
+) -> List[dict]:
+    """One tune_trial task per trial, at most TRIAL_PARALLELISM at once; their results, collected."""
+    with dsl.ParallelFor(trials, parallelism=TRIAL_PARALLELISM) as trial:
+        scored = configure(
+            tune_trial(
+                train_data=train_data,
+                trial=trial,
+                target_column=target_column,
+                positive_label=positive_label,
+                key_columns=key_columns,
+                estimator=estimator,
+                seed=seed,
+                metric=metric,
+                threshold_policy=threshold_policy,
+                class_weight=class_weight,
+                feature_types=feature_types,
+                mlflow_tracking_uri=mlflow_tracking_uri,
+                experiment_name=experiment_name,
+            ),
+            "tune_trial",
+        )
+    return dsl.Collected(scored.output)
 
 
 def search(params: dict[str, Any], parts: dsl.PipelineTask, ingested: dsl.PipelineTask) -> tuple[Any, Any]:
@@ -58,28 +102,24 @@ def search(params: dict[str, Any], parts: dsl.PipelineTask, ingested: dsl.Pipeli
         ),
         "tune",
     )
-    with dsl.ParallelFor(proposed.output, parallelism=TRIAL_PARALLELISM, name="trials") as trial:
-        scored = configure(
-            tune_trial(
-                train_data=parts.outputs["train_data"],
-                trial=trial,
-                target_column=p["target_column"],
-                positive_label=p["positive_label"],
-                key_columns=p["key_columns"],
-                estimator=p["estimator"],
-                seed=p["seed"],
-                metric=p["gate_metric"],
-                threshold_policy=p["threshold_policy"],
-                class_weight=p["class_weight"],
-                feature_types=p["feature_types"],
-                mlflow_tracking_uri=p["mlflow_tracking_uri"],
-                experiment_name=p["experiment_name"],
-            ),
-            "tune_trial",
-        )
+    trials = trial_tasks(
+        trials=proposed.output,
+        train_data=parts.outputs["train_data"],
+        target_column=p["target_column"],
+        positive_label=p["positive_label"],
+        key_columns=p["key_columns"],
+        estimator=p["estimator"],
+        seed=p["seed"],
+        metric=p["gate_metric"],
+        threshold_policy=p["threshold_policy"],
+        class_weight=p["class_weight"],
+        feature_types=p["feature_types"],
+        mlflow_tracking_uri=p["mlflow_tracking_uri"],
+        experiment_name=p["experiment_name"],
+    ).set_display_name("trials")
     chosen = configure(
         tune_select(
-            results=dsl.Collected(scored.output),
+            results=trials.output,
             estimator=p["estimator"],
             seed=p["seed"],
             mlflow_tracking_uri=p["mlflow_tracking_uri"],
