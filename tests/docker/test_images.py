@@ -78,8 +78,8 @@ def test_dockerfiles_are_one_template_apart_from_names_and_requirements_profile(
     for stage in STAGES:
         spec = imagebuild.image_spec(stage)
         text = (root / "images" / stage / "Dockerfile").read_text()
-        profile_block = imagebuild.PROFILE_BLOCK_TEMPLATE.replace("@PROFILE_DESCRIPTION@", spec.profile.description)
-        profile_block = profile_block.replace("@PROFILE@", spec.profile.name)
+        # One requirement layer per profile (the tune image: the ml layer as in the ml images, then its own).
+        profile_block = "".join(map(imagebuild.profile_block_text, imagebuild.profile_layers(spec.profile)))
         if spec.profile.name != "core":
             assert profile_block in text
             text = text.replace(profile_block, "")
