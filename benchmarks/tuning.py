@@ -1,6 +1,6 @@
 """Tuning: wall time of an 8-trial search under kfp.local, and the holdout score it gains over the defaults.
 
-    python benchmarks/tuning.py [--trials 8] [--runner warm]
+    python benchmarks/tuning.py [--trials 8] [--runner warm] [--quick] [--results FOLDER]
 
 Two real tables: the bundled IBM Telco churn data (7,043 rows) and a slice of the bundled nycflights13 flights
 (January 2013, 27,004 flights, target ``late``). For each, one run of the tuning pipeline
@@ -92,16 +92,19 @@ def measure(name: str, trials: int, runner: str) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--runner", default="warm")
-    args = parser.parse_args()
-    rows = [measure(name, args.trials, args.runner) for name in TABLES]
+    parser.add_argument("--quick", action="store_true", help="Telco only, 2 trials: checks the script, not a figure.")
+    parser.add_argument("--results", type=Path, default=common.RESULTS)
+    args = parser.parse_args(argv)
+    trials = 2 if args.quick else args.trials
+    rows = [measure(name, trials, args.runner) for name in (["telco"] if args.quick else TABLES)]
     machine = common.machine_info()
     report = {"machine": machine, "runner": args.runner, "results": rows}
     lines = common.markdown_header(
-        f"Tuning: {args.trials}-trial search (kfp.local, runner {args.runner}) and holdout gain over the defaults",
+        f"Tuning: {trials}-trial search (kfp.local, runner {args.runner}) and holdout gain over the defaults",
         machine,
         1,
         "One run per table. Trials are scored by validation ROC AUC on a part of the train split; the holdout "
@@ -126,9 +129,10 @@ def main() -> None:
         "a bootstrap standard error of about 0.01 ROC AUC).",
         "",
     ]
-    paths = common.write_results("tuning", report, "\n".join(lines))
+    paths = common.write_results("tuning", report, "\n".join(lines), args.results)
     print("\n".join(lines))
     print("wrote", *paths)
+    return report
 
 
 if __name__ == "__main__":
