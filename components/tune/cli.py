@@ -1,7 +1,7 @@
 """Command line for the tune stage: ``python -m mlkeel.components.tune --help``.
 
-``propose`` writes the trials a pipeline fans out; ``search`` runs a whole search in this process (propose, every
-trial one after another, select) and prints the chosen hyperparameters.
+``propose`` writes the trials a pipeline fans out; ``search`` runs a whole search in this process, in batches
+(ask a batch, score it, tell it, ask the next), and prints the chosen hyperparameters.
 """
 
 import json
@@ -44,6 +44,7 @@ def propose_command(
 @click.option("--estimator", default="hist_gradient_boosting", show_default=True)
 @click.option("--trials", "n_trials", default=8, show_default=True, type=int, help="Trial 0 is the baseline.")
 @click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--batch-size", default=0, show_default=True, type=int, help="Trials per batch; 0: one batch.")
 @click.option("--metric", default="roc_auc", show_default=True, help="Compared on the validation part.")
 @click.option("--search-space", "spaces", type=JSON_OBJECT, default=None, help="Estimator -> parameter -> range.")
 @click.option("--hyperparameters", "fixed", type=JSON_OBJECT, default=None, help="Kept by every trial.")
@@ -60,6 +61,7 @@ def search_command(
     estimator: str,
     n_trials: int,
     seed: int,
+    batch_size: int,
     metric: str,
     spaces: dict | None,
     fixed: dict | None,
@@ -70,32 +72,27 @@ def search_command(
     class_weight: str,
     feature_types: dict | None,
 ) -> None:
-    """Run a whole search here: propose, score every trial, choose; print the summary."""
+    """Run a whole search here, in batches (ask, score, tell); print the summary."""
     from mlkeel.components.train.features import parse_feature_types
-    from mlkeel.components.tune.logic import finish_search, propose, run_trial, start_search
+    from mlkeel.components.tune.logic import run_search
 
-    if tracking_uri:
-        trials, parent = start_search(estimator, n_trials, seed, spaces, fixed, tracking_uri, experiment_name)
-    else:
-        trials, parent = propose(estimator, n_trials, seed, spaces, fixed), ""
-    results = [
-        run_trial(
-            train_path,
-            trial,
-            target_column,
-            positive_label,
-            list(key_columns),
-            estimator,
-            seed,
-            metric,
-            threshold_policy,
-            class_weight,
-            parse_feature_types(feature_types),
-            parent,
-            tracking_uri,
-            experiment_name,
-        ).to_dict()
-        for trial in trials
-    ]
-    summary = finish_search(results, estimator, seed, table_dir, parent, tracking_uri)
+    summary = run_search(
+        train_path,
+        target_column,
+        positive_label,
+        table_dir,
+        list(key_columns),
+        estimator,
+        n_trials,
+        seed,
+        batch_size,
+        metric,
+        spaces,
+        fixed,
+        threshold_policy,
+        class_weight,
+        parse_feature_types(feature_types),
+        tracking_uri,
+        experiment_name,
+    )
     echo_json(json.loads(summary.tag()))

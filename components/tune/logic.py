@@ -395,6 +395,8 @@ def summarise(results: list[TrialResult], estimator: str, seed: int, parent_run_
     Returns:
         The ``TuningSummary``.
     """
+    from mlkeel.components.train.logic import declared_hyperparameters
+
     best = select(results)
     baseline = next((result.score for result in results if result.trial == BASELINE_TRIAL), math.nan)
     return TuningSummary(
@@ -403,7 +405,7 @@ def summarise(results: list[TrialResult], estimator: str, seed: int, parent_run_
         best_trial=best.trial,
         best_score=best.score,
         baseline_score=baseline,
-        hyperparameters=best.hyperparameters,
+        hyperparameters=declared_hyperparameters(estimator, best.hyperparameters),  # JSON numbers back to ints
         trials=len(results),
         seed=seed,
         parent_run_id=parent_run_id,
@@ -518,11 +520,13 @@ def run_trial(
     import_model_libraries()
     import pyarrow.parquet as pq
 
+    from mlkeel.components.train.logic import declared_hyperparameters
+
     if "trial" not in trial:
         raise ParameterError(f"trial {trial!r}: expected an object with 'trial' and 'hyperparameters'")
     number = int(trial["trial"])
     parent_run_id = parent_run_id or str(trial.get("parent_run_id") or "")
-    hyperparameters = dict(trial.get("hyperparameters") or {})
+    hyperparameters = declared_hyperparameters(estimator, trial.get("hyperparameters"))  # JSON numbers: floats
     frame = pq.read_table(train_path).to_pandas()
     result, _ = score_trial(
         frame,
@@ -619,3 +623,86 @@ def finish_search(
         client.log_metric(parent_run_id, f"best_validation_{summary.metric}", summary.best_score)
         client.log_param(parent_run_id, "best_trial", summary.best_trial)
     return summary
+
+
+def run_search(
+    train_path: str,
+    target_column: str,
+    positive_label: str,
+    table_dir: str,
+    key_columns: list[str] | None = None,
+    estimator: str = "hist_gradient_boosting",
+    n_trials: int = 8,
+    seed: int = 42,
+    batch_size: int = 0,
+    metric: str = "roc_auc",
+    spaces: dict[str, Any] | None = None,
+    fixed: dict[str, Any] | None = None,
+    threshold_policy: str = "fixed:0.5",
+    class_weight: str = "",
+    feature_types: dict[str, str] | None = None,
+    tracking_uri: str = "",
+    experiment_name: str = "mlkeel",
+) -> TuningSummary:
+    """A whole search in this process, in batches: ask a batch, score it, tell it, ask the next (ask-and-tell).
+
+    The pipeline runs one batch (its trials side by side); here a later batch learns from the earlier ones once
+    ``STARTUP_TRIALS`` are told. Seeded: the same arguments give the same trials and the same choice.
+
+    Args:
+        train_path: The train split (Parquet).
+        target_column: The label column.
+        positive_label: Label value meaning positive.
+        table_dir: Folder receiving the trials table.
+        key_columns: Identifier columns.
+        estimator: The estimator searched.
+        n_trials: Trials in all, the baseline included.
+        seed: The sampler's and the estimator's seed.
+        batch_size: Trials per batch (0 = one batch of ``n_trials``).
+        metric: The metric compared on the validation part.
+        spaces: Search spaces per estimator.
+        fixed: Hyperparameters every trial keeps.
+        threshold_policy: As the train stage's.
+        class_weight: As the train stage's.
+        feature_types: As the train stage's.
+        tracking_uri: MLflow URI: when set, a parent run with the trials as child runs; "" logs nothing.
+        experiment_name: MLflow experiment.
+
+    Returns:
+        The ``TuningSummary``.
+
+    Raises:
+        ParameterError: ``n_trials`` < 1, a negative ``batch_size``, a bad space, or no trial scored.
+    """
+    if batch_size < 0:
+        raise ParameterError(f"batch_size must be 0 (one batch) or more, got {batch_size}")
+    size = min(batch_size or n_trials, n_trials)
+    if tracking_uri:
+        batch, parent = start_search(estimator, size, seed, spaces, fixed, tracking_uri, experiment_name)
+    else:
+        batch, parent = propose(estimator, size, seed, spaces, fixed), ""
+    scored: list[TrialResult] = []
+    while True:
+        scored += [
+            run_trial(
+                train_path,
+                trial,
+                target_column,
+                positive_label,
+                key_columns,
+                estimator,
+                seed,
+                metric,
+                threshold_policy,
+                class_weight,
+                feature_types,
+                parent,
+                tracking_uri,
+                experiment_name,
+            )
+            for trial in batch
+        ]
+        if len(scored) >= n_trials:
+            break
+        batch = propose(estimator, min(size, n_trials - len(scored)), seed, spaces, fixed, told=scored)
+    return finish_search([result.to_dict() for result in scored], estimator, seed, table_dir, parent, tracking_uri)

@@ -123,15 +123,47 @@ def test_a_search_on_telco_logs_child_runs_and_picks_at_least_the_baseline(
     assert page.count("<svg") == 1 and page.count("<circle") == 2 and "<title>baseline</title>" in page
 
 
-def test_the_same_seed_scores_the_same_winner(telco_split: tuple[Path, Path], tmp_path: Path) -> None:
+def test_a_batched_search_from_the_cli_picks_the_same_winner_for_the_same_seed(
+    telco_split: tuple[Path, Path], tmp_path: Path
+) -> None:
     train_path, _ = telco_split
-    winners = []
-    for _ in range(2):
-        trials = propose("logistic_regression", 3, seed=5)
-        results = [run_trial(str(train_path), t, **TELCO, estimator="logistic_regression", seed=5) for t in trials]
-        best = select(results)
-        winners.append((best.trial, best.hyperparameters, best.score))
-    assert winners[0] == winners[1]
+    printed = []
+    for run in ("a", "b"):
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mlkeel.components.tune",
+                "search",
+                "--train-data",
+                str(train_path),
+                "--target-column",
+                "Churn",
+                "--positive-label",
+                "Yes",
+                "--key-column",
+                "customerID",
+                "--estimator",
+                "logistic_regression",
+                # A second batch of one, asked after the first five were told (TPE past its random start).
+                "--trials",
+                "6",
+                "--batch-size",
+                "5",
+                "--seed",
+                "3",
+                "--table-dir",
+                str(tmp_path / run),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        printed.append(json.loads(completed.stdout))
+    assert printed[0] == printed[1]
+    assert printed[0]["trials"] == 6 and printed[0]["best_score"] >= printed[0]["baseline_score"]
+    rows = json.loads((tmp_path / "a" / "trials.json").read_text())["trials"]
+    assert [row["trial"] for row in rows] == list(range(6))
 
 
 def test_cli_refuses_a_bad_space_with_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
