@@ -27,6 +27,7 @@ STAGES = (
     "drift",
     "batch_predict",
     "performance",
+    "push_metrics",
     # governance (after register, in the training pipeline)
     "model_card",
     # serving

@@ -62,6 +62,8 @@ SETTINGS = {
     "drift": TaskSettings(cpu="1", memory="2Gi", memory_limit="4Gi", cache=True),
     "batch_predict": TaskSettings(cpu="1", memory="2Gi", memory_limit="4Gi", retries=1, mlflow=True),
     "performance": TaskSettings(cpu="250m", memory="1Gi", memory_limit="2Gi", retries=1, mlflow=True),
+    # Never fails on a push (a failed push is logged), so no retries; the push time changes: never cached.
+    "push_metrics": TaskSettings(cpu="100m", memory="256Mi", memory_limit="512Mi"),
     # Serving (for pipelines that add the deploy component). No retries: a failed rollout was rolled back.
     "deploy": TaskSettings(cpu="100m", memory="256Mi", memory_limit="512Mi", mlflow=True),
     # Tuning (pipelines/tuning.py). The trials log child runs in MLflow: never cached. A trial fits one model like

@@ -299,6 +299,10 @@ def fit_model(
 def signature_example(frame: pd.DataFrame, feature_columns: list[str], rows: int = 5) -> pd.DataFrame:
     """A few input rows for the MLflow signature, integers as floats so a null in an int column still validates.
 
+    Timezone-aware timestamps become naive UTC: MLflow's schema enforcement accepts naive datetimes only (with an
+    aware example, logging the model printed "Please ensure that the input data of datetime column only contains
+    timezone-naive datetime objects"); the model's calendar features read both.
+
     Args:
         frame: Training rows.
         feature_columns: The model's input columns.
@@ -307,12 +311,15 @@ def signature_example(frame: pd.DataFrame, feature_columns: list[str], rows: int
     Returns:
         The example DataFrame.
     """
+    import pandas as pd
     from pandas.api import types as ptypes
 
     example = frame[feature_columns].head(rows).copy()
     for column in example.columns:
         if ptypes.is_integer_dtype(example[column].dtype):
             example[column] = example[column].astype("float64")
+        elif isinstance(example[column].dtype, pd.DatetimeTZDtype):
+            example[column] = example[column].dt.tz_convert("UTC").dt.tz_localize(None)
     return example
 
 

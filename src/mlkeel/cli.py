@@ -82,7 +82,7 @@ def preflight(
 
     source = resolve_source(data)
     shown = display_uri(source)
-    table = normalise_table(read_source(source, file_format, delimiter=delimiter)[0], shown, column_types)
+    table = normalise_table(read_source(source, file_format, delimiter=delimiter).table, shown, column_types)
     if target not in table.column_names:
         raise DataError(f"{shown}: target column {target!r} not found; columns: {', '.join(table.column_names)}")
     missing = [column for column in columns if column not in table.column_names]
@@ -291,6 +291,12 @@ def run_training(
     type=click.Choice(["logistic_regression", "random_forest", "hist_gradient_boosting"]),
 )
 @click.option("--mlflow-uri", "tracking_uri", default="", help="MLflow tracking URI (default: SQLite in --workdir).")
+@click.option(
+    "--pushgateway",
+    "pushgateway_url",
+    default="",
+    help="Push the run's figures to this Prometheus Pushgateway (http://host:port); a failed push is only logged.",
+)
 @click.option("--workdir", default=".mlkeel", show_default=True, type=click.Path(file_okay=False))
 @click.option(
     "--param",
@@ -311,6 +317,7 @@ def run_monitoring(
     model_name: str,
     estimator: str,
     tracking_uri: str,
+    pushgateway_url: str,
     workdir: str,
     extra_params: tuple[str, ...],
 ) -> None:
@@ -357,6 +364,7 @@ def run_monitoring(
         "key_column": key_column,
         "estimator": estimator,
         "experiment_name": model_name,
+        **({"pushgateway_url": pushgateway_url} if pushgateway_url else {}),
         **parse_params(extra_params),
     }
     click.echo(run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner).render())

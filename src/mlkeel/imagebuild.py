@@ -111,11 +111,13 @@ SERVE = Profile(
 GOVERNANCE = Profile(
     "governance", extras=("ml", "governance"), description="pyproject [ml] + [governance]: fairlearn, matplotlib"
 )
+# The push_metrics stage: the core dependencies + prometheus-client (no scikit-learn, no MLflow).
+MONITORING = Profile("monitoring", extras=("monitoring",), description="pyproject [monitoring]: prometheus-client")
 # The tune stage: the ml layer as it is (shared with the ml images: building the tune image adds one small layer,
 # not a second copy of scikit-learn and MLflow), then [tune]: Optuna's samplers (plus colorlog; the rest of its
 # dependencies come with [ml]).
 TUNE = Profile("tune", extras=("tune",), description="pyproject [tune] on the ml layer: Optuna", builds_on="ml")
-PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT, GOVERNANCE, DEPLOY, SERVE, TUNE)}
+PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT, GOVERNANCE, DEPLOY, SERVE, MONITORING, TUNE)}
 
 # Which requirements profile each stage's image installs (then run `mlkeel images generate`); the drift image
 # has its own profile with the [drift] extra, so only that image carries alibi-detect.
@@ -134,6 +136,7 @@ STAGE_PROFILES = {
     "drift": "drift",
     "batch_predict": "ml",
     "performance": "ml",
+    "push_metrics": "monitoring",
     "model_card": "ml",
     "deploy": "deploy",
     "serve": "serve",
@@ -153,6 +156,7 @@ STAGE_DESCRIPTIONS = {
     "drift": "test a batch against reference data for drift (alibi-detect)",
     "batch_predict": "score a dataset with a registered model, write the prediction log",
     "performance": "join predictions with late labels, flag degradation",
+    "push_metrics": "push a monitoring run's figures to a Prometheus Pushgateway",
     "model_card": "render a registered version's model card (HTML + Markdown) and attach it to MLflow",
     "deploy": "serve a blessed model version on Kubernetes (rolling, blue-green, canary; rollback)",
     "serve": "serve a registered model over HTTP (mlkeel serve), check it before release",

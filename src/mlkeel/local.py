@@ -190,6 +190,14 @@ class TrainingSummary:
         card = self.run_folder / "model-card" / "card" if self.run_folder else None
         return card if card and card.is_file() else None
 
+    @property
+    def metrics_pushed(self) -> bool | None:
+        """Whether the push_metrics task pushed the figures; None when it did not run (no Pushgateway)."""
+        output = self.run_folder / "push-metrics" / "executor_output.json" if self.run_folder else None
+        if output is None or not output.is_file():
+            return None
+        return bool(json.loads(output.read_text(encoding="utf-8")).get("parameterValues", {}).get("Output"))
+
     def _model_lines(self) -> list[str]:
         return _train_lines(self.model, self.metrics)
 
@@ -508,6 +516,14 @@ class MonitoringSummary:
         card = self.run_folder / "model-card" / "card" if self.run_folder else None
         return card if card and card.is_file() else None
 
+    @property
+    def metrics_pushed(self) -> bool | None:
+        """Whether the push_metrics task pushed the figures; None when it did not run (no Pushgateway)."""
+        output = self.run_folder / "push-metrics" / "executor_output.json" if self.run_folder else None
+        if output is None or not output.is_file():
+            return None
+        return bool(json.loads(output.read_text(encoding="utf-8")).get("parameterValues", {}).get("Output"))
+
     def render(self) -> str:
         """The summary as the lines the CLI prints."""
         before = self.champion_before.rsplit("/", 1)[-1]
@@ -518,6 +534,11 @@ class MonitoringSummary:
         else:
             outcome = f"ran; the retrained model did not pass the gate, version {before} stays champion"
         drifted = ", ".join(self.drifted_features) or "none"
+        pushed = {
+            None: "not configured (--pushgateway)",
+            True: "pushed to the Pushgateway",
+            False: "FAILED, the run went on without it (the push-metrics task's log says why)",
+        }[self.metrics_pushed]
         return "\n".join(
             [
                 "mlkeel monitoring run summary",
@@ -525,6 +546,7 @@ class MonitoringSummary:
                 f"  drift            : {'DRIFT' if self.is_drift else 'no drift'} (drifted features: {drifted})",
                 f"  performance      : {self.performance_reason}",
                 f"  retraining       : {outcome}",
+                f"  metrics push     : {pushed}",
                 f"  run outputs      : {self.run_folder or self.store.workdir}",
                 f"  MLflow store     : {display_uri(self.store.tracking_uri)}",
                 f"  wall time        : {self.seconds:.1f} s",

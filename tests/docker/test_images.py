@@ -136,8 +136,9 @@ def test_each_image_installs_only_its_profile(built: dict[str, BuildResult], sta
     else:
         assert "alibi-detect" not in installed, "only the drift image may carry alibi-detect"
     assert "mlflow" not in installed and "flask" not in installed, "mlflow-skinny, not the full mlflow server"
-    assert ("prometheus-client" in installed) == (stage in {"serve", "deploy"}), (
-        "only the serving image (/metrics) and the deploy image (reads a canary's /metrics) need prometheus-client"
+    assert ("prometheus-client" in installed) == (stage in {"serve", "deploy", "push_metrics"}), (
+        "only the serving image (/metrics), the deploy image (reads a canary's /metrics) and the push_metrics image "
+        "(pushes to a Pushgateway) need prometheus-client"
     )
     assert ("optuna" in installed) == (stage == "tune"), "Optuna's samplers only in the tune image"
     governance = imagebuild.image_spec(stage).profile.name == "governance"
