@@ -77,6 +77,7 @@ benchmarks: setup
 	$(BIN)/python benchmarks/scoring.py
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/streaming.py
+	$(BIN)/python benchmarks/tuning.py
 	$(BIN)/python benchmarks/images.py
 
 # Every manifest and every local kustomization's render (kubectl kustomize), strict, no network.

@@ -15,6 +15,8 @@ STAGES = (
     "validate",
     "split",
     "train",
+    # a hyperparameter search before train (the tuning pipeline)
+    "tune",
     "evaluate",
     "fairness",
     "explain",

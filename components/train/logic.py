@@ -153,11 +153,7 @@ def make_estimator(estimator: str, hyperparameters: dict[str, Any] | None, seed:
         raise ParameterError(
             f"hyperparameters {unknown} are not parameters of {class_name}; see its scikit-learn documentation"
         )
-    signature = inspect.signature(estimator_class).parameters
-    settings = {
-        **defaults,
-        **{name: _as_declared(value, signature[name].default) for name, value in (hyperparameters or {}).items()},
-    }
+    settings = {**defaults, **declared_hyperparameters(estimator, hyperparameters)}
     if class_weight not in CLASS_WEIGHTS:
         raise ParameterError(f"class_weight {class_weight!r}: expected one of {', '.join(map(repr, CLASS_WEIGHTS))}")
     if class_weight:
@@ -167,6 +163,28 @@ def make_estimator(estimator: str, hyperparameters: dict[str, Any] | None, seed:
     if "random_state" in accepted:
         settings.setdefault("random_state", seed)
     return estimator_class(**settings)
+
+
+def declared_hyperparameters(estimator: str, hyperparameters: dict[str, Any] | None) -> dict[str, Any]:
+    """``hyperparameters`` with integral floats back to ints where the estimator's parameter is not a float.
+
+    Args:
+        estimator: A key of ``ESTIMATORS``.
+        hyperparameters: Estimator parameters (names already checked, or unknown ones kept as they are).
+
+    Returns:
+        The same parameters, ``{"max_leaf_nodes": 15.0}`` as ``{"max_leaf_nodes": 15}``.
+    """
+    import importlib
+
+    if estimator not in ESTIMATORS:  # make_estimator says so
+        return dict(hyperparameters or {})
+    module_name, class_name = ESTIMATORS[estimator][0].split(":")
+    signature = inspect.signature(getattr(importlib.import_module(module_name), class_name)).parameters
+    return {
+        name: _as_declared(value, signature[name].default) if name in signature else value
+        for name, value in (hyperparameters or {}).items()
+    }
 
 
 def _as_declared(value: Any, default: Any) -> Any:

@@ -132,6 +132,21 @@ def preflight(
 )
 @click.option("--hyperparameters", type=JSON_OBJECT, default=None, help="E.g. '{\"max_iter\": 300}'.")
 @model_choice_options
+@click.option(
+    "--tune-trials",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Search hyperparameters first with N trials (one task each; trial 0 = the defaults) on a validation part "
+    "of the train split, and train with the best: the tuning pipeline. 0: no search (the training pipeline).",
+)
+@click.option(
+    "--search-space",
+    type=JSON_OBJECT,
+    default=None,
+    help='With --tune-trials: estimator -> parameter -> range, e.g. \'{"random_forest": {"max_depth": {"type": "int", '
+    '"low": 4, "high": 24}}}\' (default: components/tune/logic.py DEFAULT_SEARCH_SPACES).',
+)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--model-name", default="mlkeel-churn", show_default=True)
 @click.option(
@@ -183,6 +198,8 @@ def run_training(
     threshold_policy: str,
     class_weight: str,
     feature_types: dict | None,
+    tune_trials: int,
+    search_space: dict | None,
     seed: int,
     model_name: str,
     sensitive_columns: tuple[str, ...],
@@ -247,6 +264,14 @@ def run_training(
         arguments["feature_types"] = json.dumps(overrides, sort_keys=True)
     if delimiter != "auto":
         arguments["delimiter"] = delimiter
+    if tune_trials:
+        from mlkeel.components.tune.logic import search_space as checked_space
+
+        checked_space(estimator, search_space)  # a bad space fails here, before any task runs
+        arguments["tune_trials"] = tune_trials
+        arguments["search_space"] = search_space or {}
+    elif search_space:
+        raise ParameterError("--search-space needs --tune-trials N (N >= 1)")
     arguments.update(parse_params(extra_params))
     summary = run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner, verbose=verbose)
     click.echo(summary.render())

@@ -18,12 +18,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlkeel.constants import CHAMPION_ALIAS, DEFAULT_RUNNER, PREVIOUS_CHAMPION_ALIAS, RUNNERS, ArtifactMetadata
+from mlkeel.constants import (
+    CHAMPION_ALIAS,
+    DEFAULT_RUNNER,
+    PREVIOUS_CHAMPION_ALIAS,
+    RUNNERS,
+    ArtifactMetadata,
+    LineageTag,
+)
 from mlkeel.errors import MlkeelError, ParameterError
 from mlkeel.storage import display_uri
 from mlkeel.warm_python import MONITORING_LIBRARIES, TRAINING_LIBRARIES, available, warm_python
 
 DEFAULT_WORKDIR = ".mlkeel"
+# Parameters of the tuning pipeline only: a run without a search (tune_trials 0) runs the training pipeline.
+TUNING_ONLY_PARAMETERS = ("tune_trials", "search_space")
 SQLITE_FILE = "mlflow.db"
 logger = logging.getLogger(__name__)
 
@@ -180,6 +189,7 @@ class TrainingSummary:
     blessing: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     features: str = ""
+    tuning: dict[str, Any] = field(default_factory=dict)
 
     @property
     def model_card(self) -> Path | None:
@@ -217,6 +227,7 @@ class TrainingSummary:
                 f"{self.rows_quarantined} quarantined",
                 f"  holdout metrics  : {metric_text}",
                 *self._model_lines(),
+                *_tuning_lines(self.tuning),
                 f"  features         : {self.features.removeprefix('features: ') or 'not recorded'}",
                 f"  fairness         : {self.fairness.get('reason') or 'not checked'}",
                 f"  top features     : {', '.join(self.top_features) or 'not computed'}",
@@ -229,6 +240,26 @@ class TrainingSummary:
                 f"  wall time        : {self.seconds:.1f} s",
             ]
         )
+
+
+def _tuning_lines(tuning: dict[str, Any]) -> list[str]:
+    """Summary lines of a search: the chosen trial, its validation score against the baseline, the trials page."""
+    if not tuning:
+        return []
+    if "best_trial" not in tuning:
+        return ["  tuning           : no search summary found in MLflow"]
+    metric = tuning["metric"]
+    baseline = tuning.get("baseline_score")
+    chosen = (
+        f"trial {tuning['best_trial']} of {tuning['trials']} (seed {tuning['seed']}), validation {metric} "
+        f"{tuning['best_score']:.4f} vs baseline " + ("failed" if baseline is None else f"{baseline:.4f}")
+    )
+    registered = "; recorded on the version (mlkeel.tuning)" if tuning.get("version_tagged") else ""
+    return [
+        f"  tuning           : {chosen}{registered}",
+        f"  tuned parameters : {json.dumps(tuning.get('hyperparameters', {}), sort_keys=True)}",
+        f"  trials           : {tuning.get('page') or 'page not found'} (MLflow parent run {tuning['parent_run_id']})",
+    ]
 
 
 def _train_lines(model: dict[str, Any], holdout: dict[str, float]) -> list[str]:
@@ -386,11 +417,17 @@ def run_training(
     """
     from mlkeel.tracking import connect
 
+    tuned = int(arguments.get("tune_trials", 0)) > 0
+    if not tuned:
+        arguments = {name: value for name, value in arguments.items() if name not in TUNING_ONLY_PARAMETERS}
     with task_python(runner, TRAINING_LIBRARIES):
-        from mlkeel.pipelines.training import training_pipeline
+        if tuned:  # the same tasks plus a search before train (pipelines/tuning.py)
+            from mlkeel.pipelines.tuning import tuning_pipeline as pipeline
+        else:
+            from mlkeel.pipelines.training import training_pipeline as pipeline
 
         store = LocalStore.create(workdir, tracking_uri)
-        outputs, started, seconds = execute_pipeline(training_pipeline, arguments, store, runner, verbose)
+        outputs, started, seconds = execute_pipeline(pipeline, arguments, store, runner, verbose)
     model_name = arguments.get("model_name", "mlkeel-churn")
     client = connect(store.tracking_uri)
     run_id = outputs["model"].metadata.get("mlflow_run_id")
@@ -398,7 +435,7 @@ def run_training(
     registered = None
     if outputs["blessed"] and champion is not None and client.get_model_version(model_name, champion).run_id == run_id:
         registered = champion
-    run_folder = _newest_run_folder(store.workdir, "mlkeel-training", started)
+    run_folder = _newest_run_folder(store.workdir, "mlkeel-tuning" if tuned else "mlkeel-training", started)
     return TrainingSummary(
         fingerprint=outputs["fingerprint"],
         rows_in=int(outputs["rows_in"]),
@@ -419,7 +456,36 @@ def run_training(
         blessing=dict(outputs["blessing"].metadata),
         model=dict(outputs["model"].metadata),
         features=str(outputs["model"].metadata.get("features", "")),
+        tuning=(
+            _tuning_summary(
+                client, arguments.get("experiment_name", "mlkeel-churn"), started, registered, model_name, run_folder
+            )
+            if tuned
+            else {}
+        ),
     )
+
+
+def _tuning_summary(
+    client: Any, experiment_name: str, started: float, version: str | None, model_name: str, run_folder: Path | None
+) -> dict[str, Any]:
+    """What the search chose: its parent run's ``mlkeel.tuning`` tag, the trials page, the version's tag."""
+    from mlkeel.components.tune.logic import SEARCH_RUN, STAGE_TAG
+
+    found = client.search_runs(
+        [client.get_experiment_by_name(experiment_name).experiment_id],
+        f"tags.`{STAGE_TAG}` = '{SEARCH_RUN}' and attributes.start_time >= {int(started * 1000) - 1000}",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    recorded = found[0].data.tags.get(LineageTag.TUNING, "") if found else ""
+    summary: dict[str, Any] = json.loads(recorded) if recorded else {}
+    page = run_folder / "tune-select" / "trials_page" if run_folder else None
+    summary["page"] = str(page) if page and page.is_file() else ""
+    summary["version_tagged"] = bool(
+        version and client.get_model_version(model_name, version).tags.get(LineageTag.TUNING)
+    )
+    return summary
 
 
 def _top_features(run_folder: Path | None) -> list[str]:
