@@ -1,4 +1,4 @@
-"""The client side on another Python: the training pipeline from the command line with the subprocess runner.
+"""The client side on another Python: a training run with the subprocess runner; a monitoring run refused.
 
 `make test-py313` runs this file (with the rest of ``mlkeel.python_matrix.CLIENT_TESTS``) on Debian trixie's
 Python 3.13, numpy 2; the host suite leaves it to that run (see ``SKIP_REASON``).
@@ -21,12 +21,10 @@ SKIP_REASON = (
     f"runs in `make test-py313` ({ENV_CLIENT_SUBSET}=1, which CI runs): on the host's Python the subprocess runner "
     "already runs this pipeline in tests/docker/test_docker_pipeline.py, and a run costs a minute of CI"
 )
-pytestmark = [
-    pytest.mark.pipeline,
-    pytest.mark.skipif(os.environ.get(ENV_CLIENT_SUBSET) != "1", reason=SKIP_REASON),
-]
 
 
+@pytest.mark.pipeline
+@pytest.mark.skipif(os.environ.get(ENV_CLIENT_SUBSET) != "1", reason=SKIP_REASON)
 def test_training_runs_from_the_cli_with_the_subprocess_runner(tmp_path: Path) -> None:
     import numpy
 
@@ -50,3 +48,26 @@ def test_training_runs_from_the_cli_with_the_subprocess_runner(tmp_path: Path) -
     champion = registry(tmp_path).get_model_version_by_alias("churn", CHAMPION_ALIAS)
     assert str(champion.version) == "1"
     print(f"Python {sys.version.split()[0]}, numpy {numpy.__version__}: holdout {holdout}")
+
+
+def test_without_alibi_detect_the_monitoring_run_is_refused_before_any_task(tmp_path: Path) -> None:
+    # Python 3.13 has no alibi-detect (the drift extra leaves it out); elsewhere the probe hides it.
+    probe = "import sys; sys.modules['alibi_detect'] = None; from mlkeel.cli import main; main()"
+    batch = str(Path(__file__).parents[1] / "data" / "flights_raw_jan.parquet")
+    options = ["--current", batch, "--reference", batch, "--target", "late", "--key-column", "flight_id"]
+    completed = subprocess.run(
+        [sys.executable, "-c", probe, "run", "monitoring", "--local", "--workdir", str(tmp_path), *options],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 1, completed.stdout[-2000:] + completed.stderr[-2000:]
+    assert (
+        completed.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: the drift stage needs alibi-detect, which is not installed")
+    )
+    assert "pip install 'mlkeel[drift]'" in completed.stderr
+    # Refused before the champion bootstrap (a training run) and the monitoring run: no task ran, no store made.
+    assert not list(tmp_path.iterdir()), "something ran"
