@@ -177,7 +177,7 @@ def run_client_tests(version: str, root: Path, tests: Sequence[str] = CLIENT_TES
         [
             f"mkdir -p {CONTAINER_SOURCE} /tmp/home && chown {TEST_UID}:{TEST_UID} /tmp/home",
             f"tar -x -C {CONTAINER_SOURCE}",
-            f"chown {TEST_UID}:{TEST_UID} {CONTAINER_SOURCE}",
+            f"chown -R {TEST_UID}:{TEST_UID} {CONTAINER_SOURCE}",  # tar made the folders as root
             f"cd {CONTAINER_SOURCE}",
             "python3 --version",
             # No network, no index: what it needs is in the image (pip would say which distribution is missing).
