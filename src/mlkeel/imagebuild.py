@@ -44,6 +44,7 @@ from mlkeel.images import stage_image
 Log = Callable[[str], None]
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
+IMAGE_PYTHON = "3.11"  # the stage images' Python: the constraints' environment markers are evaluated for it
 OFFLINE_BASE_IMAGE = "mlkeel/python-base:3.11-bookworm"
 # Every base images/base/build-offline.sh can make, by the Debian suite it bootstraps: bookworm's Python 3.11
 # for the stage images, trixie's Python 3.13 for the client tests of another Python (mlkeel.python_matrix).
@@ -296,21 +297,32 @@ def _canonical(name: str) -> str:
     return _NAME_NORMALIZER.sub("-", name).lower()
 
 
-def constraint_pins(root: Path) -> dict[str, str]:
-    """Exact pins from requirements/constraints.txt.
+def constraint_pins(root: Path, python_version: str = IMAGE_PYTHON) -> dict[str, str]:
+    """Exact pins from requirements/constraints.txt that apply on ``python_version``.
+
+    A pin may carry an environment marker (``numpy==1.26.4; python_version < '3.13'``): it is evaluated for that
+    Python on Linux, as pip evaluates it there.
 
     Args:
         root: The checkout.
+        python_version: ``X.Y`` of the interpreter the pins are for (default: the stage images').
 
     Returns:
         Canonical project name -> version.
     """
+    from packaging.requirements import Requirement
+
+    environment = {"python_version": python_version, "python_full_version": f"{python_version}.0"}
+    environment |= {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix"}
     pins = {}
     for raw in (root / "requirements" / "constraints.txt").read_text(encoding="utf-8").splitlines():
         line = raw.split("#", 1)[0].strip()
-        if "==" in line:
-            name, version = line.split("==", 1)
-            pins[_canonical(name.split("[")[0].strip())] = version.strip().split(";")[0].strip()
+        if "==" not in line:
+            continue
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate(environment):
+            (specifier,) = requirement.specifier
+            pins[_canonical(requirement.name)] = specifier.version
     return pins
 
 
