@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import subprocess
 import sys
 import tarfile
@@ -103,7 +104,8 @@ def dependency_digest(root: Path, base_image: str) -> str:
 
 def pip_cache_dir(version: str) -> Path:
     """The host's pip cache for this Python's test environment: ``~/.cache/mlkeel/pip-py<version>``."""
-    return imagebuild.wheelhouse_dir().parent / f"pip-py{version}"
+    cache = Path(os.environ.get("XDG_CACHE_HOME", "") or Path.home() / ".cache")
+    return cache / "mlkeel" / f"pip-py{version}"
 
 
 def ensure_dependency_image(version: str, root: Path) -> str:
@@ -157,7 +159,20 @@ def ensure_dependency_image(version: str, root: Path) -> str:
         _docker("commit", "--change", 'CMD ["python3"]', container, tag)
     finally:
         subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
+    _remove_older_dependency_images(tag)
     return tag
+
+
+def _remove_older_dependency_images(current: str) -> None:
+    """Untag this repository's other ``deps-*`` images (made by earlier runs, about 1.2 GB each)."""
+    repository = current.split(":", 1)[0]
+    listed = subprocess.run(
+        ["docker", "images", repository, "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True
+    )
+    for reference in listed.stdout.split():
+        if reference != current and reference.split(":", 1)[1].startswith("deps-"):
+            _log(f"removing {reference} (dependencies changed since)")
+            subprocess.run(["docker", "rmi", reference], capture_output=True, check=False)
 
 
 def run_client_tests(version: str, root: Path, tests: Sequence[str] = CLIENT_TESTS) -> None:
