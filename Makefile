@@ -37,11 +37,12 @@ demo: setup
 	$(BIN)/mlkeel run training --local
 
 # Real drift: train on January-February flights, monitor June-July (drift -> retraining -> new champion).
+# MONITORING_ARGS="--pushgateway http://127.0.0.1:9091" pushes the run's figures (README: Monitoring and alerts).
 demo-monitoring: setup
 	$(BIN)/mlkeel datasets flights --months 1,2 --output .mlkeel/flights-jan-feb.parquet
 	$(BIN)/mlkeel datasets flights --months 6,7 --output .mlkeel/flights-jun-jul.parquet
 	$(BIN)/mlkeel run monitoring --local --model-name flights --target late --key-column flight_id \
-		--reference .mlkeel/flights-jan-feb.parquet --current .mlkeel/flights-jun-jul.parquet
+		--reference .mlkeel/flights-jan-feb.parquet --current .mlkeel/flights-jun-jul.parquet $(MONITORING_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest
@@ -83,11 +84,13 @@ benchmarks: setup
 	$(BIN)/python benchmarks/scoring.py
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/streaming.py
+	$(BIN)/python benchmarks/tuning.py
 	$(BIN)/python benchmarks/images.py
 
 # Every manifest and every local kustomization's render (kubectl kustomize), strict, no network.
 validate-manifests: setup
 	$(BIN)/python -m mlkeel.k8s_schema manifests
+	$(BIN)/python -m mlkeel.dashboard --check
 
 # Go binaries of the project's own (tools/<name>/): built from the Go module proxy once per version.
 cluster-tools: setup

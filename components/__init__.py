@@ -15,6 +15,8 @@ STAGES = (
     "validate",
     "split",
     "train",
+    # a hyperparameter search before train (the tuning pipeline)
+    "tune",
     "evaluate",
     "fairness",
     "explain",
@@ -25,6 +27,7 @@ STAGES = (
     "drift",
     "batch_predict",
     "performance",
+    "push_metrics",
     # governance (after register, in the training pipeline)
     "model_card",
     # serving

@@ -4,4 +4,4 @@ Each ``<name>.py`` defines one ``@dsl.pipeline``; ``<name>.yaml`` beside it is i
 """
 
 # Pipeline module name -> the pipeline function's name in it. ``mlkeel compile`` compiles each.
-PIPELINES = {"training": "training_pipeline", "monitoring": "monitoring_pipeline"}
+PIPELINES = {"training": "training_pipeline", "monitoring": "monitoring_pipeline", "tuning": "tuning_pipeline"}

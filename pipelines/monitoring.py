@@ -3,6 +3,7 @@
 champion -> ingest -> validate (the champion's schema) -> drift (vs the champion's reference rows)
                                                        -> batch_predict (champion) -> performance (live labels)
 -> dsl.If(drift) / dsl.Elif(degraded) -> the training pipeline, nested, on the current batch (gate + register).
+-> dsl.If(pushgateway_url) -> push_metrics: the run's figures to a Prometheus Pushgateway (failures only logged).
 """
 
 from typing import NamedTuple
@@ -15,6 +16,7 @@ from mlkeel.components.champion.component import champion
 from mlkeel.components.drift.component import drift
 from mlkeel.components.ingest.component import ingest
 from mlkeel.components.performance.component import performance
+from mlkeel.components.push_metrics.component import push_metrics
 from mlkeel.components.validate.component import validate
 from mlkeel.pipelines.task_settings import configure
 from mlkeel.pipelines.training import training_pipeline
@@ -54,6 +56,8 @@ def monitoring_pipeline(
     gate_metric: str = "roc_auc",
     gate_margin: float = 0.01,
     gate_thresholds: dict = {"roc_auc": 0.7},
+    pushgateway_url: str = "",
+    schedule_seconds: float = 86400.0,
 ) -> MonitoringOutputs:
     """Monitor a labelled batch against the registry's champion; retrain on drift or degradation.
 
@@ -77,6 +81,10 @@ def monitoring_pipeline(
         gate_metric: Metric a retrained challenger must improve on the champion.
         gate_margin: Required improvement.
         gate_thresholds: Absolute bounds a retrained model must meet.
+        pushgateway_url: A Prometheus Pushgateway (http://host:port) that receives the run's figures; "" pushes
+            nothing. A failed push is logged and does not fail the run.
+        schedule_seconds: Expected seconds between two monitoring runs of this model (pushed; the staleness
+            alert fires after 1.5 times this without a run).
 
     Returns:
         champion_model_uri: The monitored champion, models:/NAME/VERSION.
@@ -150,6 +158,22 @@ def monitoring_pipeline(
         "sensitive_columns": [],
         "slice_columns": [],
     }
+    with dsl.If(pushgateway_url != "", name="pushgateway"):
+        configure(
+            push_metrics(
+                drift_result=drifted.outputs["result"],
+                performance_result=judged.outputs["result"],
+                champion_model_uri=looked_up.outputs["model_uri"],
+                model_name=model_name,
+                rows_valid=validated.outputs["rows_valid"],
+                rows_quarantined=validated.outputs["rows_quarantined"],
+                is_drift=drifted.outputs["Output"],
+                degraded=judged.outputs["Output"],
+                pushgateway_url=pushgateway_url,
+                schedule_seconds=schedule_seconds,
+            ),
+            "push_metrics",
+        )
     with dsl.If(drifted.outputs["Output"] == True, name="drift"):  # noqa: E712 (KFP builds a condition)
         training_pipeline(**retraining).set_display_name("retrain-on-drift")
     with dsl.Elif(judged.outputs["Output"] == True, name="degraded"):  # noqa: E712

@@ -62,11 +62,22 @@ SETTINGS = {
     "drift": TaskSettings(cpu="1", memory="2Gi", memory_limit="4Gi", cache=True),
     "batch_predict": TaskSettings(cpu="1", memory="2Gi", memory_limit="4Gi", retries=1, mlflow=True),
     "performance": TaskSettings(cpu="250m", memory="1Gi", memory_limit="2Gi", retries=1, mlflow=True),
+    # Never fails on a push (a failed push is logged), so no retries; the push time changes: never cached.
+    "push_metrics": TaskSettings(cpu="100m", memory="256Mi", memory_limit="512Mi"),
     # Serving (for pipelines that add the deploy component). No retries: a failed rollout was rolled back.
     "deploy": TaskSettings(cpu="100m", memory="256Mi", memory_limit="512Mi", mlflow=True),
+    # Tuning (pipelines/tuning.py). The trials log child runs in MLflow: never cached. A trial fits one model like
+    # train, so the same size; a retry re-fits (a failed fit is a scored-as-failed trial, not a task failure).
+    "tune": TaskSettings(cpu="250m", memory="512Mi", memory_limit="1Gi", retries=2, mlflow=True),
+    "tune_trial": TaskSettings(cpu="1", memory="2Gi", memory_limit="4Gi", retries=1, mlflow=True),
+    "tune_select": TaskSettings(cpu="250m", memory="512Mi", memory_limit="1Gi", retries=2, mlflow=True),
     # Governance. Writes to the registry (card artifacts, a version tag): retried, never cached.
     "model_card": TaskSettings(cpu="500m", memory="1Gi", memory_limit="2Gi", retries=2, mlflow=True),
 }
+
+# Trial tasks of a search that run at once (dsl.ParallelFor(parallelism=...)): a compile-time number in KFP. Four
+# 1-CPU trials fit a small node pool; raise it (and recompile) on a larger cluster.
+TRIAL_PARALLELISM = 4
 
 
 def configure(task: dsl.PipelineTask, stage: str) -> dsl.PipelineTask:

@@ -4,7 +4,7 @@ fairness and explain read the trained model and the holdout, like evaluate; the 
 document. register and the model card run only when the gate blesses the model.
 """
 
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 from kfp import dsl
 from kfp.dsl import Artifact, Metrics, Model
@@ -34,6 +34,172 @@ class TrainingOutputs(NamedTuple):
     holdout_metrics: Metrics
     model: Model
     fairness: Artifact
+
+
+# The tune stage's steps between split and train (pipelines/tuning.py): given the pipeline's parameters, the split
+# task and the ingest task, they return the hyperparameters train fits with and the tags register adds.
+ChooseHyperparameters = Callable[[dict[str, Any], dsl.PipelineTask, dsl.PipelineTask], tuple[Any, Any]]
+
+
+def training_steps(params: dict[str, Any], choose: Optional[ChooseHyperparameters] = None) -> TrainingOutputs:
+    """The training pipeline's tasks, shared by the ``tuning`` pipeline.
+
+    Args:
+        params: The pipeline's parameters by name (``training_pipeline``'s).
+        choose: Tasks that choose the hyperparameters after split (a search); None = ``params["hyperparameters"]``.
+
+    Returns:
+        The pipeline's outputs.
+    """
+    p = params
+    ingested = configure(
+        ingest(
+            source_uri=p["data_uri"],
+            file_format=p["file_format"],
+            column_types=p["column_types"],
+            delimiter=p["delimiter"],
+        ),
+        "ingest",
+    )
+    validated = configure(
+        validate(
+            dataset=ingested.outputs["dataset"],
+            schema_uri=p["schema_uri"],
+            key_columns=p["key_columns"],
+            target_column=p["target_column"],
+            positive_label=p["positive_label"],
+            max_invalid_fraction=p["max_invalid_fraction"],
+        ),
+        "validate",
+    )
+    parts = configure(
+        split(
+            dataset=validated.outputs["valid"],
+            target_column=p["target_column"],
+            positive_label=p["positive_label"],
+            test_fraction=p["test_fraction"],
+            seed=p["seed"],
+            hash_key_column=p["split_key_column"],
+        ),
+        "split",
+    )
+    hyperparameters, version_tags = (p["hyperparameters"], None) if choose is None else choose(p, parts, ingested)
+    trained = configure(
+        train(
+            train_data=parts.outputs["train_data"],
+            schema=validated.outputs["schema"],
+            target_column=p["target_column"],
+            positive_label=p["positive_label"],
+            key_columns=p["key_columns"],
+            estimator=p["estimator"],
+            hyperparameters=hyperparameters,
+            seed=p["seed"],
+            mlflow_tracking_uri=p["mlflow_tracking_uri"],
+            experiment_name=p["experiment_name"],
+            data_fingerprint=ingested.outputs["fingerprint"],
+            threshold_policy=p["threshold_policy"],
+            class_weight=p["class_weight"],
+            feature_types=p["feature_types"],
+        ),
+        "train",
+    )
+    evaluated = configure(
+        evaluate(
+            model=trained.outputs["model"],
+            test_data=parts.outputs["test_data"],
+            target_column=p["target_column"],
+            positive_label=p["positive_label"],
+            mlflow_tracking_uri=p["mlflow_tracking_uri"],
+        ),
+        "evaluate",
+    )
+    checked = configure(
+        fairness(
+            model=trained.outputs["model"],
+            test_data=parts.outputs["test_data"],
+            target_column=p["target_column"],
+            positive_label=p["positive_label"],
+            sensitive_columns=p["sensitive_columns"],
+            thresholds=p["fairness_thresholds"],
+            min_group_rows=p["fairness_min_group_rows"],
+            mlflow_tracking_uri=p["mlflow_tracking_uri"],
+        ),
+        "fairness",
+    )
+    # Not inside a dsl.If: the model card takes its outputs (explain_model=False writes "not computed").
+    explained = configure(
+        explain(
+            model=trained.outputs["model"],
+            test_data=parts.outputs["test_data"],
+            target_column=p["target_column"],
+            positive_label=p["positive_label"],
+            metric=p["gate_metric"],
+            seed=p["seed"],
+            mlflow_tracking_uri=p["mlflow_tracking_uri"],
+            enabled=p["explain_model"],
+        ),
+        "explain",
+    )
+    decision = configure(
+        gate(
+            model=trained.outputs["model"],
+            test_data=parts.outputs["test_data"],
+            metrics=evaluated.outputs["metrics"],
+            model_name=p["model_name"],
+            target_column=p["target_column"],
+            positive_label=p["positive_label"],
+            mlflow_tracking_uri=p["mlflow_tracking_uri"],
+            metric=p["gate_metric"],
+            margin=p["gate_margin"],
+            thresholds=p["gate_thresholds"],
+            fairness=checked.outputs["fairness"],
+            slice_columns=p["slice_columns"],
+            slice_margin=p["slice_margin"],
+            slice_min_rows=p["slice_min_rows"],
+        ),
+        "gate",
+    )
+    with dsl.If(decision.outputs["Output"] == True, name="blessed"):  # noqa: E712 (KFP builds a condition)
+        registered = configure(
+            register(
+                model=trained.outputs["model"],
+                blessing=decision.outputs["blessing"],
+                model_name=p["model_name"],
+                mlflow_tracking_uri=p["mlflow_tracking_uri"],
+                data_fingerprint=ingested.outputs["fingerprint"],
+                pipeline_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                pipeline_run=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                **({} if version_tags is None else {"version_tags": version_tags}),
+            ),
+            "register",
+        )
+        configure(
+            model_card(
+                registered_model=registered.outputs["registered_model"],
+                blessing=decision.outputs["blessing"],
+                metrics=evaluated.outputs["metrics"],
+                schema=validated.outputs["schema"],
+                test_data=parts.outputs["test_data"],
+                model=trained.outputs["model"],
+                fairness=checked.outputs["fairness"],
+                importance=explained.outputs["importance"],
+                importance_plot=explained.outputs["plot"],
+                slice_columns=p["slice_columns"],
+                mlflow_tracking_uri=p["mlflow_tracking_uri"],
+            ),
+            "model_card",
+        )
+    return TrainingOutputs(
+        ingested.outputs["fingerprint"],
+        ingested.outputs["num_rows"],
+        validated.outputs["rows_valid"],
+        validated.outputs["rows_quarantined"],
+        decision.outputs["Output"],
+        decision.outputs["blessing"],
+        evaluated.outputs["metrics"],
+        trained.outputs["model"],
+        checked.outputs["fairness"],
+    )
 
 
 @dsl.pipeline(
@@ -126,143 +292,4 @@ def training_pipeline(
         model: The trained model (MLflow sklearn directory).
         fairness: The fairness document: per-group rates and differences per sensitive column, passed, reason.
     """
-    ingested = configure(
-        ingest(source_uri=data_uri, file_format=file_format, column_types=column_types, delimiter=delimiter), "ingest"
-    )
-    validated = configure(
-        validate(
-            dataset=ingested.outputs["dataset"],
-            schema_uri=schema_uri,
-            key_columns=key_columns,
-            target_column=target_column,
-            positive_label=positive_label,
-            max_invalid_fraction=max_invalid_fraction,
-        ),
-        "validate",
-    )
-    parts = configure(
-        split(
-            dataset=validated.outputs["valid"],
-            target_column=target_column,
-            positive_label=positive_label,
-            test_fraction=test_fraction,
-            seed=seed,
-            hash_key_column=split_key_column,
-        ),
-        "split",
-    )
-    trained = configure(
-        train(
-            train_data=parts.outputs["train_data"],
-            schema=validated.outputs["schema"],
-            target_column=target_column,
-            positive_label=positive_label,
-            key_columns=key_columns,
-            estimator=estimator,
-            hyperparameters=hyperparameters,
-            seed=seed,
-            mlflow_tracking_uri=mlflow_tracking_uri,
-            experiment_name=experiment_name,
-            data_fingerprint=ingested.outputs["fingerprint"],
-            threshold_policy=threshold_policy,
-            class_weight=class_weight,
-            feature_types=feature_types,
-        ),
-        "train",
-    )
-    evaluated = configure(
-        evaluate(
-            model=trained.outputs["model"],
-            test_data=parts.outputs["test_data"],
-            target_column=target_column,
-            positive_label=positive_label,
-            mlflow_tracking_uri=mlflow_tracking_uri,
-        ),
-        "evaluate",
-    )
-    checked = configure(
-        fairness(
-            model=trained.outputs["model"],
-            test_data=parts.outputs["test_data"],
-            target_column=target_column,
-            positive_label=positive_label,
-            sensitive_columns=sensitive_columns,
-            thresholds=fairness_thresholds,
-            min_group_rows=fairness_min_group_rows,
-            mlflow_tracking_uri=mlflow_tracking_uri,
-        ),
-        "fairness",
-    )
-    # Not inside a dsl.If: the model card takes its outputs (explain_model=False writes "not computed").
-    explained = configure(
-        explain(
-            model=trained.outputs["model"],
-            test_data=parts.outputs["test_data"],
-            target_column=target_column,
-            positive_label=positive_label,
-            metric=gate_metric,
-            seed=seed,
-            mlflow_tracking_uri=mlflow_tracking_uri,
-            enabled=explain_model,
-        ),
-        "explain",
-    )
-    decision = configure(
-        gate(
-            model=trained.outputs["model"],
-            test_data=parts.outputs["test_data"],
-            metrics=evaluated.outputs["metrics"],
-            model_name=model_name,
-            target_column=target_column,
-            positive_label=positive_label,
-            mlflow_tracking_uri=mlflow_tracking_uri,
-            metric=gate_metric,
-            margin=gate_margin,
-            thresholds=gate_thresholds,
-            fairness=checked.outputs["fairness"],
-            slice_columns=slice_columns,
-            slice_margin=slice_margin,
-            slice_min_rows=slice_min_rows,
-        ),
-        "gate",
-    )
-    with dsl.If(decision.outputs["Output"] == True, name="blessed"):  # noqa: E712 (KFP builds a condition)
-        registered = configure(
-            register(
-                model=trained.outputs["model"],
-                blessing=decision.outputs["blessing"],
-                model_name=model_name,
-                mlflow_tracking_uri=mlflow_tracking_uri,
-                data_fingerprint=ingested.outputs["fingerprint"],
-                pipeline_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-                pipeline_run=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-            ),
-            "register",
-        )
-        configure(
-            model_card(
-                registered_model=registered.outputs["registered_model"],
-                blessing=decision.outputs["blessing"],
-                metrics=evaluated.outputs["metrics"],
-                schema=validated.outputs["schema"],
-                test_data=parts.outputs["test_data"],
-                model=trained.outputs["model"],
-                fairness=checked.outputs["fairness"],
-                importance=explained.outputs["importance"],
-                importance_plot=explained.outputs["plot"],
-                slice_columns=slice_columns,
-                mlflow_tracking_uri=mlflow_tracking_uri,
-            ),
-            "model_card",
-        )
-    return TrainingOutputs(
-        ingested.outputs["fingerprint"],
-        ingested.outputs["num_rows"],
-        validated.outputs["rows_valid"],
-        validated.outputs["rows_quarantined"],
-        decision.outputs["Output"],
-        decision.outputs["blessing"],
-        evaluated.outputs["metrics"],
-        trained.outputs["model"],
-        checked.outputs["fairness"],
-    )
+    return training_steps(locals())

@@ -3,8 +3,9 @@
 # images, ready for `mlkeel submit training --host http://localhost:8080` and `mlkeel deploy`.
 #
 # Order (manifests/README.md): cluster -> generated secrets -> KFP CRDs -> KFP -> images -> MLflow ->
-# pipeline secret -> serving namespace/RBAC -> wait. Re-running is safe: existing cluster, secrets and images
-# are kept. Needs kind, docker, kubectl, and the .venv (`make setup`).
+# pipeline secret -> serving namespace/RBAC -> monitoring (Prometheus, Pushgateway, Grafana) -> wait.
+# Re-running is safe: existing cluster, secrets and images are kept. Needs kind, docker, kubectl, and the .venv
+# (`make setup`).
 # Environment: CLUSTER (default mlkeel), IMAGE_BUILD_FLAGS (default --offline; empty = build from the public
 # python:3.11-slim), WAIT_TIMEOUT (default 20m), MLKEEL_IMAGE_TAG (image tag, default the package version).
 set -euo pipefail
@@ -63,10 +64,12 @@ done
 say "6/8 MLflow: PostgreSQL, MinIO, tracking server (namespace mlflow)"
 kubectl apply -k manifests/mlflow
 
-say "7/8 pipeline secret (namespace kubeflow) and the serving namespace with its RBAC"
+say "7/8 pipeline secret (namespace kubeflow), the serving namespace with its RBAC, monitoring"
 kubectl create namespace kubeflow --dry-run=client -o yaml | kubectl apply -f -
 kubectl apply -k manifests/pipelines
 kubectl apply -k manifests/serving
+# Prometheus (the alert rules), the Pushgateway monitoring runs push to, Grafana with the mlkeel dashboard.
+kubectl apply -k manifests/monitoring
 
 say "8/8 waiting until everything is ready (timeout $WAIT_TIMEOUT)"
 kubectl -n mlflow rollout status statefulset/mlflow-postgres --timeout="$WAIT_TIMEOUT"
@@ -74,6 +77,7 @@ kubectl -n mlflow rollout status deployment/mlflow-minio --timeout="$WAIT_TIMEOU
 kubectl -n mlflow wait --for=condition=complete job/mlflow-bucket --timeout="$WAIT_TIMEOUT"
 kubectl -n mlflow rollout status deployment/mlflow --timeout="$WAIT_TIMEOUT"
 kubectl -n kubeflow wait --for=condition=Available deployment --all --timeout="$WAIT_TIMEOUT"
+kubectl -n mlkeel-monitoring wait --for=condition=Available deployment --all --timeout="$WAIT_TIMEOUT"
 
 cat <<MSG
 
@@ -82,5 +86,7 @@ kind cluster '$CLUSTER' is ready.
   submit:      $MLKEEL submit training --host http://localhost:8080
   MLflow:      kubectl -n mlflow port-forward svc/mlflow 5000:5000
   deploy:      MLFLOW_TRACKING_URI=http://localhost:5000 $MLKEEL deploy --model-name mlkeel-churn
+  monitoring:  --param pushgateway_url=http://pushgateway.mlkeel-monitoring:9091 on monitoring runs;
+               kubectl -n mlkeel-monitoring port-forward svc/prometheus 9090:9090 (alerts), svc/grafana 3000:3000
   remove:      make kind-down
 MSG

@@ -2,23 +2,32 @@
 
 This is not Kubeflow Pipelines. A real KFP API server needs Kubernetes, which this machine does not have, so
 the tests drive the real ``kfp.Client`` (2.17) against this small HTTP server instead. It implements exactly
-the endpoints that client calls for ``submit_run`` and ``schedule_run``:
+the endpoints that client calls for ``submit_run``, ``schedule_run`` and ``upload_version``:
 
     GET  /apis/v2beta1/healthz
     GET  /apis/v2beta1/experiments          (filter on display_name)
     POST /apis/v2beta1/experiments
     GET  /apis/v2beta1/experiments/{id}
     GET  /apis/v2beta1/runs                 (experiment_id, filter on display_name)
-    POST /apis/v2beta1/runs
+    POST /apis/v2beta1/runs                 (an inline pipeline_spec, or a pipeline_version_reference)
     GET  /apis/v2beta1/recurringruns        (experiment_id, filter on display_name)
     POST /apis/v2beta1/recurringruns
+    GET  /apis/v2beta1/pipelines            (filter on display_name)
+    POST /apis/v2beta1/pipelines/upload     (multipart ``uploadfile``; query name, description, namespace)
+    POST /apis/v2beta1/pipelines/upload_version   (multipart ``uploadfile``; query pipelineid, name)
+    GET  /apis/v2beta1/pipelines/{id}/versions    (filter on display_name)
 
 It checks what a test can check without a cluster: the filter is a well-formed v2beta1 ``Filter`` with an
 EQUALS predicate on display_name; the experiment exists; the uploaded pipeline spec is one of the compiled
 YAML documents it was given, byte for byte after parsing; the run's parameters are inputs of that pipeline;
-a recurring run has a 6-field cron. It records every request. It does NOT verify: authentication, namespaces
-and multi-user mode, that Argo could execute the spec, server-side parameter type checks, pagination, or the
-real server's filter grammar beyond this one predicate.
+a recurring run has a 6-field cron. The upload endpoints follow the KFP API server's upload handlers
+(``backend/src/apiserver/server/pipeline_upload_server.go``): the file is the multipart form field
+``uploadfile``; a pipeline takes its name from the ``name`` query parameter (else the file name) and its first
+version is named after it; a version needs ``pipelineid`` (400 without it or for an unknown pipeline); a
+pipeline or a version name taken in its scope is 409. It records every request. It does NOT verify:
+authentication, namespaces and multi-user mode, that Argo could execute the spec, server-side parameter type
+checks, pagination, the size limits and archive formats (.tar.gz, .zip) of uploads, or the real server's
+filter grammar beyond this one predicate.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -80,14 +91,17 @@ class KfpStandIn:
         pipeline_specs: Compiled pipelines that runs may carry, by ``pipelineInfo.name``, as the client sends
             them: the parsed YAML, or ``{"pipeline_spec": ..., "platform_spec": ...}`` when the YAML has a second
             (platform) document (``compiled_package`` builds either).
-        experiments, runs, recurring_runs: What was created, in order.
-        requests: Every request received.
+        experiments, runs, recurring_runs, pipelines, pipeline_versions: What was created, in order (a
+            version holds its ``pipeline_spec`` in the shape runs carry it, see ``compiled_package``).
+        requests: Every request received (an upload's body: ``{"uploadfile": {"filename", "text"}}``).
     """
 
     pipeline_specs: dict[str, dict[str, Any]]
     experiments: list[dict[str, Any]] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
     recurring_runs: list[dict[str, Any]] = field(default_factory=list)
+    pipelines: list[dict[str, Any]] = field(default_factory=list)
+    pipeline_versions: list[dict[str, Any]] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -140,8 +154,10 @@ class KfpStandIn:
         query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
+        content_type = handler.headers.get("Content-Type") or ""
         try:
-            body = json.loads(raw) if raw else None
+            body = multipart_files(content_type, raw) if content_type.startswith("multipart/") else None
+            body = body if body is not None else json.loads(raw) if raw else None
         except json.JSONDecodeError:
             body = raw.decode("utf-8", "replace")
         with self._lock:
@@ -178,6 +194,17 @@ class KfpStandIn:
             return {"recurringRuns": self._filtered(self._in_experiment(self.recurring_runs, query), query)}
         if route == ("POST", "/recurringruns"):
             return self._create_recurring_run(body)
+        if route == ("GET", "/pipelines"):
+            return {"pipelines": self._filtered(self.pipelines, query), "total_size": len(self.pipelines)}
+        if route == ("POST", "/pipelines/upload"):
+            return self._upload_pipeline(body, query)
+        if route == ("POST", "/pipelines/upload_version"):
+            return self._upload_pipeline_version(body, query)
+        if method == "GET" and route[1].startswith("/pipelines/") and route[1].endswith("/versions"):
+            pipeline_id = route[1].split("/")[2]
+            self._pipeline(pipeline_id, 404)
+            versions = [item for item in self.pipeline_versions if item["pipeline_id"] == pipeline_id]
+            return {"pipeline_versions": self._filtered(versions, query)}
         raise BadRequest(f"the stand-in does not implement {method} {path}", 404)
 
     # -- resources -----------------------------------------------------------------------------------------------
@@ -213,6 +240,11 @@ class KfpStandIn:
             raise BadRequest("display_name is required")
         experiment_id = self._experiment(body.get("experiment_id"))["experiment_id"]
         package = body.get("pipeline_spec")
+        reference = body.get("pipeline_version_reference")
+        if reference and package:
+            raise BadRequest("pipeline_spec and pipeline_version_reference are exclusive")
+        if isinstance(reference, dict):  # a run of an uploaded version: its spec is the version's
+            package = self._version(reference.get("pipeline_id"), reference.get("pipeline_version_id"))["pipeline_spec"]
         if not isinstance(package, dict):
             raise BadRequest("pipeline_spec is required (a compiled PipelineSpec)")
         # With a platform spec (kfp-kubernetes settings), the client sends {"pipeline_spec", "platform_spec"}.
@@ -236,7 +268,8 @@ class KfpStandIn:
             "experiment_id": experiment_id,
             "display_name": body["display_name"],
             "runtime_config": {"parameters": parameters},
-            "pipeline_spec": body["pipeline_spec"],
+            "pipeline_spec": body.get("pipeline_spec"),
+            "pipeline_version_reference": body.get("pipeline_version_reference"),
             "storage_state": "AVAILABLE",
             "state": "PENDING",
             "created_at": self._now(),
@@ -263,6 +296,74 @@ class KfpStandIn:
         }
         self.recurring_runs.append(recurring_run)
         return recurring_run
+
+    def _pipeline(self, pipeline_id: str | None, status: int = 400) -> dict[str, Any]:
+        for pipeline in self.pipelines:
+            if pipeline["pipeline_id"] == pipeline_id:
+                return pipeline
+        raise BadRequest(f"pipeline {pipeline_id!r} not found", status)
+
+    def _version(self, pipeline_id: str | None, version_id: str | None) -> dict[str, Any]:
+        for version in self.pipeline_versions:
+            if version["pipeline_id"] == pipeline_id and version["pipeline_version_id"] == version_id:
+                return version
+        raise BadRequest(f"pipeline version {version_id!r} of pipeline {pipeline_id!r} not found", 404)
+
+    def _uploaded_package(self, body: Any) -> tuple[str, dict[str, Any]]:
+        """The uploaded file's name and its compiled pipeline, which must be one the stand-in was given."""
+        upload = (body or {}).get("uploadfile") if isinstance(body, dict) else None
+        if not upload:
+            raise BadRequest("Failed to read pipeline from file: no multipart field 'uploadfile'")
+        try:
+            package = compiled_package(upload["text"])
+        except Exception as error:  # YAML errors of every kind
+            raise BadRequest(f"Failed to read a pipeline spec file: {error}") from error
+        name = spec_of(package).get("pipelineInfo", {}).get("name")
+        if self.pipeline_specs.get(name) != package:
+            raise BadRequest(f"uploadfile: pipeline {name!r} is not a compiled mlkeel pipeline, byte for byte")
+        return upload["filename"], package
+
+    def _new_version(self, pipeline_id: str, name: str, package: dict[str, Any], description: str) -> dict[str, Any]:
+        version = {
+            "pipeline_id": pipeline_id,
+            "pipeline_version_id": str(uuid.uuid4()),
+            "name": name,
+            "display_name": name,
+            "description": description,
+            "created_at": self._now(),
+            "pipeline_spec": package,
+        }
+        self.pipeline_versions.append(version)
+        return version
+
+    def _upload_pipeline(self, body: Any, query: dict[str, str]) -> dict[str, Any]:
+        filename, package = self._uploaded_package(body)
+        name = query.get("display_name") or query.get("name") or filename.rsplit(".", 1)[0]
+        namespace = query.get("namespace", "")
+        if any(item["display_name"] == name and item["namespace"] == namespace for item in self.pipelines):
+            raise BadRequest("Failed to create a pipeline and a pipeline version", 409)
+        pipeline = {
+            "pipeline_id": str(uuid.uuid4()),
+            "name": name,
+            "display_name": name,
+            "description": query.get("description", ""),
+            "namespace": namespace,
+            "created_at": self._now(),
+        }
+        self.pipelines.append(pipeline)
+        self._new_version(pipeline["pipeline_id"], name, package, pipeline["description"])
+        return pipeline
+
+    def _upload_pipeline_version(self, body: Any, query: dict[str, str]) -> dict[str, Any]:
+        filename, package = self._uploaded_package(body)
+        if not query.get("pipelineid"):
+            raise BadRequest("Failed to create a pipeline version")
+        pipeline = self._pipeline(query["pipelineid"])
+        name = query.get("display_name") or query.get("name") or filename.rsplit(".", 1)[0]
+        taken = [item for item in self.pipeline_versions if item["pipeline_id"] == pipeline["pipeline_id"]]
+        if any(item["display_name"] == name for item in taken):
+            raise BadRequest("Failed to create a pipeline version", 409)
+        return self._new_version(pipeline["pipeline_id"], name, package, query.get("description", ""))
 
     # -- listing -------------------------------------------------------------------------------------------------
 
@@ -293,3 +394,17 @@ class KfpStandIn:
                 raise BadRequest("a display_name predicate needs stringValue")
             kept = [item for item in kept if item["display_name"] == value]
         return kept
+
+
+def multipart_files(content_type: str, raw: bytes) -> dict[str, Any] | None:
+    """The files of a ``multipart/form-data`` body: field name -> ``{"filename", "text"}``; None when unparsable."""
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    if not message.is_multipart():
+        return None
+    files: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            files[name] = {"filename": part.get_filename() or "", "text": payload.decode("utf-8", "replace")}
+    return files

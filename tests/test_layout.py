@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mlkeel import compiler
 from mlkeel.components import STAGES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,6 +78,8 @@ def test_wheel_installs_one_namespace_with_the_compiled_yaml(tmp_path: Path) -> 
     }
     for stage in STAGES:
         assert f"mlkeel/components/{stage}/component.yaml" in names
+        for name in compiler.more_components(stage):  # a stage's other components (tune: tune_trial, tune_select)
+            assert f"mlkeel/components/{stage}/{name}.yaml" in names
     assert "mlkeel/pipelines/training.yaml" in names
     assert "mlkeel/data/telco_churn/telco_churn.csv" in names
     assert "mlkeel/components/model_card/templates/card.html.j2" in names  # package data, read at run time

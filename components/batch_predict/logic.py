@@ -481,7 +481,13 @@ def batch_predict(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlkeel.modeling import decision_threshold, feature_frame, model_feature_columns
+    from mlkeel.modeling import (
+        decision_threshold,
+        feature_frame,
+        known_categories,
+        model_feature_columns,
+        unseen_categories,
+    )
     from mlkeel.prediction_log import PredictionLogWriter, build_prediction_log, check_threshold
     from mlkeel.storage import require_readable_file
 
@@ -510,6 +516,7 @@ def batch_predict(
     ids = request_ids(table, key_column, batch_id or default_batch_id(dataset_path), shown)
     predicted_at = datetime.now(UTC)  # one moment for the whole batch
     positives = 0
+    categories = known_categories(resolved.model)
     with PredictionLogWriter(output_path) as writer:
         for start, chunk, scores in score_chunks(resolved.model, table, columns, shown):
             writer.write(
@@ -524,6 +531,7 @@ def batch_predict(
                     resolved.positive_label,
                     resolved.negative_label,
                     predicted_at,
+                    unseen_categories(chunk, categories),
                 )
             )
             positives += int(np.count_nonzero(scores >= threshold))

@@ -1349,8 +1349,8 @@ def drift(
         inputs: tuple[Any, Any] = (reference_path, current_path)
     else:
         detect = detect_drift
-        reference, _ = read_source(reference_path, "parquet")
-        current, _ = read_source(current_path, "parquet")
+        reference = read_source(reference_path, "parquet").table
+        current = read_source(current_path, "parquet").table
         inputs = (reference, current)
     result = detect(
         *inputs,

@@ -24,7 +24,8 @@ def ingest(
     Args:
         source_uri: CSV or Parquet file; a local path or a pyarrow-filesystem URI (s3://, gs://, hdfs://).
             An empty string means the bundled IBM Telco churn dataset.
-        dataset: Output Dataset (Parquet). Metadata: fingerprint, num_rows, num_columns, column_types, source.
+        dataset: Output Dataset (Parquet). Metadata: fingerprint, num_rows, num_columns, column_types, source,
+            source_format, delimiter (a CSV's, detected or given).
         file_format: "auto" (by file suffix), "csv" or "parquet".
         column_types: Type overrides, column -> integer | float | string | boolean | timestamp.
         delimiter: CSV delimiter: "auto" (detected from the first 64 KiB: comma, semicolon, tab or pipe), one

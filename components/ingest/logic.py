@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mlkeel.errors import DataError, ParameterError
 from mlkeel.storage import (
@@ -36,6 +36,16 @@ PANDAS_INDEX_COLUMN = re.compile(r"__index_level_\d+__")
 # CSV delimiters detected, in order of preference when two split the sample equally well.
 DELIMITERS = {"comma": ",", "semicolon": ";", "tab": "\t", "pipe": "|"}
 DELIMITER_SAMPLE_BYTES = 1 << 16
+# A number written with a decimal comma ("10,5"), as exports with a semicolon/tab/pipe delimiter write them.
+DECIMAL_COMMA_NUMBER = r"^\s*[+-]?\d+(,\d+)?\s*$"
+
+
+class SourceTable(NamedTuple):
+    """A source file as read: the table (types not yet normalised), its format and, for a CSV, its delimiter."""
+
+    table: pa.Table
+    format: str
+    delimiter: str = ""
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,8 @@ class IngestResult:
         column_types: Column name -> logical type (``integer``, ``float``, ``string``, ``boolean``, ``timestamp``).
         fingerprint: Content fingerprint (``sha256:...``): same for the same rows and columns whatever the file
             format or row order; it is the data version that lineage records.
+        delimiter: A CSV's delimiter by name (``comma``, ``semicolon``, ``tab``, ``pipe`` or the character),
+            detected or given; empty for Parquet.
     """
 
     source: str
@@ -56,6 +68,7 @@ class IngestResult:
     num_rows: int
     column_types: dict[str, str] = field(default_factory=dict)
     fingerprint: str = ""
+    delimiter: str = ""
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -67,6 +80,7 @@ class IngestResult:
             "num_columns": len(self.column_types),
             "column_types": self.column_types,
             "fingerprint": self.fingerprint,
+            "delimiter": self.delimiter,
         }
 
 
@@ -164,7 +178,7 @@ def _delimiter_name(delimiter: str) -> str:
 
 def read_source(
     source_uri: str, file_format: str = "auto", dictionary_columns: Sequence[str] = (), delimiter: str = "auto"
-) -> tuple[pa.Table, str]:
+) -> SourceTable:
     """Read a CSV or Parquet file into an Arrow table, with errors that name the file.
 
     Args:
@@ -176,7 +190,8 @@ def read_source(
             ``detect_delimiter``), one character, or ``comma``, ``semicolon``, ``tab``, ``pipe``.
 
     Returns:
-        ``(table, format)`` with the table as read (types not yet normalised).
+        A ``SourceTable``: ``(table, format, delimiter)``, the table as read (types not yet normalised) and,
+        for a CSV, the delimiter used (detected or given) by name.
 
     Raises:
         DataError: missing, empty, unreadable or corrupted file; a file with a header but no rows; a CSV read as
@@ -236,7 +251,39 @@ def read_source(
             )
     if table.num_rows == 0:
         raise DataError(f"{shown}: has a header ({table.num_columns} columns) but no data rows")
-    return table, resolved_format
+    if resolved_format == "csv" and delimiter != ",":
+        table = parse_decimal_commas(table)
+    return SourceTable(table, resolved_format, _delimiter_name(delimiter) if resolved_format == "csv" else "")
+
+
+def parse_decimal_commas(table: pa.Table) -> pa.Table:
+    """Turn text columns whose every value is a number with a decimal comma (``10,5``) into float columns.
+
+    Spreadsheets in most of Europe export semicolon-separated CSVs whose numbers have a decimal comma; read as
+    text, ``MonthlyCharges`` would become a category of thousands of levels. Only columns where every non-null
+    value has that form, and at least one has a comma, change; a comma-delimited file never has them unquoted.
+
+    Args:
+        table: A table as read from a CSV.
+
+    Returns:
+        The table with those columns as ``float64``.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for index, name in enumerate(table.column_names):
+        column = table.column(index)
+        if not pa.types.is_string(column.type) or column.null_count == len(column):
+            continue
+        values = column.drop_null()
+        if (
+            pc.all(pc.match_substring_regex(values, DECIMAL_COMMA_NUMBER)).as_py()
+            and pc.any(pc.match_substring(values, ",")).as_py()
+        ):
+            numbers = pc.cast(pc.utf8_trim_whitespace(pc.replace_substring(column, ",", ".")), pa.float64())
+            table = table.set_column(index, name, numbers)
+    return table
 
 
 def iter_parquet_batches(
@@ -551,7 +598,7 @@ def ingest(
         ParameterError: bad ``file_format``, ``column_types`` or ``delimiter``.
     """
     source = display_uri(source_uri)
-    raw, resolved_format = read_source(source_uri, file_format, delimiter=delimiter)
+    raw, resolved_format, used_delimiter = read_source(source_uri, file_format, delimiter=delimiter)
     table = normalise_table(raw, source, column_types)
     write_parquet_atomic(table, output_path)
     return IngestResult(
@@ -560,4 +607,5 @@ def ingest(
         num_rows=table.num_rows,
         column_types={name: logical_type(table.schema.field(name).type) for name in table.column_names},
         fingerprint=fingerprint_table(table),
+        delimiter=used_delimiter,
     )

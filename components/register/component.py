@@ -1,6 +1,6 @@
 """KFP component for the register stage: a thin shell around ``mlkeel.components.register.logic.register``."""
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from kfp import dsl
 from kfp.dsl import Artifact, Input, Model, Output
@@ -18,6 +18,7 @@ def register(
     data_fingerprint: str = "",
     pipeline_name: str = "",
     pipeline_run: str = "",
+    version_tags: Optional[dict] = None,
 ) -> NamedTuple("RegisterOutputs", [("version", str), ("alias", str)]):
     """Register the blessed model as a new version with its lineage tags and make it the champion.
 
@@ -44,6 +45,8 @@ def register(
         data_fingerprint: Fingerprint of the ingested data ("" = the one the training run recorded).
         pipeline_name: Pipeline (job) name, recorded as a tag; pass dsl.PIPELINE_JOB_NAME_PLACEHOLDER.
         pipeline_run: Pipeline run (job) id, recorded as a tag; pass dsl.PIPELINE_JOB_ID_PLACEHOLDER.
+        version_tags: More tags for the version, e.g. the tune stage's {"mlkeel.tuning": ...} (the chosen
+            hyperparameters of a search).
 
     Returns:
         version: The registered version (the existing one when this registration was made before).
@@ -63,6 +66,7 @@ def register(
         data_fingerprint=data_fingerprint,
         pipeline_name=pipeline_name,
         pipeline_run=pipeline_run,
+        version_tags=version_tags,
     )
     write_json_atomic(result.to_dict(), registered_model.path)  # before the uri changes: path follows uri
     registered_model.metadata.update(result.metadata)

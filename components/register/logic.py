@@ -375,6 +375,7 @@ def register(
     data_fingerprint: str = "",
     pipeline_name: str = "",
     pipeline_run: str = "",
+    version_tags: dict[str, str] | None = None,
 ) -> RegistrationResult:
     """Register the blessed model at ``model_uri`` as a version of ``model_name``; make it the champion.
 
@@ -391,6 +392,8 @@ def register(
         data_fingerprint: Fingerprint of the ingested data ("" = the training run's).
         pipeline_name: KFP pipeline (job) name, recorded as a tag.
         pipeline_run: KFP pipeline run (job) id, recorded as a tag.
+        version_tags: More tags for the version, e.g. ``mlkeel.tuning`` (the chosen hyperparameters of a search);
+            not part of the registration key (the training run's parameters already are).
 
     Returns:
         A ``RegistrationResult``.
@@ -435,6 +438,7 @@ def register(
         tags[LineageTag.GIT_COMMIT] = run_tags[LineageTag.GIT_COMMIT]  # the code that trained the model
     key = registration_key(model_name, tags, run_params, model_uri)
     tags[LineageTag.REGISTRATION_KEY] = key
+    tags.update({str(name): str(value) for name, value in (version_tags or {}).items()})
 
     existing = registry.versions_with_key(key)
     if existing:

@@ -5,16 +5,24 @@ The app (Starlette on uvicorn: both already come with mlflow-skinny; chosen by m
 in a background thread at start-up, so liveness answers at once and readiness only once the model is loaded.
 
 Endpoints:
-    POST /predict   ``{"records": [{column: value, ...}, ...], "ids": [...] (optional)}``; MLflow's
-                    ``{"dataframe_records": [...]}`` is accepted too. Every record is checked against the
-                    model's input schema (the validated ``data/schema.json`` its training run logged, else its
-                    MLflow signature) before scoring: a bad body gets a 4xx whose JSON names the record and
-                    field, never a 5xx. Bodies over ``max_body_bytes`` are refused (413) before any parsing
-                    and never held in memory.
+    POST /predict   ``{"records": [{column: value, ...}, ...], "ids": [...] (optional)}``, or any input format
+                    of MLflow's scoring protocol (``dataframe_split``, ``dataframe_records``, ``instances``,
+                    ``inputs``: ``protocols``). Every record is checked against the model's input schema
+                    (the validated ``data/schema.json`` its training run logged, else its MLflow signature)
+                    before scoring: a bad body gets a 4xx whose JSON names the record and field, never a 5xx.
+                    Bodies over ``max_body_bytes`` are refused (413) before any parsing and never held in memory.
     GET  /healthz   liveness: 200 while the process serves.
     GET  /readyz    readiness: 200 once the model is loaded, else 503 with the reason.
     GET  /metrics   Prometheus text: requests and latency by endpoint and status, predicted classes, a
-                    histogram of positive-class probabilities, and the model's name/version as an info metric.
+                    histogram of positive-class probabilities, categories the model never saw (by field), and
+                    the model's name/version as an info metric.
+    /v2/...         the Open Inference Protocol (``protocols``): health, server and model metadata, model
+                    readiness, ``POST /v2/models/{name}/infer``.
+    GET  /openapi.json  the OpenAPI document (``openapi``).
+
+A value of a categorical field that the model's encoder never saw in training is scored (the encoder's
+infrequent/unknown code) and flagged: in the answer, the prediction log's ``unseen_categories`` column and
+``/metrics``.
 
 Every scored record becomes one prediction-log row in the same schema as batch prediction
 (``mlkeel.prediction_log``), buffered in memory and written as rolling Parquet part files
@@ -34,13 +42,14 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from mlkeel.components.serve.protocols import IDS_KEY, RECORDS_KEY
 from mlkeel.constants import RUN_DATA_ARTIFACT_DIR, SCHEMA_ARTIFACT_FILE
 from mlkeel.errors import DataError, MlkeelError, ParameterError, RegistryError
 
@@ -48,6 +57,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from mlkeel.components.batch_predict.logic import ResolvedModel
+    from mlkeel.components.serve.protocols import Rows
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +73,6 @@ DEFAULT_FLUSH_SECONDS: Final = 10.0
 DEFAULT_MAX_BUFFERED_ROWS: Final = 100_000
 # At most this many problems are listed in one 4xx answer (the first one is also the message).
 MAX_REPORTED_ERRORS: Final = 20
-RECORDS_KEY: Final = "records"
-MLFLOW_RECORDS_KEY: Final = "dataframe_records"
-IDS_KEY: Final = "ids"
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 NUMERIC: Final = ("integer", "float")
 # Probability buckets of the prediction-score histogram.
@@ -80,7 +87,23 @@ SIGNATURE_TYPES: Final = {
     "boolean": "boolean",
     "datetime": "timestamp",
 }
-ENDPOINTS: Final = ("/predict", "/healthz", "/readyz", "/metrics")
+# The Open Inference Protocol paths (v2); the model name is a path parameter.
+OIP_MODEL: Final = "/v2/models/{model_name}"
+OIP_VERSION: Final = "/v2/models/{model_name}/versions/{model_version}"
+OIP_PATHS: Final = (
+    "/v2",
+    "/v2/health/live",
+    "/v2/health/ready",
+    OIP_MODEL,
+    f"{OIP_MODEL}/ready",
+    f"{OIP_MODEL}/infer",
+    OIP_VERSION,
+    f"{OIP_VERSION}/infer",
+)
+OPENAPI_PATH: Final = "/openapi.json"
+ENDPOINTS: Final = ("/predict", "/healthz", "/readyz", "/metrics", OPENAPI_PATH, *OIP_PATHS)
+# The name the Open Inference Protocol serves a model under when it does not come from the registry (a folder).
+MODEL_NAME_FALLBACK: Final = "model"
 
 
 class PayloadError(DataError):
@@ -127,12 +150,25 @@ class ServingModel:
         fields: The model's input fields, in the model's column order.
         schema_source: Where ``fields`` came from (``run data/schema.json`` or ``MLflow signature``).
         threshold: Decision threshold for ``prediction``.
+        categories: Categorical input field -> the categories its encoder saw in training (``known_categories``);
+            a value outside them is scored (the encoder maps it to its infrequent/unknown code) and flagged.
     """
 
     resolved: ResolvedModel
     fields: tuple[InputField, ...]
     schema_source: str
     threshold: float = 0.5
+    categories: Mapping[str, frozenset[Any]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The name the Open Inference Protocol serves it under: the registered name, else ``MODEL_NAME_FALLBACK``."""
+        return self.resolved.name or MODEL_NAME_FALLBACK
+
+    @property
+    def field_types(self) -> dict[str, str]:
+        """Input field name -> mlkeel logical type, in the model's column order."""
+        return {spec.name: spec.type for spec in self.fields}
 
     @property
     def feature_names(self) -> list[str]:
@@ -154,6 +190,7 @@ class ServingModel:
             "requested_uri": self.resolved.requested_uri,
             "schema_source": self.schema_source,
             "threshold": self.threshold,
+            "categorical_fields": sorted(self.categories),
             "fields": [{"name": spec.name, "type": spec.type, "nullable": spec.nullable} for spec in self.fields],
         }
 
@@ -176,7 +213,7 @@ def load_serving_model(model_uri: str, tracking_uri: str = "", threshold: float 
         DataError: the model has neither a logged schema nor a signature covering its feature columns.
     """
     from mlkeel.components.batch_predict.logic import resolve_model
-    from mlkeel.modeling import decision_threshold, model_feature_columns
+    from mlkeel.modeling import decision_threshold, known_categories, model_feature_columns
     from mlkeel.prediction_log import check_threshold
 
     if threshold is not None:
@@ -190,7 +227,7 @@ def load_serving_model(model_uri: str, tracking_uri: str = "", threshold: float 
         raise DataError(f"{resolved.uri}: the model has no feature_names_in_ (not fitted on a DataFrame)") from error
     fields, source = _input_fields(resolved, columns, tracking_uri)
     logger.info("serve: loaded %s (%d input fields from %s)", resolved.uri, len(fields), source)
-    return ServingModel(resolved, fields, source, threshold)
+    return ServingModel(resolved, fields, source, threshold, known_categories(resolved.model))
 
 
 def _input_fields(resolved: ResolvedModel, columns: list[str], tracking_uri: str) -> tuple[tuple[InputField, ...], str]:
@@ -259,26 +296,19 @@ def _signature_fields(resolved: ResolvedModel, columns: list[str]) -> tuple[Inpu
 # ----------------------------------------------------------------------------------------------------------
 
 
-def parse_payload(body: bytes, fields: Sequence[InputField]) -> tuple[pa.Table, list[str] | None]:
-    """Check a ``/predict`` body against the input fields and return the records as an Arrow table.
+def decode_json(body: bytes) -> Any:
+    """Decode a request body as JSON, or raise a 400 ``PayloadError`` saying why it is not usable JSON.
 
     Args:
         body: The raw request body.
-        fields: The model's input fields.
 
     Returns:
-        ``(table, ids)``: one row per record, columns in ``fields`` order and types; ``ids`` as given or None.
+        The decoded document.
 
     Raises:
-        PayloadError: 400 for a body that is not JSON (or JSON Python cannot hold: nested too deeply, a number
-            of over 4,300 digits, an unpaired surrogate escape) or not ``{"records": [...]}``; 422 for an empty list,
-            a record that is not an object, a missing or unknown field, a value of the wrong type, a null in a
-            non-nullable field, or ids that do not match the records.
+        PayloadError: 400 for a body that is not JSON, or JSON Python cannot hold (nested too deeply, a number of
+            over 4,300 digits, an unpaired surrogate escape).
     """
-    import pyarrow as pa
-
-    from mlkeel.components.ingest.logic import arrow_type_for
-
     try:
         document = json.loads(body)
     except UnicodeDecodeError as error:
@@ -298,30 +328,69 @@ def parse_payload(body: bytes, fields: Sequence[InputField]) -> tuple[pa.Table, 
             raise PayloadError(
                 400, [f"body is not usable JSON: an unpaired surrogate escape ({error.reason})"]
             ) from error
-    keys = [key for key in (RECORDS_KEY, MLFLOW_RECORDS_KEY) if isinstance(document, dict) and key in document]
-    if not isinstance(document, dict) or len(keys) != 1:
-        raise PayloadError(400, [f'body must be a JSON object {{"{RECORDS_KEY}": [{{...}}, ...]}}'])
-    unknown = sorted(set(document) - {keys[0], IDS_KEY})
-    if unknown:
-        raise PayloadError(400, [f"unknown top-level field(s) {', '.join(map(repr, unknown))}"])
-    records = document[keys[0]]
-    if not isinstance(records, list):
-        raise PayloadError(422, [f"field {keys[0]!r}: expected a list of objects, got {_kind(records)}"])
-    if not records:
-        raise PayloadError(422, [f"field {keys[0]!r}: the list is empty; send at least one record"])
+    return document
+
+
+def parse_payload(body: bytes, fields: Sequence[InputField]) -> tuple[pa.Table, list[str] | None]:
+    """Check a ``/predict`` body against the input fields and return the records as an Arrow table.
+
+    Args:
+        body: The raw request body, in any format of ``protocols.PREDICT_FORMATS`` (mlkeel's ``records`` and the
+            four of MLflow's scoring protocol).
+        fields: The model's input fields.
+
+    Returns:
+        ``(table, ids)``: one row per record, columns in ``fields`` order and types; ``ids`` as given or None.
+
+    Raises:
+        PayloadError: 400 for a body that is not usable JSON (see ``decode_json``) or not one of the formats;
+            422 for an empty list, a record that is not an object, a missing or unknown field, a value of the
+            wrong type, a null in a non-nullable field, or ids that do not match the records.
+    """
+    from mlkeel.components.serve.protocols import ProtocolError, check_columns, predict_rows
+
+    document = decode_json(body)
+    try:
+        rows = predict_rows(document)
+        check_columns(rows, [spec.name for spec in fields])
+    except ProtocolError as error:
+        raise PayloadError(error.status, [str(error)]) from error
     ids = document.get(IDS_KEY)
     errors: list[str] = []
     if ids is not None:
         if not isinstance(ids, list) or not all(isinstance(value, str) and value for value in ids):
             errors.append(f"field {IDS_KEY!r}: expected a list of non-empty strings")
-        elif len(ids) != len(records):
-            errors.append(f"field {IDS_KEY!r}: {len(ids)} ids for {len(records)} records")
+        elif len(ids) != len(rows.records):
+            errors.append(f"field {IDS_KEY!r}: {len(ids)} ids for {len(rows.records)} records")
+    return records_table(rows, fields, errors), ids
+
+
+def records_table(rows: Rows, fields: Sequence[InputField], errors: list[str] | None = None) -> pa.Table:
+    """Check every record of ``rows`` against the input fields; return them as one Arrow table.
+
+    Args:
+        rows: The records of a request (``protocols.predict_rows`` or ``protocols.infer_rows``).
+        fields: The model's input fields.
+        errors: Problems found before (reported first).
+
+    Returns:
+        One row per record, columns in ``fields`` order and types.
+
+    Raises:
+        PayloadError: 422 naming every problem (at most ``MAX_REPORTED_ERRORS``) by record and field, the way
+            the request wrote them.
+    """
+    import pyarrow as pa
+
+    from mlkeel.components.ingest.logic import arrow_type_for
+
+    errors = list(errors or [])
     names = {spec.name for spec in fields}
     columns: dict[str, list[Any]] = {spec.name: [] for spec in fields}
-    for index, record in enumerate(records):
+    for index, record in enumerate(rows.records):
         if len(errors) >= MAX_REPORTED_ERRORS:
             break
-        where = f"{keys[0]}[{index}]"
+        where = rows.locate(index, None)
         if not isinstance(record, dict):
             errors.append(f"{where}: expected an object of field values, got {_kind(record)}")
             continue
@@ -335,12 +404,11 @@ def parse_payload(body: bytes, fields: Sequence[InputField]) -> tuple[pa.Table, 
             if spec.name in record:
                 value, problem = _coerce(record[spec.name], spec)
                 if problem:
-                    errors.append(f"{where}.{spec.name}: {problem}")
+                    errors.append(f"{rows.locate(index, spec.name)}: {problem}")
                 columns[spec.name].append(value)
     if errors:
         raise PayloadError(422, errors[:MAX_REPORTED_ERRORS])
-    table = pa.table({spec.name: pa.array(columns[spec.name], arrow_type_for(spec.type)) for spec in fields})
-    return table, ids
+    return pa.table({spec.name: pa.array(columns[spec.name], arrow_type_for(spec.type)) for spec in fields})
 
 
 def _kind(value: Any) -> str:
@@ -551,6 +619,18 @@ class ServingMetrics:
             buckets=SCORE_BUCKETS,
             registry=self.registry,
         )
+        self.unseen_values = Counter(
+            "mlkeel_serve_unseen_categories",
+            "Values of a categorical field that the model never saw in training (scored and flagged), by field",
+            ["model_name", "model_version", "field"],
+            registry=self.registry,
+        )
+        self.unseen_records = Counter(
+            "mlkeel_serve_records_with_unseen_categories",
+            "Scored records holding at least one category the model never saw in training",
+            ["model_name", "model_version"],
+            registry=self.registry,
+        )
         self.model_info = Info("mlkeel_serve_model", "The model being served", registry=self.registry)
         self.model_loaded = Gauge(
             "mlkeel_serve_model_loaded", "1 once the model is loaded (ready), else 0", registry=self.registry
@@ -720,20 +800,80 @@ def create_app(settings: ServeSettings, loader: Loader = _default_loader) -> Any
             raise PayloadError(413, [f"body {shown}exceeds the limit of {limit} bytes"])
         return b"".join(chunks)
 
-    async def predict(request: Request) -> Response:
-        model = state.model
-        if model is None:
-            return problem(503, [state.load_error or "the model is still loading; retry when /readyz says ready"])
+    def not_loaded() -> JSONResponse:
+        return problem(503, [state.load_error or "the model is still loading; retry when /readyz says ready"])
+
+    async def scoring(request: Request, model: ServingModel, score: Callable[..., dict[str, Any]]) -> Response:
         request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         try:
             body = await read_body(request)  # first: an oversized body is drained whatever it claims to be
             check_content_type(request.headers.get("content-type", ""))
-            answer = await run_in_threadpool(score_request, state, model, body, request_id)
+            answer = await run_in_threadpool(score, state, model, body, request_id)
         except PayloadError as error:
             return problem(error.status, error.errors)
         except LogBackpressureError as error:
             return problem(503, [str(error)])
         return JSONResponse(answer, headers={REQUEST_ID_HEADER: request_id})
+
+    async def predict(request: Request) -> Response:
+        model = state.model
+        if model is None:
+            return not_loaded()
+        return await scoring(request, model, score_request)
+
+    def served_model(request: Request) -> ServingModel | JSONResponse:
+        """The model when the path names it (and its version, if any), else the 404/503 answer."""
+        model = state.model
+        if model is None:
+            return not_loaded()
+        name, version = request.path_params["model_name"], request.path_params.get("model_version")
+        if name != model.name:
+            return problem(404, [f"model {name!r} is not served here (this server serves {model.name!r})"])
+        if version is not None and version != model.resolved.version:
+            shown = model.resolved.version or "none"
+            return problem(404, [f"model {name!r} version {version!r} is not served here (version: {shown})"])
+        return model
+
+    async def v2_infer(request: Request) -> Response:
+        model = served_model(request)
+        if isinstance(model, JSONResponse):
+            return model
+        return await scoring(request, model, infer_request)
+
+    async def v2_model(request: Request) -> Response:
+        from mlkeel.components.serve.protocols import model_metadata
+
+        model = served_model(request)
+        if isinstance(model, JSONResponse):
+            return model
+        return JSONResponse(model_metadata(model.name, model.resolved.version, model.field_types))
+
+    async def v2_model_ready(request: Request) -> Response:
+        model = served_model(request)
+        if isinstance(model, JSONResponse):
+            return model
+        return JSONResponse({"name": model.name, "ready": True})
+
+    async def v2_server(request: Request) -> Response:
+        from mlkeel import __version__
+        from mlkeel.components.serve.protocols import OIP_PROTOCOL_VERSION
+
+        return JSONResponse(
+            {"name": "mlkeel-serve", "version": __version__, "extensions": [], "protocol": OIP_PROTOCOL_VERSION}
+        )
+
+    async def v2_live(request: Request) -> Response:
+        return JSONResponse({"live": True})
+
+    async def v2_ready(request: Request) -> Response:
+        if state.model is None:
+            return JSONResponse({"ready": False, "error": state.load_error or "loading"}, status_code=503)
+        return JSONResponse({"ready": True})
+
+    async def openapi(request: Request) -> Response:
+        from mlkeel.components.serve.openapi import openapi_document
+
+        return JSONResponse(openapi_document(state.model))
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"alive": True})
@@ -758,8 +898,22 @@ def create_app(settings: ServeSettings, loader: Loader = _default_loader) -> Any
         finally:
             sink.close()
 
-    handlers = {"/predict": predict, "/healthz": healthz, "/readyz": readyz, "/metrics": metrics_endpoint}
-    methods = {"/predict": ["POST"]}
+    handlers = {
+        "/predict": predict,
+        "/healthz": healthz,
+        "/readyz": readyz,
+        "/metrics": metrics_endpoint,
+        OPENAPI_PATH: openapi,
+        "/v2": v2_server,
+        "/v2/health/live": v2_live,
+        "/v2/health/ready": v2_ready,
+        OIP_MODEL: v2_model,
+        f"{OIP_MODEL}/ready": v2_model_ready,
+        f"{OIP_MODEL}/infer": v2_infer,
+        OIP_VERSION: v2_model,
+        f"{OIP_VERSION}/infer": v2_infer,
+    }
+    methods = {"/predict": ["POST"], f"{OIP_MODEL}/infer": ["POST"], f"{OIP_VERSION}/infer": ["POST"]}
     routes = [
         Route(path, timed(path, handler), methods=methods.get(path, ["GET"])) for path, handler in handlers.items()
     ]
@@ -782,36 +936,55 @@ def check_content_type(content_type: str) -> None:
         raise PayloadError(415, [f"Content-Type {content_type!r}: send the body as application/json"])
 
 
-def score_request(state: ServingState, model: ServingModel, body: bytes, request_id: str) -> dict[str, Any]:
-    """Check, score and log one ``/predict`` body (runs in a worker thread).
+@dataclass(frozen=True)
+class Scored:
+    """The answer for a batch of checked records, as both protocols report it.
+
+    Attributes:
+        ids: Record ids.
+        probabilities: Positive-class probability per record.
+        predictions: 1 (positive class) or 0 per record.
+        labels: The predicted class as text (None for 0 when the negative label is unknown).
+        unseen: Per record, field -> a category value the model never saw in training.
+    """
+
+    ids: list[str]
+    probabilities: list[float]
+    predictions: list[int]
+    labels: list[str | None]
+    unseen: list[dict[str, Any]]
+
+
+def score_table(state: ServingState, model: ServingModel, table: pa.Table, record_ids: Sequence[str]) -> Scored:
+    """Score checked records, log them (one prediction-log row each) and count them in the metrics.
 
     Args:
         state: The app's state (metrics, log).
         model: The loaded model.
-        body: The raw request body.
-        request_id: The request's id; record ``i`` without a given id gets ``<request_id>-<i>``.
+        table: Checked records (``records_table``).
+        record_ids: One id per record.
 
     Returns:
-        The JSON answer: ``request_id``, the model's identity and one prediction per record.
+        The ``Scored`` answer.
 
     Raises:
-        PayloadError: the body breaks the input schema (see ``parse_payload``).
+        PayloadError: 422 when the model refuses the rows.
         LogBackpressureError: the prediction log cannot take the rows.
     """
     import numpy as np
 
+    from mlkeel.modeling import unseen_categories
     from mlkeel.prediction_log import build_prediction_log
 
-    table, ids = parse_payload(body, model.fields)
-    record_ids = ids or [f"{request_id}-{index}" for index in range(table.num_rows)]
     try:
         scores = model.scores(table)
     except (ValueError, TypeError) as error:
         raise PayloadError(422, [f"the model cannot score these records: {error}"]) from error
+    unseen = unseen_categories(table, model.categories)
     resolved = model.resolved
     log = build_prediction_log(
         table,
-        record_ids,
+        list(record_ids),
         resolved.name,
         resolved.version,
         resolved.uri,
@@ -819,6 +992,7 @@ def score_request(state: ServingState, model: ServingModel, body: bytes, request
         model.threshold,
         resolved.positive_label,
         resolved.negative_label,
+        unseen_categories=unseen,
     )
     state.sink.append(log)
     predicted = scores >= model.threshold
@@ -832,22 +1006,92 @@ def score_request(state: ServingState, model: ServingModel, body: bytes, request
         metrics.predictions.labels(*labels, "0").inc(len(scores) - positives)
     for score in scores.tolist():
         metrics.scores.labels(*labels).observe(score)
+    for found in unseen:
+        if found:
+            metrics.unseen_records.labels(*labels).inc()
+        for name in found:
+            metrics.unseen_values.labels(*labels, name).inc()
     negative = resolved.negative_label
+    flags = predicted.tolist()
+    return Scored(
+        list(record_ids),
+        scores.tolist(),
+        [int(flag) for flag in flags],
+        [resolved.positive_label if flag else negative for flag in flags],
+        unseen,
+    )
+
+
+def score_request(state: ServingState, model: ServingModel, body: bytes, request_id: str) -> dict[str, Any]:
+    """Check, score and log one ``/predict`` body (runs in a worker thread).
+
+    Args:
+        state: The app's state (metrics, log).
+        model: The loaded model.
+        body: The raw request body (any format of ``parse_payload``).
+        request_id: The request's id; record ``i`` without a given id gets ``<request_id>-<i>``.
+
+    Returns:
+        The JSON answer: ``request_id``, the model's identity and one prediction per record (``id``,
+        ``prediction``, ``label``, ``probability``, ``unseen_categories``: field -> value never seen in training).
+
+    Raises:
+        PayloadError: the body breaks the input schema (see ``parse_payload``).
+        LogBackpressureError: the prediction log cannot take the rows.
+    """
+    table, ids = parse_payload(body, model.fields)
+    record_ids = ids or [f"{request_id}-{index}" for index in range(table.num_rows)]
+    scored = score_table(state, model, table, record_ids)
+    resolved = model.resolved
     return {
         "request_id": request_id,
         "model_name": resolved.name,
         "model_version": resolved.version,
         "model_uri": resolved.uri,
         "predictions": [
-            {
-                "id": record_id,
-                "prediction": int(flag),
-                "label": resolved.positive_label if flag else negative,
-                "probability": score,
-            }
-            for record_id, flag, score in zip(record_ids, predicted.tolist(), scores.tolist(), strict=True)
+            {"id": record_id, "prediction": flag, "label": label, "probability": score, "unseen_categories": found}
+            for record_id, flag, label, score, found in zip(
+                scored.ids, scored.predictions, scored.labels, scored.probabilities, scored.unseen, strict=True
+            )
         ],
     }
+
+
+def infer_request(state: ServingState, model: ServingModel, body: bytes, request_id: str) -> dict[str, Any]:
+    """Check, score and log one Open Inference Protocol ``infer`` body (runs in a worker thread).
+
+    Args:
+        state: The app's state (metrics, log).
+        model: The loaded model.
+        body: The raw request body: ``{"id"?, "inputs": [one tensor per input field], "outputs"?}``.
+        request_id: The HTTP request's id, used when the body names none; row ``i`` is logged as ``<id>-<i>``.
+
+    Returns:
+        The protocol's answer (``protocols.infer_response``).
+
+    Raises:
+        PayloadError: the body is not an inference request or breaks the input schema.
+        LogBackpressureError: the prediction log cannot take the rows.
+    """
+    from mlkeel.components.serve.protocols import ProtocolError, infer_response, infer_rows
+
+    try:
+        request = infer_rows(decode_json(body), model.field_types)
+    except ProtocolError as error:
+        raise PayloadError(error.status, [str(error)]) from error
+    table = records_table(request.rows, model.fields)
+    identifier = request.request_id or request_id
+    scored = score_table(state, model, table, [f"{identifier}-{index}" for index in range(table.num_rows)])
+    return infer_response(
+        model.name,
+        model.resolved.version,
+        identifier,
+        request.outputs,
+        scored.probabilities,
+        scored.predictions,
+        scored.labels,
+        scored.unseen,
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -153,11 +153,7 @@ def make_estimator(estimator: str, hyperparameters: dict[str, Any] | None, seed:
         raise ParameterError(
             f"hyperparameters {unknown} are not parameters of {class_name}; see its scikit-learn documentation"
         )
-    signature = inspect.signature(estimator_class).parameters
-    settings = {
-        **defaults,
-        **{name: _as_declared(value, signature[name].default) for name, value in (hyperparameters or {}).items()},
-    }
+    settings = {**defaults, **declared_hyperparameters(estimator, hyperparameters)}
     if class_weight not in CLASS_WEIGHTS:
         raise ParameterError(f"class_weight {class_weight!r}: expected one of {', '.join(map(repr, CLASS_WEIGHTS))}")
     if class_weight:
@@ -167,6 +163,28 @@ def make_estimator(estimator: str, hyperparameters: dict[str, Any] | None, seed:
     if "random_state" in accepted:
         settings.setdefault("random_state", seed)
     return estimator_class(**settings)
+
+
+def declared_hyperparameters(estimator: str, hyperparameters: dict[str, Any] | None) -> dict[str, Any]:
+    """``hyperparameters`` with integral floats back to ints where the estimator's parameter is not a float.
+
+    Args:
+        estimator: A key of ``ESTIMATORS``.
+        hyperparameters: Estimator parameters (names already checked, or unknown ones kept as they are).
+
+    Returns:
+        The same parameters, ``{"max_leaf_nodes": 15.0}`` as ``{"max_leaf_nodes": 15}``.
+    """
+    import importlib
+
+    if estimator not in ESTIMATORS:  # make_estimator says so
+        return dict(hyperparameters or {})
+    module_name, class_name = ESTIMATORS[estimator][0].split(":")
+    signature = inspect.signature(getattr(importlib.import_module(module_name), class_name)).parameters
+    return {
+        name: _as_declared(value, signature[name].default) if name in signature else value
+        for name, value in (hyperparameters or {}).items()
+    }
 
 
 def _as_declared(value: Any, default: Any) -> Any:
@@ -281,6 +299,10 @@ def fit_model(
 def signature_example(frame: pd.DataFrame, feature_columns: list[str], rows: int = 5) -> pd.DataFrame:
     """A few input rows for the MLflow signature, integers as floats so a null in an int column still validates.
 
+    Timezone-aware timestamps become naive UTC: MLflow's schema enforcement accepts naive datetimes only (with an
+    aware example, logging the model printed "Please ensure that the input data of datetime column only contains
+    timezone-naive datetime objects"); the model's calendar features read both.
+
     Args:
         frame: Training rows.
         feature_columns: The model's input columns.
@@ -289,12 +311,15 @@ def signature_example(frame: pd.DataFrame, feature_columns: list[str], rows: int
     Returns:
         The example DataFrame.
     """
+    import pandas as pd
     from pandas.api import types as ptypes
 
     example = frame[feature_columns].head(rows).copy()
     for column in example.columns:
         if ptypes.is_integer_dtype(example[column].dtype):
             example[column] = example[column].astype("float64")
+        elif isinstance(example[column].dtype, pd.DatetimeTZDtype):
+            example[column] = example[column].dt.tz_convert("UTC").dt.tz_localize(None)
     return example
 
 

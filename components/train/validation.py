@@ -27,6 +27,10 @@ VALIDATION_FRACTION = 0.2
 # Below this many rows of the rarer class, a validation part would hold one or two positives: the threshold
 # would be chosen on noise. Then the model is fitted on every train row and the policy falls back to 0.5.
 MIN_CLASS_ROWS_FOR_VALIDATION = 10
+# The train metrics (the overfit check's side) are read on at most this many fit rows, a seeded stratified
+# sample: on 260,000 flights, scoring every fit row took longer than the rest of the stage's own work, and a
+# ROC AUC on 50,000 rows is within about 0.003 of the full one.
+TRAIN_METRICS_MAX_ROWS = 50_000
 
 
 @dataclass
@@ -38,7 +42,7 @@ class ValidatedFit:
         threshold: The decision threshold.
         policy: The threshold policy, as text.
         note: Why the policy could not be followed as asked ("" when it was).
-        train_metrics: Metrics on the fit part, at ``threshold``.
+        train_metrics: Metrics on the fit part (at most ``TRAIN_METRICS_MAX_ROWS`` of its rows), at ``threshold``.
         validation_metrics: Metrics on the validation part, at ``threshold`` ({} without a validation part).
         fit_rows: Rows fitted on.
         validation_rows: Rows in the validation part (0 without one).
@@ -91,7 +95,12 @@ def fit_validated(
         fit_x, fit_y, val_x, val_y = features, labels, None, None
     with one_native_thread():
         pipeline.fit(fit_x, fit_y)
-        fit_scores = positive_scores(pipeline, fit_x)
+        scored_x, scored_y = fit_x, fit_y
+        if validate and len(fit_y) > TRAIN_METRICS_MAX_ROWS:
+            scored_x, _, scored_y, _ = train_test_split(
+                fit_x, fit_y, train_size=TRAIN_METRICS_MAX_ROWS, stratify=fit_y, random_state=seed
+            )
+        fit_scores = positive_scores(pipeline, scored_x)
         val_scores = positive_scores(pipeline, val_x) if validate else None
     if val_scores is not None:
         choice = choose_threshold(val_y, val_scores, policy)
@@ -103,8 +112,8 @@ def fit_validated(
             f"kept {DEFAULT_THRESHOLD}",
         )
     else:
-        choice = choose_threshold(fit_y, fit_scores, policy)
-    train_metrics = classification_metrics(fit_y, fit_scores, choice.threshold)
+        choice = choose_threshold(scored_y, fit_scores, policy)
+    train_metrics = classification_metrics(scored_y, fit_scores, choice.threshold)
     validation_metrics = {} if val_scores is None else classification_metrics(val_y, val_scores, choice.threshold)
     warning = overfit_warning(train_metrics["roc_auc"], validation_metrics["roc_auc"]) if validate else ""
     for line in (choice.note, warning):

@@ -1024,7 +1024,7 @@ def read_dataset(dataset_path: str, schema: DatasetSchema | None = None) -> pa.T
     Raises:
         DataError: missing, empty or unreadable file.
     """
-    table, _ = read_source(dataset_path, "parquet", dictionary_columns(schema) if schema else ())
+    table = read_source(dataset_path, "parquet", dictionary_columns(schema) if schema else ()).table
     return table
 
 

@@ -82,7 +82,7 @@ def preflight(
 
     source = resolve_source(data)
     shown = display_uri(source)
-    table = normalise_table(read_source(source, file_format, delimiter=delimiter)[0], shown, column_types)
+    table = normalise_table(read_source(source, file_format, delimiter=delimiter).table, shown, column_types)
     if target not in table.column_names:
         raise DataError(f"{shown}: target column {target!r} not found; columns: {', '.join(table.column_names)}")
     missing = [column for column in columns if column not in table.column_names]
@@ -132,6 +132,21 @@ def preflight(
 )
 @click.option("--hyperparameters", type=JSON_OBJECT, default=None, help="E.g. '{\"max_iter\": 300}'.")
 @model_choice_options
+@click.option(
+    "--tune-trials",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Search hyperparameters first with N trials (one task each; trial 0 = the defaults) on a validation part "
+    "of the train split, and train with the best: the tuning pipeline. 0: no search (the training pipeline).",
+)
+@click.option(
+    "--search-space",
+    type=JSON_OBJECT,
+    default=None,
+    help='With --tune-trials: estimator -> parameter -> range, e.g. \'{"random_forest": {"max_depth": {"type": "int", '
+    '"low": 4, "high": 24}}}\' (default: components/tune/logic.py DEFAULT_SEARCH_SPACES).',
+)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--model-name", default="mlkeel-churn", show_default=True)
 @click.option(
@@ -161,6 +176,12 @@ def preflight(
     metavar="NAME=JSON",
     help="Any other pipeline parameter, e.g. --param gate_margin=0.02.",
 )
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Stream kfp.local's whole output (every task's log) instead of one line per task; it goes to run.log in "
+    "the run's folder either way.",
+)
 @reports_user_errors
 def run_training(
     local_run: bool,
@@ -177,6 +198,8 @@ def run_training(
     threshold_policy: str,
     class_weight: str,
     feature_types: dict | None,
+    tune_trials: int,
+    search_space: dict | None,
     seed: int,
     model_name: str,
     sensitive_columns: tuple[str, ...],
@@ -184,6 +207,7 @@ def run_training(
     tracking_uri: str,
     workdir: str,
     extra_params: tuple[str, ...],
+    verbose: bool,
 ) -> None:
     """Run the training pipeline: ingest, validate, split, train, evaluate, fairness, explain, gate, register."""
     from mlkeel.data import TELCO_CHURN_KEY, TELCO_CHURN_POSITIVE_LABEL, TELCO_CHURN_TARGET
@@ -240,8 +264,16 @@ def run_training(
         arguments["feature_types"] = json.dumps(overrides, sort_keys=True)
     if delimiter != "auto":
         arguments["delimiter"] = delimiter
+    if tune_trials:
+        from mlkeel.components.tune.logic import search_space as checked_space
+
+        checked_space(estimator, search_space)  # a bad space fails here, before any task runs
+        arguments["tune_trials"] = tune_trials
+        arguments["search_space"] = search_space or {}
+    elif search_space:
+        raise ParameterError("--search-space needs --tune-trials N (N >= 1)")
     arguments.update(parse_params(extra_params))
-    summary = run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner)
+    summary = run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner, verbose=verbose)
     click.echo(summary.render())
 
 
@@ -266,6 +298,12 @@ def run_training(
     type=click.Choice(["logistic_regression", "random_forest", "hist_gradient_boosting"]),
 )
 @click.option("--mlflow-uri", "tracking_uri", default="", help="MLflow tracking URI (default: SQLite in --workdir).")
+@click.option(
+    "--pushgateway",
+    "pushgateway_url",
+    default="",
+    help="Push the run's figures to this Prometheus Pushgateway (http://host:port); a failed push is only logged.",
+)
 @click.option("--workdir", default=".mlkeel", show_default=True, type=click.Path(file_okay=False))
 @click.option(
     "--param",
@@ -273,6 +311,12 @@ def run_training(
     multiple=True,
     metavar="NAME=JSON",
     help="Any other monitoring parameter, e.g. --param max_metric_drop=0.02.",
+)
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Stream kfp.local's whole output (every task's log) instead of one line per task; it goes to run.log in "
+    "the run's folder either way.",
 )
 @reports_user_errors
 def run_monitoring(
@@ -286,8 +330,10 @@ def run_monitoring(
     model_name: str,
     estimator: str,
     tracking_uri: str,
+    pushgateway_url: str,
     workdir: str,
     extra_params: tuple[str, ...],
+    verbose: bool,
 ) -> None:
     """Check a new batch against the champion (schema, drift, live metrics); retrain on drift or degradation."""
     from mlkeel.components.champion.logic import resolve_champion
@@ -323,6 +369,7 @@ def run_monitoring(
             workdir=workdir,
             tracking_uri=tracking_uri,
             runner=runner,
+            verbose=verbose,
         )
         click.echo(first.render())
     arguments: dict[str, Any] = {
@@ -333,9 +380,11 @@ def run_monitoring(
         "key_column": key_column,
         "estimator": estimator,
         "experiment_name": model_name,
+        **({"pushgateway_url": pushgateway_url} if pushgateway_url else {}),
         **parse_params(extra_params),
     }
-    click.echo(run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner).render())
+    summary = run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner, verbose=verbose)
+    click.echo(summary.render())
 
 
 def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
@@ -386,18 +435,53 @@ def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
     help="Start at most one run per key (for drift: model name + champion version + batch fingerprint).",
 )
 @click.option("--namespace", default="", help="Namespace of a multi-user KFP deployment.")
+@click.option(
+    "--upload",
+    is_flag=True,
+    help="Upload the YAML to the KFP UI's Pipelines page as a named version (a new version when the pipeline "
+    "exists), and start the run from it.",
+)
+@click.option("--upload-only", is_flag=True, help="Upload the version (as --upload) and start no run.")
+@click.option("--pipeline-name", default="", help="The uploaded pipeline's name (default: mlkeel-PIPELINE).")
+@click.option(
+    "--version-name",
+    default="",
+    help="The uploaded version's name (default: v<mlkeel version>-<hash of the YAML>: the same YAML is one version).",
+)
 @reports_user_errors
 def submit_command(
-    pipeline: str, host: str, extra_params: tuple[str, ...], experiment: str, dedupe_key: str, namespace: str
+    pipeline: str,
+    host: str,
+    extra_params: tuple[str, ...],
+    experiment: str,
+    dedupe_key: str,
+    namespace: str,
+    upload: bool,
+    upload_only: bool,
+    pipeline_name: str,
+    version_name: str,
 ) -> None:
-    """Submit the compiled PIPELINE (its committed YAML) to a KFP cluster.
+    """Submit the compiled PIPELINE (its committed YAML) to a KFP cluster: a run, an uploaded version, or both.
 
     The MLflow tracking URI is not sent: the cluster sets MLFLOW_TRACKING_URI from a Secret.
     """
-    from mlkeel.submit import submit_run
+    from mlkeel.submit import check_arguments, submit_run, upload_version
 
+    if (pipeline_name or version_name) and not (upload or upload_only):
+        raise ParameterError("--pipeline-name and --version-name name an uploaded version: add --upload")
+    arguments = parse_params(extra_params)
+    version = None
+    if upload or upload_only:
+        if not upload_only:
+            check_arguments(pipeline, arguments)  # a bad parameter fails before anything is uploaded
+        version = upload_version(host, pipeline, pipeline_name, version_name, namespace=namespace)
+        done = "uploaded" if version.created_version else "already there:"
+        click.echo(f"{done} pipeline {version.pipeline_name!r} version {version.version_name!r} ({version.version_id})")
+        click.echo(version.url)
+        if upload_only:
+            return
     result = submit_run(
-        host, pipeline, parse_params(extra_params), experiment=experiment, dedupe_key=dedupe_key, namespace=namespace
+        host, pipeline, arguments, experiment=experiment, dedupe_key=dedupe_key, namespace=namespace, version=version
     )
     if result.created:
         click.echo(f"submitted run {result.run_name} ({result.run_id})")

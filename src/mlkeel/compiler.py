@@ -53,9 +53,27 @@ def targets() -> list[Target]:
     found = []
     for stage in STAGES:
         found.append(Target(f"components/{stage}/component.yaml", "component", stage))
+        found.extend(
+            Target(f"components/{stage}/{name}.yaml", "component", f"{stage}:{name}") for name in more_components(stage)
+        )
         found.append(Target(f"components/{stage}/README.md", "readme", stage))
     found.extend(Target(f"pipelines/{name}.yaml", "pipeline", name) for name in PIPELINES)
     return found
+
+
+def more_components(stage: str) -> tuple[str, ...]:
+    """The components a stage defines besides the one named after it (its package's ``MORE_COMPONENTS``).
+
+    The tune stage, say: ``tune`` proposes, ``tune_trial`` scores a trial, ``tune_select`` chooses; each is
+    compiled to ``components/tune/<name>.yaml`` and documented in the stage's README.
+
+    Args:
+        stage: Stage name.
+
+    Returns:
+        The other components' names (usually none). Reading them imports only the stage's ``__init__``.
+    """
+    return tuple(getattr(importlib.import_module(f"mlkeel.components.{stage}"), "MORE_COMPONENTS", ()))
 
 
 def source_root() -> Path:
@@ -73,13 +91,14 @@ def load_component(stage: str) -> Any:
     """The KFP component object of ``stage`` (from ``mlkeel.components.<stage>.component``).
 
     Args:
-        stage: Stage name.
+        stage: Stage name, or ``stage:component`` for another component of that stage (``more_components``).
 
     Returns:
         The ``PythonComponent`` created by ``@dsl.component``.
     """
+    stage, _, name = stage.partition(":")
     module = importlib.import_module(f"mlkeel.components.{stage}.component")
-    return getattr(module, stage)
+    return getattr(module, name or stage)
 
 
 def load_pipeline(name: str) -> Any:
@@ -100,40 +119,20 @@ def load_pipeline(name: str) -> Any:
 def render_component_readme(stage: str) -> str:
     """Markdown README of a stage: description, inputs and outputs with types, and how to run it.
 
+    A stage with more components (``more_components``) gets a section per component after its own.
+
     Args:
         stage: Stage name.
 
     Returns:
         The README text.
     """
-    import docstring_parser
-
     from mlkeel.images import stage_image
 
-    component = load_component(stage)
-    spec = component.component_spec
-    parsed = docstring_parser.parse(component.python_func.__doc__ or "")
-    described = {param.arg_name: param.description or "" for param in parsed.params}
-    if parsed.returns is not None and parsed.returns.description:  # a single return value: KFP's "Output"
-        described["Output"] = parsed.returns.description
-
-    def describe(name: str, kfp_description: str | None) -> str:
-        # KFP parses the Returns section; docstring_parser the Args section (outputs artifacts included).
-        text = " ".join((kfp_description or described.get(name) or "").split())
-        return text.replace("|", "\\|")
-
-    lines = [f"# `{stage}` component", "", parsed.short_description or ""]
-    if parsed.long_description:
-        lines += ["", " ".join(parsed.long_description.split())]
-    lines += ["", "## Inputs", "", "| name | type | default | description |", "| --- | --- | --- | --- |"]
-    for name, spec_input in (spec.inputs or {}).items():
-        default = "" if spec_input.default is None else f"`{spec_input.default!r}`"
-        if spec_input.default is None and not spec_input.optional:
-            default = "required"
-        lines.append(f"| `{name}` | {spec_input.type} | {default} | {describe(name, spec_input.description)} |")
-    lines += ["", "## Outputs", "", "| name | type | description |", "| --- | --- | --- |"]
-    for name, spec_output in (spec.outputs or {}).items():
-        lines.append(f"| `{name}` | {spec_output.type} | {describe(name, spec_output.description)} |")
+    others = more_components(stage)
+    lines = [f"# `{stage}` component", "", *_component_reference(stage, "##")]
+    for name in others:
+        lines += ["", f"## `{name}` component", "", *_component_reference(f"{stage}:{name}", "###")]
     lines += [
         "",
         "## Use it",
@@ -144,7 +143,8 @@ def render_component_readme(stage: str) -> str:
         "from kfp import components",
         "",
         f'{stage} = components.load_component_from_file("components/{stage}/component.yaml")',
-        f"# or: from mlkeel.components.{stage}.component import {stage}",
+        *(f'{name} = components.load_component_from_file("components/{stage}/{name}.yaml")' for name in others),
+        f"# or: from mlkeel.components.{stage}.component import {', '.join((stage, *others))}",
         "```",
         "",
         f"Without KFP: `python -m mlkeel.components.{stage} --help`. "
@@ -156,6 +156,37 @@ def render_component_readme(stage: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _component_reference(name: str, level: str) -> list[str]:
+    """A component's description and its inputs and outputs tables (headings at ``level``)."""
+    import docstring_parser
+
+    component = load_component(name)
+    spec = component.component_spec
+    parsed = docstring_parser.parse(component.python_func.__doc__ or "")
+    described = {param.arg_name: param.description or "" for param in parsed.params}
+    if parsed.returns is not None and parsed.returns.description:  # a single return value: KFP's "Output"
+        described["Output"] = parsed.returns.description
+
+    def describe(name: str, kfp_description: str | None) -> str:
+        # KFP parses the Returns section; docstring_parser the Args section (outputs artifacts included).
+        text = " ".join((kfp_description or described.get(name) or "").split())
+        return text.replace("|", "\\|")
+
+    lines = [parsed.short_description or ""]
+    if parsed.long_description:
+        lines += ["", " ".join(parsed.long_description.split())]
+    lines += ["", f"{level} Inputs", "", "| name | type | default | description |", "| --- | --- | --- | --- |"]
+    for name, spec_input in (spec.inputs or {}).items():
+        default = "" if spec_input.default is None else f"`{spec_input.default!r}`"
+        if spec_input.default is None and not spec_input.optional:
+            default = "required"
+        lines.append(f"| `{name}` | {spec_input.type} | {default} | {describe(name, spec_input.description)} |")
+    lines += ["", f"{level} Outputs", "", "| name | type | description |", "| --- | --- | --- |"]
+    for name, spec_output in (spec.outputs or {}).items():
+        lines.append(f"| `{name}` | {spec_output.type} | {describe(name, spec_output.description)} |")
+    return lines
 
 
 def write_targets(output_root: Path) -> list[Path]:

@@ -107,6 +107,9 @@ class LineageTag:
     MODEL_CARD: Final = "mlkeel.model_card"
     # Training run: the one-line feature summary (which columns are features, of which kind; which are not, why).
     FEATURES: Final = "mlkeel.features"
+    # A tuned version: the search's summary as JSON (estimator, metric, chosen trial and hyperparameters, scores,
+    # the MLflow parent run of the trials); set by register on the version (components/tune).
+    TUNING: Final = "mlkeel.tuning"
 
     # Register's bookkeeping: what makes two registrations "the same" (data + code + training parameters), the
     # state of a version (``RegistrationState``) and the promotion decision (also set on the training run).

@@ -88,11 +88,14 @@ class Profile:
         name: File stem under images/requirements/ (``core`` is the base dependencies themselves).
         extras: pyproject optional-dependency groups it installs.
         description: One line for the generated file's header.
+        builds_on: Another profile whose layer comes first, unchanged (so docker reuses that layer of the images
+            of that profile); this profile's file then lists only its own extras.
     """
 
     name: str
     extras: tuple[str, ...] = ()
     description: str = ""
+    builds_on: str = ""
 
 
 CORE = Profile("core", description="pyproject [project.dependencies]: what every image needs")
@@ -112,7 +115,13 @@ SERVE = Profile(
 GOVERNANCE = Profile(
     "governance", extras=("ml", "governance"), description="pyproject [ml] + [governance]: fairlearn, matplotlib"
 )
-PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT, GOVERNANCE, DEPLOY, SERVE)}
+# The push_metrics stage: the core dependencies + prometheus-client (no scikit-learn, no MLflow).
+MONITORING = Profile("monitoring", extras=("monitoring",), description="pyproject [monitoring]: prometheus-client")
+# The tune stage: the ml layer as it is (shared with the ml images: building the tune image adds one small layer,
+# not a second copy of scikit-learn and MLflow), then [tune]: Optuna's samplers (plus colorlog; the rest of its
+# dependencies come with [ml]).
+TUNE = Profile("tune", extras=("tune",), description="pyproject [tune] on the ml layer: Optuna", builds_on="ml")
+PROFILES = {profile.name: profile for profile in (CORE, ML, DRIFT, GOVERNANCE, DEPLOY, SERVE, MONITORING, TUNE)}
 
 # Which requirements profile each stage's image installs (then run `mlkeel images generate`); the drift image
 # has its own profile with the [drift] extra, so only that image carries alibi-detect.
@@ -121,6 +130,7 @@ STAGE_PROFILES = {
     "validate": "core",
     "split": "ml",  # scikit-learn's stratified split; the ml layers are shared, so this costs no extra bytes
     "train": "ml",
+    "tune": "tune",
     "evaluate": "ml",
     "fairness": "governance",
     "explain": "governance",
@@ -130,6 +140,7 @@ STAGE_PROFILES = {
     "drift": "drift",
     "batch_predict": "ml",
     "performance": "ml",
+    "push_metrics": "monitoring",
     "model_card": "ml",
     "deploy": "deploy",
     "serve": "serve",
@@ -139,6 +150,7 @@ STAGE_DESCRIPTIONS = {
     "validate": "infer or check a schema, quarantine invalid rows",
     "split": "split a dataset into train and test",
     "train": "fit a scikit-learn pipeline and log it to MLflow",
+    "tune": "search hyperparameters, one task per trial, on a validation part of the train split",
     "evaluate": "score a model on held-out data",
     "fairness": "compare a model's decisions between groups of sensitive columns (fairlearn)",
     "explain": "rank a model's input columns by permutation importance",
@@ -148,6 +160,7 @@ STAGE_DESCRIPTIONS = {
     "drift": "test a batch against reference data for drift (alibi-detect)",
     "batch_predict": "score a dataset with a registered model, write the prediction log",
     "performance": "join predictions with late labels, flag degradation",
+    "push_metrics": "push a monitoring run's figures to a Prometheus Pushgateway",
     "model_card": "render a registered version's model card (HTML + Markdown) and attach it to MLflow",
     "deploy": "serve a blessed model version on Kubernetes (rolling, blue-green, canary; rollback)",
     "serve": "serve a registered model over HTTP (mlkeel serve), check it before release",
@@ -469,6 +482,33 @@ RUN pip install --no-cache-dir --requirement requirements/@PROFILE@.txt \\
 """
 
 
+def profile_layers(profile: Profile) -> list[Profile]:
+    """The profiles whose requirement layers an image of ``profile`` installs, in order (none for core).
+
+    Args:
+        profile: The image's profile.
+
+    Returns:
+        ``[PROFILES[profile.builds_on], profile]`` for a profile built on another, ``[profile]`` otherwise.
+    """
+    if profile.name == CORE.name:
+        return []
+    return [*profile_layers(PROFILES[profile.builds_on]), profile] if profile.builds_on else [profile]
+
+
+def profile_block_text(profile: Profile) -> str:
+    """One profile's requirement layer of a Dockerfile (the same text in every image of that profile).
+
+    Args:
+        profile: A profile other than core.
+
+    Returns:
+        The Dockerfile lines.
+    """
+    text = PROFILE_BLOCK_TEMPLATE.replace("@PROFILE_DESCRIPTION@", profile.description)
+    return text.replace("@PROFILE@", profile.name)
+
+
 def render_dockerfile(name: str, root: Path | None = None) -> str:
     """Render images/<name>/Dockerfile.
 
@@ -480,9 +520,7 @@ def render_dockerfile(name: str, root: Path | None = None) -> str:
         The Dockerfile.
     """
     spec = image_spec(name)
-    profile_block = ""
-    if spec.profile.name != CORE.name:
-        profile_block = PROFILE_BLOCK_TEMPLATE.replace("@PROFILE_DESCRIPTION@", spec.profile.description)
+    profile_block = "".join(profile_block_text(profile) for profile in profile_layers(spec.profile))
     text = DOCKERFILE_TEMPLATE.replace("@PROFILE_BLOCK@", profile_block)
     port = STAGE_PORTS.get(name)
     text = text.replace("@EXPOSE_BLOCK@", f"EXPOSE {port}\n" if port else "")
@@ -1014,7 +1052,10 @@ def build_all(
     base_image = base_image or OFFLINE_BASE_IMAGE
     ensure_offline_base_image(base_image, log)
     requirements = root / "images" / "requirements"
-    files = [requirements / "core.txt", *{requirements / f"{spec.profile.name}.txt" for spec in specs}]
+    files = [
+        requirements / "core.txt",
+        *{requirements / f"{layer.name}.txt" for spec in specs for layer in profile_layers(spec.profile)},
+    ]
     files = [*sorted(set(files)), requirements / "build.txt"]
     wheelhouse = fill_wheelhouse(files, root / "requirements" / "constraints.txt", log)
     with serve_wheelhouse(wheelhouse, log=log) as address:

@@ -28,6 +28,7 @@ KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 # Documents that are configuration files of tools, not Kubernetes API objects (no OpenAPI schema exists).
 NOT_API_OBJECTS = {("kind.x-k8s.io/v1alpha4", "Cluster"), ("kustomize.config.k8s.io/v1beta1", "Kustomization")}
 KUBECTL_TIMEOUT_S = 120
+CRD_KIND = "CustomResourceDefinition"
 
 
 class ManifestError(MlkeelError):
@@ -145,8 +146,74 @@ def yaml_files(root: Path) -> Iterator[Path]:
     yield from sorted(path for pattern in ("*.yaml", "*.yml") for path in root.rglob(pattern))
 
 
+def custom_resource_schemas(documents: Iterable[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The OpenAPI schema of every (apiVersion, kind) the CustomResourceDefinitions among ``documents`` define.
+
+    Args:
+        documents: Kubernetes objects; only ``apiextensions.k8s.io/v1`` CustomResourceDefinitions are read.
+
+    Returns:
+        (``group/version``, kind) -> that version's ``openAPIV3Schema``.
+    """
+    schemas: dict[tuple[str, str], dict[str, Any]] = {}
+    for document in documents:
+        if (document.get("apiVersion"), document.get("kind")) != ("apiextensions.k8s.io/v1", CRD_KIND):
+            continue
+        spec = document["spec"]
+        for version in spec.get("versions", []):
+            schemas[(f"{spec['group']}/{version['name']}", spec["names"]["kind"])] = version["schema"][
+                "openAPIV3Schema"
+            ]
+    return schemas
+
+
+def _strict(schema: Any) -> Any:
+    """A copy of a CRD's structural schema that refuses unknown fields, except where it preserves them.
+
+    The API server prunes unknown fields (``kubectl apply --validate=strict`` rejects them): a misspelt field
+    should fail here, as it does for built-in kinds.
+    """
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    strict = {key: _strict(value) for key, value in schema.items()}
+    if "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        strict.setdefault("additionalProperties", False)
+    return strict
+
+
+def validate_custom_resource(document: dict[str, Any], schema: dict[str, Any], source: str = "") -> None:
+    """Validate a custom resource against its CRD's ``openAPIV3Schema`` (strict: unknown fields fail).
+
+    Args:
+        document: The object.
+        schema: Its CRD version's ``openAPIV3Schema`` (``custom_resource_schemas``).
+        source: Where it comes from (file name), for messages.
+
+    Raises:
+        ManifestError: a schema violation (the message names the object and the field path).
+    """
+    import jsonschema
+
+    prefix = f"{source}: " if source else ""
+    body = {key: value for key, value in document.items() if key not in ("apiVersion", "kind", "metadata")}
+    strict = _strict(schema)
+    strict["properties"] = {
+        k: v for k, v in strict.get("properties", {}).items() if k not in ("apiVersion", "kind", "metadata")
+    }
+    error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(strict).iter_errors(body))
+    if error is not None:
+        path = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        raise ManifestError(f"{prefix}{describe(document)}: at {path}: {error.message}")
+
+
 def validate_files(paths: Iterable[Path]) -> int:
     """Validate every API object in the YAML files (kind/kustomize config files are skipped).
+
+    Custom resources are validated against the CustomResourceDefinitions found among the same files (e.g. the
+    Prometheus Operator's, vendored in manifests/monitoring/operator/crds/); other objects against the
+    Kubernetes OpenAPI schemas.
 
     Args:
         paths: YAML files.
@@ -157,12 +224,19 @@ def validate_files(paths: Iterable[Path]) -> int:
     Raises:
         ManifestError: the first invalid object.
     """
+    loaded = [(path, load_documents(path.read_text(encoding="utf-8"), str(path))) for path in paths]
+    custom = custom_resource_schemas(document for _, documents in loaded for document in documents)
     count = 0
-    for path in paths:
-        for document in load_documents(path.read_text(encoding="utf-8"), str(path)):
-            if is_api_object(document):
+    for path, documents in loaded:
+        for document in documents:
+            if not is_api_object(document):
+                continue
+            key = (document.get("apiVersion"), document.get("kind"))
+            if key in custom:
+                validate_custom_resource(document, custom[key], str(path))  # type: ignore[index]
+            else:
                 validate_manifest(document, str(path))
-                count += 1
+            count += 1
     return count
 
 

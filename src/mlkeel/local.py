@@ -8,9 +8,9 @@ folder matters for the Docker runner, which bind-mounts only the pipeline root i
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
-import re
 import time
 import warnings
 from collections.abc import Iterator
@@ -18,18 +18,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlkeel.constants import CHAMPION_ALIAS, DEFAULT_RUNNER, PREVIOUS_CHAMPION_ALIAS, RUNNERS, ArtifactMetadata
+from mlkeel.constants import (
+    CHAMPION_ALIAS,
+    DEFAULT_RUNNER,
+    PREVIOUS_CHAMPION_ALIAS,
+    RUNNERS,
+    ArtifactMetadata,
+    LineageTag,
+)
 from mlkeel.errors import MlkeelError, ParameterError
 from mlkeel.storage import display_uri
 from mlkeel.warm_python import MONITORING_LIBRARIES, TRAINING_LIBRARIES, available, warm_python
 
 DEFAULT_WORKDIR = ".mlkeel"
+# Parameters of the tuning pipeline only: a run without a search (tune_trials 0) runs the training pipeline.
+TUNING_ONLY_PARAMETERS = ("tune_trials", "search_space")
 SQLITE_FILE = "mlflow.db"
 logger = logging.getLogger(__name__)
 
 
 class PipelineRunFailed(MlkeelError):
-    """A task of a local pipeline run failed; its log (printed above) says why."""
+    """A task of a local pipeline run failed: the message names the first that did, its error line and the log."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +66,15 @@ class LocalStore:
         Returns:
             The store description.
         """
+        from mlkeel.docker_runner import absolute_store_uri, local_store_path
+
         folder = Path(workdir).expanduser().resolve()
         folder.mkdir(parents=True, exist_ok=True)
+        # A local store's path made absolute: each task (a process, or a container) may start in another folder.
+        tracking_uri = absolute_store_uri(tracking_uri)
+        local = local_store_path(tracking_uri) if tracking_uri else None
+        if local and local[0] == "sqlite":
+            local[1].parent.mkdir(parents=True, exist_ok=True)
         return cls(
             workdir=folder,
             tracking_uri=tracking_uri or _sqlite_uri(folder / SQLITE_FILE),
@@ -71,12 +87,13 @@ class LocalStore:
         Args:
             experiment_name: The experiment the pipeline logs to.
         """
+        from mlkeel.docker_runner import local_store_path
         from mlkeel.tracking import connect
 
         local = self.tracking_uri.startswith("sqlite:")
-        database = self.workdir / SQLITE_FILE
-        if local and self.tracking_uri == _sqlite_uri(database) and not database.exists():
-            seed_sqlite_store(database)
+        store = local_store_path(self.tracking_uri)
+        if store and store[0] == "sqlite" and not store[1].exists():
+            seed_sqlite_store(store[1])
         client = connect(self.tracking_uri)
         if client.get_experiment_by_name(experiment_name) is None:
             client.create_experiment(experiment_name, artifact_location=self.artifact_location if local else None)
@@ -172,12 +189,21 @@ class TrainingSummary:
     blessing: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
     features: str = ""
+    tuning: dict[str, Any] = field(default_factory=dict)
 
     @property
     def model_card(self) -> Path | None:
         """The model card (HTML) this run wrote for the version it registered, or None."""
         card = self.run_folder / "model-card" / "card" if self.run_folder else None
         return card if card and card.is_file() else None
+
+    @property
+    def metrics_pushed(self) -> bool | None:
+        """Whether the push_metrics task pushed the figures; None when it did not run (no Pushgateway)."""
+        output = self.run_folder / "push-metrics" / "executor_output.json" if self.run_folder else None
+        if output is None or not output.is_file():
+            return None
+        return bool(json.loads(output.read_text(encoding="utf-8")).get("parameterValues", {}).get("Output"))
 
     def _model_lines(self) -> list[str]:
         return _train_lines(self.model, self.metrics)
@@ -201,6 +227,7 @@ class TrainingSummary:
                 f"{self.rows_quarantined} quarantined",
                 f"  holdout metrics  : {metric_text}",
                 *self._model_lines(),
+                *_tuning_lines(self.tuning),
                 f"  features         : {self.features.removeprefix('features: ') or 'not recorded'}",
                 f"  fairness         : {self.fairness.get('reason') or 'not checked'}",
                 f"  top features     : {', '.join(self.top_features) or 'not computed'}",
@@ -213,6 +240,26 @@ class TrainingSummary:
                 f"  wall time        : {self.seconds:.1f} s",
             ]
         )
+
+
+def _tuning_lines(tuning: dict[str, Any]) -> list[str]:
+    """Summary lines of a search: the chosen trial, its validation score against the baseline, the trials page."""
+    if not tuning:
+        return []
+    if "best_trial" not in tuning:
+        return ["  tuning           : no search summary found in MLflow"]
+    metric = tuning["metric"]
+    baseline = tuning.get("baseline_score")
+    chosen = (
+        f"trial {tuning['best_trial']} of {tuning['trials']} (seed {tuning['seed']}), validation {metric} "
+        f"{tuning['best_score']:.4f} vs baseline " + ("failed" if baseline is None else f"{baseline:.4f}")
+    )
+    registered = "; recorded on the version (mlkeel.tuning)" if tuning.get("version_tagged") else ""
+    return [
+        f"  tuning           : {chosen}{registered}",
+        f"  tuned parameters : {json.dumps(tuning.get('hyperparameters', {}), sort_keys=True)}",
+        f"  trials           : {tuning.get('page') or 'page not found'} (MLflow parent run {tuning['parent_run_id']})",
+    ]
 
 
 def _train_lines(model: dict[str, Any], holdout: dict[str, float]) -> list[str]:
@@ -241,16 +288,18 @@ def _train_lines(model: dict[str, Any], holdout: dict[str, float]) -> list[str]:
     return lines
 
 
-def init_runner(store: LocalStore, runner: str = DEFAULT_RUNNER) -> None:
+def init_runner(store: LocalStore, runner: str = DEFAULT_RUNNER, experiment_name: str = "") -> None:
     """Start a kfp.local session whose pipeline root is the work folder.
 
     Args:
         store: The local store.
         runner: One of ``RUNNERS`` (``RUNNER_HELP`` says what each does); ``warm`` runs the tasks with kfp.local's
             SubprocessRunner, like ``subprocess``, and needs ``task_python`` open around the run.
+        experiment_name: The run's MLflow experiment (the Docker runner mounts its artifact folder).
 
     Raises:
-        ParameterError: unknown runner.
+        ParameterError: unknown runner, or the Docker runner's containers could not write the local MLflow store
+            (``mlkeel.docker_runner.prepare_store_folders``): before any task starts.
     """
     from kfp import local
 
@@ -259,7 +308,7 @@ def init_runner(store: LocalStore, runner: str = DEFAULT_RUNNER) -> None:
     elif runner == "docker":
         from mlkeel.docker_runner import docker_runner
 
-        chosen = docker_runner(store.workdir)
+        chosen = docker_runner(store.workdir, store.tracking_uri, experiment_name)
     else:
         raise ParameterError(f"unknown runner {runner!r}: expected one of {', '.join(RUNNERS)}")
     # The subprocess runner warns that image names without "python" may not be Python images; ours are.
@@ -305,32 +354,41 @@ def task_python(runner: str, warm_modules: tuple[str, ...]) -> Iterator[None]:
 
 
 def execute_pipeline(
-    pipeline: Any, arguments: dict[str, Any], store: LocalStore, runner: str
+    pipeline: Any, arguments: dict[str, Any], store: LocalStore, runner: str, verbose: bool = False
 ) -> tuple[dict[str, Any], float, float]:
-    """Run ``pipeline`` under kfp.local against ``store``; turn a failed task into ``PipelineRunFailed``.
+    """Run ``pipeline`` under kfp.local against ``store``, one line per task; a failed task is ``PipelineRunFailed``.
+
+    kfp.local's whole output goes to ``run.log`` in the run's folder (``mlkeel.progress``).
 
     Args:
         pipeline: A ``@dsl.pipeline`` function.
         arguments: Its parameters; ``mlflow_tracking_uri`` is set to the store's.
         store: The local store (pipeline root and MLflow).
         runner: ``warm``, ``subprocess`` or ``docker`` (see ``init_runner``; ``warm`` inside ``task_python``).
+        verbose: Also stream kfp.local's whole output (task logs), as kfp.local prints it.
 
     Returns:
         ``(pipeline outputs, start time, wall seconds)``: the time counts from the pipeline's start, once the
         store is ready.
 
     Raises:
-        PipelineRunFailed: a task failed (kfp.local printed its log above).
+        PipelineRunFailed: a task failed; the message names the first that did, its error line and the log.
     """
+    from mlkeel.progress import ANSI, follow_run
+
     arguments = {**arguments, "mlflow_tracking_uri": store.tracking_uri}
-    store.ensure_experiment(arguments.get("experiment_name", "mlkeel-churn"))
-    init_runner(store, runner)
+    experiment_name = arguments.get("experiment_name", "mlkeel-churn")
+    store.ensure_experiment(experiment_name)
+    init_runner(store, runner, experiment_name)
     started = time.time()
-    try:
-        task = pipeline(**arguments)
-    except RuntimeError as error:
-        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # kfp.local colours task names for terminals
-        raise PipelineRunFailed(f"{plain}; the failing task's log is above") from error
+    with follow_run(verbose=verbose) as follower:
+        try:
+            task = pipeline(**arguments)
+        except RuntimeError as error:
+            if follower.first_failure:  # not kfp.local's "Inner task failed: 'a' inside 'b'" nesting
+                raise PipelineRunFailed(str(follower.first_failure)) from error
+            where = f"; the run's log: {follower.log_path}" if follower.log_path else ""
+            raise PipelineRunFailed(ANSI.sub("", str(error)) + where) from error
     return task.outputs, started, time.time() - started
 
 
@@ -339,6 +397,7 @@ def run_training(
     workdir: str | Path = DEFAULT_WORKDIR,
     tracking_uri: str = "",
     runner: str = DEFAULT_RUNNER,
+    verbose: bool = False,
 ) -> TrainingSummary:
     """Run the training pipeline under kfp.local and summarise it.
 
@@ -348,20 +407,27 @@ def run_training(
         workdir: Work folder for outputs and the local MLflow store.
         tracking_uri: MLflow URI to use instead of the local store ("" = local SQLite store in ``workdir``).
         runner: ``warm``, ``subprocess`` or ``docker`` (see ``init_runner``).
+        verbose: Stream kfp.local's whole output instead of one line per task (it goes to ``run.log`` either way).
 
     Returns:
         The ``TrainingSummary``.
 
     Raises:
-        PipelineRunFailed: a task failed (its log is printed by kfp.local above the error).
+        PipelineRunFailed: a task failed (the message names the first that did and its error).
     """
     from mlkeel.tracking import connect
 
+    tuned = int(arguments.get("tune_trials", 0)) > 0
+    if not tuned:
+        arguments = {name: value for name, value in arguments.items() if name not in TUNING_ONLY_PARAMETERS}
     with task_python(runner, TRAINING_LIBRARIES):
-        from mlkeel.pipelines.training import training_pipeline
+        if tuned:  # the same tasks plus a search before train (pipelines/tuning.py)
+            from mlkeel.pipelines.tuning import tuning_pipeline as pipeline
+        else:
+            from mlkeel.pipelines.training import training_pipeline as pipeline
 
         store = LocalStore.create(workdir, tracking_uri)
-        outputs, started, seconds = execute_pipeline(training_pipeline, arguments, store, runner)
+        outputs, started, seconds = execute_pipeline(pipeline, arguments, store, runner, verbose)
     model_name = arguments.get("model_name", "mlkeel-churn")
     client = connect(store.tracking_uri)
     run_id = outputs["model"].metadata.get("mlflow_run_id")
@@ -369,7 +435,7 @@ def run_training(
     registered = None
     if outputs["blessed"] and champion is not None and client.get_model_version(model_name, champion).run_id == run_id:
         registered = champion
-    run_folder = _newest_run_folder(store.workdir, "mlkeel-training", started)
+    run_folder = _newest_run_folder(store.workdir, "mlkeel-tuning" if tuned else "mlkeel-training", started)
     return TrainingSummary(
         fingerprint=outputs["fingerprint"],
         rows_in=int(outputs["rows_in"]),
@@ -390,7 +456,36 @@ def run_training(
         blessing=dict(outputs["blessing"].metadata),
         model=dict(outputs["model"].metadata),
         features=str(outputs["model"].metadata.get("features", "")),
+        tuning=(
+            _tuning_summary(
+                client, arguments.get("experiment_name", "mlkeel-churn"), started, registered, model_name, run_folder
+            )
+            if tuned
+            else {}
+        ),
     )
+
+
+def _tuning_summary(
+    client: Any, experiment_name: str, started: float, version: str | None, model_name: str, run_folder: Path | None
+) -> dict[str, Any]:
+    """What the search chose: its parent run's ``mlkeel.tuning`` tag, the trials page, the version's tag."""
+    from mlkeel.components.tune.logic import SEARCH_RUN, STAGE_TAG
+
+    found = client.search_runs(
+        [client.get_experiment_by_name(experiment_name).experiment_id],
+        f"tags.`{STAGE_TAG}` = '{SEARCH_RUN}' and attributes.start_time >= {int(started * 1000) - 1000}",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    recorded = found[0].data.tags.get(LineageTag.TUNING, "") if found else ""
+    summary: dict[str, Any] = json.loads(recorded) if recorded else {}
+    page = run_folder / "tune-select" / "trials_page" if run_folder else None
+    summary["page"] = str(page) if page and page.is_file() else ""
+    summary["version_tagged"] = bool(
+        version and client.get_model_version(model_name, version).tags.get(LineageTag.TUNING)
+    )
+    return summary
 
 
 def _top_features(run_folder: Path | None) -> list[str]:
@@ -441,6 +536,14 @@ class MonitoringSummary:
         card = self.run_folder / "model-card" / "card" if self.run_folder else None
         return card if card and card.is_file() else None
 
+    @property
+    def metrics_pushed(self) -> bool | None:
+        """Whether the push_metrics task pushed the figures; None when it did not run (no Pushgateway)."""
+        output = self.run_folder / "push-metrics" / "executor_output.json" if self.run_folder else None
+        if output is None or not output.is_file():
+            return None
+        return bool(json.loads(output.read_text(encoding="utf-8")).get("parameterValues", {}).get("Output"))
+
     def render(self) -> str:
         """The summary as the lines the CLI prints."""
         before = self.champion_before.rsplit("/", 1)[-1]
@@ -451,6 +554,11 @@ class MonitoringSummary:
         else:
             outcome = f"ran; the retrained model did not pass the gate, version {before} stays champion"
         drifted = ", ".join(self.drifted_features) or "none"
+        pushed = {
+            None: "not configured (--pushgateway)",
+            True: "pushed to the Pushgateway",
+            False: "FAILED, the run went on without it (the push-metrics task's log says why)",
+        }[self.metrics_pushed]
         return "\n".join(
             [
                 "mlkeel monitoring run summary",
@@ -458,6 +566,7 @@ class MonitoringSummary:
                 f"  drift            : {'DRIFT' if self.is_drift else 'no drift'} (drifted features: {drifted})",
                 f"  performance      : {self.performance_reason}",
                 f"  retraining       : {outcome}",
+                f"  metrics push     : {pushed}",
                 f"  run outputs      : {self.run_folder or self.store.workdir}",
                 f"  MLflow store     : {display_uri(self.store.tracking_uri)}",
                 f"  wall time        : {self.seconds:.1f} s",
@@ -496,6 +605,7 @@ def run_monitoring(
     workdir: str | Path = DEFAULT_WORKDIR,
     tracking_uri: str = "",
     runner: str = DEFAULT_RUNNER,
+    verbose: bool = False,
 ) -> MonitoringSummary:
     """Run the monitoring pipeline under kfp.local and summarise it.
 
@@ -504,12 +614,13 @@ def run_monitoring(
         workdir: Work folder for outputs and the local MLflow store.
         tracking_uri: MLflow URI to use instead of the local store.
         runner: ``warm``, ``subprocess`` or ``docker`` (see ``init_runner``).
+        verbose: Stream kfp.local's whole output instead of one line per task (it goes to ``run.log`` either way).
 
     Returns:
         The ``MonitoringSummary``.
 
     Raises:
-        PipelineRunFailed: a task failed (its log is printed above the error).
+        PipelineRunFailed: a task failed (the message names the first that did and its error).
         MissingExtraError: a runner other than ``docker`` on an interpreter without alibi-detect (Python 3.13):
             refused before any task starts, naming the extra.
     """
@@ -520,7 +631,7 @@ def run_monitoring(
         from mlkeel.pipelines.monitoring import monitoring_pipeline
 
         store = LocalStore.create(workdir, tracking_uri)
-        outputs, started, seconds = execute_pipeline(monitoring_pipeline, arguments, store, runner)
+        outputs, started, seconds = execute_pipeline(monitoring_pipeline, arguments, store, runner, verbose)
     model_name = arguments.get("model_name", "mlkeel-churn")
     drift_metadata = outputs["drift_result"].metadata
     return MonitoringSummary(

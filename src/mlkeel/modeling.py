@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 from mlkeel.errors import DataError, SchemaMismatchError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from contextlib import AbstractContextManager
 
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
 
 def binary_labels(labels: pd.Series, positive_label: str, source: str = "data") -> np.ndarray:
@@ -232,3 +234,57 @@ def load_sklearn_model(uri: str) -> Any:
     # from a copy keeps the store untouched; the model is in memory once loaded.
     with tempfile.TemporaryDirectory(prefix="mlkeel-model-") as folder:
         return mlflow.sklearn.load_model(uri, dst_path=folder)
+
+
+# The ColumnTransformer part train fits on the categorical columns (components/train/features.py).
+CATEGORICAL_TRANSFORMER = "categorical"
+
+
+def known_categories(model: Any) -> dict[str, frozenset[Any]]:
+    """The categories each categorical input column had in training, read from the model's fitted encoder.
+
+    Args:
+        model: A model as train saves it (its Pipeline's ``preprocess`` step is a ``ColumnTransformer`` whose
+            ``categorical`` part is a fitted ``OneHotEncoder`` or ``OrdinalEncoder``), or any other estimator.
+
+    Returns:
+        Column -> the categories seen (every one, the infrequent ones included); {} for a model without a
+        categorical encoder.
+    """
+    steps = getattr(fitted_pipeline(model), "named_steps", {})
+    preprocess = steps.get("preprocess") if hasattr(steps, "get") else None
+    found: dict[str, frozenset[Any]] = {}
+    for name, transformer, columns in getattr(preprocess, "transformers_", []):
+        categories = getattr(transformer, "categories_", None)
+        if name != CATEGORICAL_TRANSFORMER or categories is None or isinstance(columns, str):
+            continue
+        for column, values in zip(columns, categories, strict=False):
+            found[str(column)] = frozenset(
+                value
+                for value in values.tolist()
+                if value is not None and value == value  # NaN != NaN
+            )
+    return found
+
+
+def unseen_categories(table: pa.Table | pd.DataFrame, categories: Mapping[str, frozenset[Any]]) -> list[dict[str, Any]]:
+    """Per row of ``table``, the categorical fields whose value the model never saw in training.
+
+    Args:
+        table: Rows holding the model's input columns (an Arrow table or a DataFrame).
+        categories: From ``known_categories``.
+
+    Returns:
+        One dict per row: field -> the unseen value ({} for a row with none). Nulls are not unseen.
+    """
+    import pyarrow as pa
+
+    arrow = table if isinstance(table, pa.Table) else pa.Table.from_pandas(table, preserve_index=False)
+    found: list[dict[str, Any]] = [{} for _ in range(arrow.num_rows)]
+    for column, known in categories.items():
+        if column not in arrow.column_names:
+            continue
+        for row, value in enumerate(arrow.column(column).to_pylist()):
+            if value is not None and value == value and value not in known:  # NaN != NaN: a missing value
+                found[row][column] = value
+    return found

@@ -16,6 +16,9 @@ Columns (``PREDICTION_LOG_SCHEMA`` holds the fixed ones):
     probability       double     the model's probability of the positive class
     threshold         double     the decision threshold used for ``prediction``
     predicted_at      timestamp[us, tz=UTC]
+    unseen_categories list<string> the categorical features whose value the model never saw in training (scored
+                                 anyway, through the encoder's infrequent/unknown code); [] for none. Optional:
+                                 logs written before it have no such column (it reads as null)
     feature.<column>  any        each input feature the model read, in its input type, nulls kept as nulls
 
 ``prediction`` (a number) is the column to compute with; ``prediction_label`` is for people and downstream
@@ -45,6 +48,7 @@ PREDICTION_LABEL: Final = "prediction_label"
 PROBABILITY: Final = "probability"
 THRESHOLD: Final = "threshold"
 PREDICTED_AT: Final = "predicted_at"
+UNSEEN_CATEGORIES: Final = "unseen_categories"
 # Input features are stored as ``feature.<name>`` so that any dataset's columns fit beside the fixed ones.
 FEATURE_PREFIX: Final = "feature."
 
@@ -114,6 +118,7 @@ def build_prediction_log(
     positive_label: str,
     negative_label: str | None = None,
     predicted_at: datetime | None = None,
+    unseen_categories: Sequence[Any] | None = None,
 ) -> pa.Table:
     """Build the prediction-log rows of one scored batch (one row per input row, in input order).
 
@@ -130,9 +135,12 @@ def build_prediction_log(
         negative_label: Text of the other class; None or "" when unknown (``prediction_label`` is then null
             for negative predictions).
         predicted_at: When the rows were scored, timezone-aware; None means now.
+        unseen_categories: Per row, the features holding a category the model never saw (names, or a dict whose
+            keys are the names: ``modeling.unseen_categories``); None = not checked ([] in every row).
 
     Returns:
-        The log as an Arrow table: the fixed columns of ``prediction_log_schema()``, then the features.
+        The log as an Arrow table: the fixed columns of ``prediction_log_schema()``, ``unseen_categories``, then
+        the features.
 
     Raises:
         DataError: lengths differ, an id is null, or a score is not a probability.
@@ -176,8 +184,15 @@ def build_prediction_log(
         pa.repeat(pa.scalar(threshold, pa.float64()), rows),
         pa.repeat(pa.scalar(moment, schema.field(PREDICTED_AT).type), rows),
     ]
-    columns = fixed + list(features.columns)
-    fields = list(schema) + [field.with_name(feature_column(field.name)) for field in features.schema]
+    flagged = [sorted(found) for found in unseen_categories] if unseen_categories is not None else [[]] * rows
+    if len(flagged) != rows:
+        raise DataError(f"{rows} feature rows but {len(flagged)} unseen-category entries")
+    columns = [*fixed, pa.array(flagged, pa.list_(pa.string())), *features.columns]
+    fields = [
+        *schema,
+        pa.field(UNSEEN_CATEGORIES, pa.list_(pa.string())),
+        *(field.with_name(feature_column(field.name)) for field in features.schema),
+    ]
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
 
 

@@ -1,4 +1,4 @@
-"""Submit mlkeel's compiled pipelines to a Kubeflow Pipelines cluster: one-off runs and recurring runs.
+"""Submit mlkeel's compiled pipelines to a Kubeflow Pipelines cluster: pipeline versions, one-off and recurring runs.
 
 Plain functions around ``kfp.Client`` (imported inside them). What they add to the client:
 
@@ -6,6 +6,11 @@ Plain functions around ``kfp.Client`` (imported inside them). What they add to t
 - parameter names are checked against the pipeline's inputs before anything reaches the cluster;
 - **one run per event**: ``submit_run(..., dedupe_key=...)`` names the run after a hash of the key and, when a run
   of that name already exists in the experiment, returns it instead of starting a second one;
+- ``upload_version`` puts the compiled YAML in the KFP UI's Pipelines page as a named version of a named
+  pipeline (what KFP users share and start runs from): the pipeline is created by its first upload, later
+  uploads add versions, and a version name already there is reused, not uploaded twice; the default version
+  name is the mlkeel version plus a hash of the YAML, so the same YAML is one version however often it is
+  uploaded; ``submit_run(..., version=...)`` then starts the run from that version, which the run links to;
 - ``schedule_run`` is idempotent by name, and turns a standard 5-field cron into the 6-field cron (seconds
   first) that the KFP scheduler parses;
 - every connection or API failure is a ``ClusterError`` naming the host (without credentials).
@@ -87,6 +92,30 @@ class ScheduleResult:
     name: str
     created: bool
     cron: str
+    url: str
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What ``upload_version`` did.
+
+    Attributes:
+        pipeline_id: KFP pipeline ID.
+        pipeline_name: The pipeline's display name.
+        version_id: KFP pipeline version ID.
+        version_name: The version's display name (a new pipeline's first version bears the pipeline's name,
+            as KFP names it).
+        created_pipeline: True when this call created the pipeline.
+        created_version: True when this call uploaded the version; False when one of that name was there.
+        url: The version's page in the KFP UI.
+    """
+
+    pipeline_id: str
+    pipeline_name: str
+    version_id: str
+    version_name: str
+    created_pipeline: bool
+    created_version: bool
     url: str
 
 
@@ -303,6 +332,110 @@ def _named(items: list[Any] | None, name: str) -> Any | None:
     return matches[0] if matches else None
 
 
+def default_version_name(pipeline: str) -> str:
+    """The version name of a compiled pipeline: ``v<mlkeel version>-<12 hex digits of the YAML's sha256>``.
+
+    Args:
+        pipeline: "training" or "monitoring".
+
+    Returns:
+        The name: the same YAML gives the same name, a changed YAML another.
+    """
+    from mlkeel import __version__
+
+    digest = hashlib.sha256(compiled_pipeline_path(pipeline).read_bytes()).hexdigest()[:12]
+    return f"v{__version__}-{digest}"
+
+
+def upload_version(
+    host: str,
+    pipeline: str,
+    pipeline_name: str = "",
+    version_name: str = "",
+    client: Any = None,
+    namespace: str = "",
+) -> UploadResult:
+    """Upload a compiled pipeline to the KFP UI's Pipelines page as a named version of a named pipeline.
+
+    A pipeline not there yet is created with the YAML as its first version (``kfp.Client.upload_pipeline``;
+    KFP names that version after the pipeline); an existing pipeline gets a new version
+    (``upload_pipeline_version``) unless it already has one named ``version_name``, which is returned as is.
+
+    Args:
+        host: KFP API URL.
+        pipeline: "training" or "monitoring".
+        pipeline_name: The pipeline's display name (default ``mlkeel-<pipeline>``).
+        version_name: The version's display name (default ``default_version_name(pipeline)``).
+        client: A ``kfp.Client`` to use (default: ``connect(host, namespace)``).
+        namespace: Namespace of a multi-user deployment ("" = a shared pipeline).
+
+    Returns:
+        The pipeline and version, and what this call created.
+
+    Raises:
+        ParameterError: unknown pipeline or missing YAML.
+        ClusterError: the cluster is unreachable or refused a request (e.g. a name KFP does not accept).
+    """
+    package = compiled_pipeline_path(pipeline)
+    pipeline_name = pipeline_name.strip() or f"mlkeel-{pipeline}"
+    version_name = version_name.strip() or default_version_name(pipeline)
+    client = client or connect(host, namespace)
+    with cluster_calls(host, f"uploading {pipeline_name} version {version_name}"):
+        listed = client.list_pipelines(
+            filter=display_name_filter(pipeline_name), page_size=LIST_PAGE_SIZE, namespace=namespace or None
+        )
+        existing = _named(listed.pipelines, pipeline_name)
+        if existing is None:
+            created = client.upload_pipeline(
+                str(package),
+                pipeline_name=pipeline_name,
+                description=_description(package),
+                namespace=namespace or None,
+            )
+            versions = client.list_pipeline_versions(pipeline_id=created.pipeline_id, page_size=LIST_PAGE_SIZE)
+            first = _oldest(versions.pipeline_versions)
+            if first is None:
+                raise ClusterError(f"KFP API at {display_uri(host)}: pipeline {pipeline_name!r} has no version")
+            return _uploaded(host, created.pipeline_id, pipeline_name, first, True, True)
+        versions = client.list_pipeline_versions(
+            pipeline_id=existing.pipeline_id, filter=display_name_filter(version_name), page_size=LIST_PAGE_SIZE
+        )
+        version = _named(versions.pipeline_versions, version_name)
+        if version is not None:
+            return _uploaded(host, existing.pipeline_id, pipeline_name, version, False, False)
+        version = client.upload_pipeline_version(
+            str(package), pipeline_version_name=version_name, pipeline_id=existing.pipeline_id
+        )
+    return _uploaded(host, existing.pipeline_id, pipeline_name, version, False, True)
+
+
+def _description(package: Path) -> str:
+    import yaml
+
+    spec = next(yaml.safe_load_all(package.read_text(encoding="utf-8")))
+    return str(spec.get("pipelineInfo", {}).get("description", ""))
+
+
+def _oldest(items: list[Any] | None) -> Any | None:
+    ordered = sorted(items or [], key=lambda item: (item.created_at is None, item.created_at or 0))
+    return ordered[0] if ordered else None
+
+
+def _uploaded(
+    host: str, pipeline_id: str, pipeline_name: str, version: Any, created_pipeline: bool, created_version: bool
+) -> UploadResult:
+    version_id = version.pipeline_version_id
+    return UploadResult(
+        pipeline_id,
+        pipeline_name,
+        version_id,
+        str(version.display_name),
+        created_pipeline,
+        created_version,
+        _ui_url(host, "pipelines/details", f"{pipeline_id}/version/{version_id}"),
+    )
+
+
 def submit_run(
     host: str,
     pipeline: str,
@@ -311,6 +444,7 @@ def submit_run(
     dedupe_key: str = "",
     client: Any = None,
     namespace: str = "",
+    version: UploadResult | None = None,
 ) -> SubmitResult:
     """Start a run of a compiled pipeline on a KFP cluster, at most once per dedupe key.
 
@@ -326,6 +460,8 @@ def submit_run(
             name in the experiment is returned instead of starting another.
         client: A ``kfp.Client`` to use (default: ``connect(host, namespace)``).
         namespace: Namespace of a multi-user deployment.
+        version: An uploaded version of this pipeline (``upload_version``) to start the run from, which the
+            run then refers to; None sends the compiled YAML with the run.
 
     Returns:
         The run, and whether this call created it.
@@ -356,11 +492,21 @@ def submit_run(
                     _ui_url(host, "runs/details", existing.run_id),
                     str(existing.state or ""),
                 )
-        result = client.create_run_from_pipeline_package(
-            str(package), arguments=checked, run_name=run_name, experiment_id=experiment_id
-        )
-        run_id = result.run_id
-        state = str(getattr(result.run_info, "state", "") or "")
+        if version is not None:
+            started = client.run_pipeline(
+                experiment_id,
+                run_name,
+                params=checked,
+                pipeline_id=version.pipeline_id,
+                version_id=version.version_id,
+            )
+            run_id, state = started.run_id, str(started.state or "")
+        else:
+            result = client.create_run_from_pipeline_package(
+                str(package), arguments=checked, run_name=run_name, experiment_id=experiment_id
+            )
+            run_id = result.run_id
+            state = str(getattr(result.run_info, "state", "") or "")
     return SubmitResult(run_id, run_name, True, _ui_url(host, "runs/details", run_id), state)
 
 

@@ -54,7 +54,7 @@ def checked(composed_yaml: Path, tmp_path_factory: pytest.TempPathFactory) -> Ch
 
 def test_every_compiled_pipeline_is_accepted_by_the_kfp_backend(checked: CheckedPipelines) -> None:
     paths, verdict = checked.paths, checked.verdict
-    assert {path.name for path in paths} >= {"training.yaml", "monitoring.yaml", "composed.yaml"}
+    assert {path.name for path in paths} >= {"training.yaml", "monitoring.yaml", "tuning.yaml", "composed.yaml"}
     report = "\n".join(verdict.lines) + verdict.stderr
     assert verdict.accepted, f"the KFP backend refused a pipeline:\n{report}"
     assert len(verdict.lines) == len(paths), report
@@ -122,3 +122,21 @@ def test_the_training_workflow_carries_the_mlkeel_images_and_the_secret_env(chec
         (secret,) = config["secretAsEnv"]
         assert secret["secretName"] == MLFLOW_SECRET_NAME
         assert secret["keyToEnv"] == [{"envVar": ENV_TRACKING_URI, "secretKey": MLFLOW_SECRET_URI_KEY}]
+
+
+def test_the_tuning_workflow_fans_out_the_trials_in_the_tune_image_four_at_a_time(checked: CheckedPipelines) -> None:
+    from mlkeel.pipelines.task_settings import TRIAL_PARALLELISM
+
+    assert checked.verdict.accepted, "\n".join(checked.verdict.lines)
+    workflow = yaml.safe_load((checked.workflow_dir / "tuning.workflow.yaml").read_text())
+    annotations = workflow["metadata"]["annotations"]
+    images = {
+        json.loads(value)["image"] for key, value in annotations.items() if key.startswith(IMPLEMENTATION_ANNOTATION)
+    }
+    assert f"{DEFAULT_REGISTRY}/tune:{__version__}" in images
+    assert {f"{DEFAULT_REGISTRY}/{stage}:{__version__}" for stage in TRAINING_STAGES} <= images
+    # The trials' sub-DAG: one ParallelFor over the proposed trials, bounded, its results collected as the output.
+    trials_dag = json.loads(annotations["pipelines.kubeflow.org/components-comp-tune-trials"])["dag"]
+    (loop,) = trials_dag["tasks"].values()
+    assert loop["iteratorPolicy"] == {"parallelismLimit": TRIAL_PARALLELISM}
+    assert trials_dag["outputs"]["parameters"]["Output"]["valueFromParameter"]["producerSubtask"] == "for-loop-1"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from mlkeel.imagebuild import BuildResult
 from mlkeel.local import run_training
@@ -17,7 +21,9 @@ ARGUMENTS = {"target_column": "Churn", "positive_label": "Yes", "key_columns": [
 def test_docker_run_gives_the_subprocess_and_warm_run_metrics_as_a_non_root_user(
     built: dict[str, BuildResult], tmp_path: Path
 ) -> None:
-    in_containers = run_training(ARGUMENTS, workdir=tmp_path / "docker", runner="docker")
+    # The containers' MLflow store is a SQLite file outside the work folder (mounted into each task's container).
+    store = f"sqlite:///{tmp_path / 'stores' / 'mlflow.db'}"
+    in_containers = run_training(ARGUMENTS, workdir=tmp_path / "docker", tracking_uri=store, runner="docker")
     in_subprocesses = run_training(ARGUMENTS, workdir=tmp_path / "subprocess", runner="subprocess")
     warm = run_training(ARGUMENTS, workdir=tmp_path / "warm", runner="warm")
 
@@ -31,3 +37,32 @@ def test_docker_run_gives_the_subprocess_and_warm_run_metrics_as_a_non_root_user
     # Every file a task wrote belongs to the images' non-root user, not root.
     written = [path for path in in_containers.run_folder.rglob("*") if path.is_file()]
     assert written and {path.stat().st_uid for path in written} == {1000}
+    # Train logged its run into that store, and evaluate, fairness, the gate and register found it and added to it.
+    client = MlflowClient(store, registry_uri=store)
+    champion = client.get_model_version_by_alias("churn", "champion")
+    logged = client.get_run(champion.run_id).data.metrics
+    assert str(champion.version) == "1" and logged["holdout_roc_auc"] == pytest.approx(in_containers.metrics["roc_auc"])
+    assert {"train_roc_auc", "fairness_passed", "gate_blessed"} <= set(logged)
+    assert not (tmp_path / "docker" / "mlflow.db").exists()
+
+
+def test_a_store_the_containers_cannot_write_refuses_the_run_before_any_task_starts(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("someone else's file")
+    if os.geteuid() != 0:
+        folder.chmod(0o555)  # the containers run as this user, who cannot write there
+    command = [sys.executable, "-m", "mlkeel.cli", "run", "training", "--local", "--runner", "docker"]
+    completed = subprocess.run(
+        [*command, "--mlflow-uri", f"sqlite:///{folder / 'mlflow.db'}", "--workdir", str(tmp_path / "work")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    last = completed.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --runner docker: ") and str(folder) in last, completed.stderr
+    if os.geteuid() == 0:
+        assert "does not hand over a folder holding other files (notes.txt)" in last
+    assert not list((tmp_path / "work").glob("mlkeel-training-*")) and "started" not in completed.stdout

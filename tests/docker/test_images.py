@@ -18,7 +18,9 @@ from mlkeel.imagebuild import BuildResult
 pytestmark = pytest.mark.docker
 
 ML_STAGES = [
-    stage for stage in STAGES if imagebuild.image_spec(stage).profile.name in ("ml", "drift", "serve", "governance")
+    stage
+    for stage in STAGES
+    if imagebuild.image_spec(stage).profile.name in ("ml", "drift", "serve", "governance", "tune")
 ]
 CORE_STAGES = [stage for stage in STAGES if imagebuild.image_spec(stage).profile.name == "core"]
 BASE_IMAGE = imagebuild.OFFLINE_BASE_IMAGE
@@ -76,8 +78,8 @@ def test_dockerfiles_are_one_template_apart_from_names_and_requirements_profile(
     for stage in STAGES:
         spec = imagebuild.image_spec(stage)
         text = (root / "images" / stage / "Dockerfile").read_text()
-        profile_block = imagebuild.PROFILE_BLOCK_TEMPLATE.replace("@PROFILE_DESCRIPTION@", spec.profile.description)
-        profile_block = profile_block.replace("@PROFILE@", spec.profile.name)
+        # One requirement layer per profile (the tune image: the ml layer as in the ml images, then its own).
+        profile_block = "".join(map(imagebuild.profile_block_text, imagebuild.profile_layers(spec.profile)))
         if spec.profile.name != "core":
             assert profile_block in text
             text = text.replace(profile_block, "")
@@ -131,7 +133,8 @@ def test_each_image_installs_only_its_profile(built: dict[str, BuildResult], sta
     probe = (
         "import json\nfrom importlib import metadata\nfound = {}\n"
         "for name in ('kfp', 'pandas', 'pyarrow', 'scikit-learn', 'mlflow-skinny', 'mlflow', 'sqlalchemy', "
-        "'alembic', 'skops', 'alibi-detect', 'flask', 'kubernetes', 'prometheus-client', 'fairlearn', 'numba'):\n"
+        "'alembic', 'skops', 'alibi-detect', 'flask', 'kubernetes', 'prometheus-client', 'fairlearn', 'numba', "
+        "'optuna'):\n"
         "    try:\n        found[name] = metadata.version(name)\n"
         "    except metadata.PackageNotFoundError:\n        pass\nprint(json.dumps(found))"
     )
@@ -142,9 +145,11 @@ def test_each_image_installs_only_its_profile(built: dict[str, BuildResult], sta
     else:
         assert "alibi-detect" not in installed, "only the drift image may carry alibi-detect"
     assert "mlflow" not in installed and "flask" not in installed, "mlflow-skinny, not the full mlflow server"
-    assert ("prometheus-client" in installed) == (stage in {"serve", "deploy"}), (
-        "only the serving image (/metrics) and the deploy image (reads a canary's /metrics) need prometheus-client"
+    assert ("prometheus-client" in installed) == (stage in {"serve", "deploy", "push_metrics"}), (
+        "only the serving image (/metrics), the deploy image (reads a canary's /metrics) and the push_metrics image "
+        "(pushes to a Pushgateway) need prometheus-client"
     )
+    assert ("optuna" in installed) == (stage == "tune"), "Optuna's samplers only in the tune image"
     governance = imagebuild.image_spec(stage).profile.name == "governance"
     assert ("fairlearn" in installed) is governance, "fairlearn only in the fairness and explain images"
     if governance:

@@ -64,6 +64,7 @@ def test_first_run_from_the_cli_registers_a_champion_with_lineage(workdir: Path)
         "--estimator",
         "random_forest",
     )
+    (workdir / "first-run.txt").write_text(summary)  # for the next test, which reads what a user saw
     assert "validation       : 7043 rows in, 7043 valid, 0 quarantined" in summary
     assert "gate             : Blessed on thresholds only: no model named 'churn' is registered yet" in summary
     assert "and the fairness check passed." in summary
@@ -101,6 +102,30 @@ def test_first_run_from_the_cli_registers_a_champion_with_lineage(workdir: Path)
     assert roc_auc in card and "Contract" in card and "SeniorCitizen" in card
     assert "19 used (4 numeric, 15 categorical)" in card and champion.tags[LineageTag.FEATURES].startswith("features:")
     assert champion.tags[LineageTag.MODEL_CARD].startswith(f"runs:/{champion.run_id}/model_card/")
+
+
+def test_the_cli_run_shows_one_line_per_task_on_one_screen_and_keeps_kfp_logs_in_the_run_folder(
+    workdir: Path,
+) -> None:
+    """What the first run above printed: task lines with their results, then the summary; the logs in run.log."""
+    (run_folder,) = workdir.glob("mlkeel-training-*")
+    printed = (workdir / "first-run.txt").read_text()
+    lines = printed.splitlines()
+    assert len(lines) <= 40, printed
+    assert "\x1b[" not in printed  # not a terminal: no colour codes, no live line
+    assert lines[0] == f"one line per task; kfp.local's whole log: {run_folder / 'run.log'}"
+    finished = {line.split()[0]: line for line in lines if line.startswith("  ") and " done " in line}
+    assert sorted(finished) == sorted(
+        ["ingest", "validate", "split", "train", "evaluate", "fairness", "explain", "gate", "register", "model-card"]
+    )
+    assert finished["validate"].endswith("s  7043 valid, 0 quarantined")
+    assert f"roc_auc {holdout_metric(printed, 'roc_auc')}" in finished["evaluate"]
+    assert finished["gate"].endswith("s  blessed")
+    assert finished["register"].endswith("s  version 1, alias champion")
+    assert "Executing task" not in printed and "KFP Executor" not in printed
+    log = (run_folder / "run.log").read_text()
+    assert "Executing task 'train'" in log and "[KFP Executor" in log and "\x1b[" not in log
+    assert "Pipeline 'mlkeel-training' finished with status SUCCESS" in log
 
 
 def test_second_identical_run_loses_to_the_champion_and_registers_nothing(workdir: Path) -> None:
@@ -169,11 +194,20 @@ def test_a_failed_validation_stops_the_run_before_anything_is_registered(tmp_pat
     frame.loc[[5, 77], "Churn"] = None  # two rows without a label
     data = tmp_path / "unlabelled.csv"
     frame.to_csv(data, index=False)
-    with pytest.raises(PipelineRunFailed, match="Inner task failed: 'validate'"):
+    with pytest.raises(PipelineRunFailed) as failed:
         run_training(
             {**BUNDLED, "data_uri": str(data), "max_invalid_fraction": 0.0, "model_name": "strict"},
             workdir=tmp_path / "work",
         )
+    # The first failed task, its exception line and the log holding its traceback; not kfp.local's nesting.
+    (log,) = (tmp_path / "work").glob("mlkeel-training-*/run.log")
+    message = str(failed.value)
+    assert message.startswith(
+        f"task 'validate' failed first: mlkeel.errors.ValidationFailedError: {data}: 2 of 7043 rows (0.03%) failed "
+        "validation, more than max_invalid_fraction=0.0 (0.00%); top violations: column 'Churn' target_null: 2 rows"
+    )
+    assert message.endswith(f"; its log: {log}") and "\n" not in message
+    assert "Traceback (most recent call last):" in log.read_text()
     assert registry(tmp_path / "work").search_registered_models() == []
     # The rows are not lost: the quarantine holds them with their reason and source row.
     (quarantine,) = (tmp_path / "work").glob("mlkeel-training-*/validate/quarantine")

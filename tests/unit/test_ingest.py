@@ -51,10 +51,10 @@ def test_fingerprint_changes_when_one_value_changes(telco_csv: Path, tmp_path: P
 def test_type_overrides_apply_and_name_the_row_of_an_unparsable_value(tmp_path: Path) -> None:
     csv = tmp_path / "orders.csv"
     csv.write_text("id,amount,zip\n1,10.5,02134\n2,abc,90210\n3,7,10001\n")
-    table = normalise_table(read_source(str(csv))[0], "orders.csv", {"zip": "string"})
+    table = normalise_table(read_source(str(csv)).table, "orders.csv", {"zip": "string"})
     assert table.column("zip").to_pylist() == ["2134", "90210", "10001"] or table.column("zip").type == pa.string()
     with pytest.raises(DataError, match=r"orders\.csv: column 'amount', row 1 .*'abc' as float"):
-        normalise_table(read_source(str(csv))[0], "orders.csv", {"amount": "float"})
+        normalise_table(read_source(str(csv)).table, "orders.csv", {"amount": "float"})
 
 
 @pytest.mark.parametrize(
@@ -124,8 +124,24 @@ def test_the_delimiter_is_detected(telco_csv: Path, tmp_path: Path, name: str, d
     result = ingest(str(source), str(tmp_path / "out.parquet"))
     assert result.num_rows == 500 and len(result.column_types) == 21
     assert result.column_types["tenure"] == "integer" and result.column_types["MonthlyCharges"] == "float"
+    assert result.delimiter == name and result.metadata["delimiter"] == name
     same = ingest(str(source), str(tmp_path / "again.parquet"), delimiter=name)
     assert same.fingerprint == result.fingerprint
+
+
+def test_a_european_export_with_decimal_commas_keeps_its_numbers(telco_csv: Path, tmp_path: Path) -> None:
+    """pandas' ``sep=';', decimal=','``, as a spreadsheet in most of Europe writes it: charges stay numbers."""
+    import pandas as pd
+
+    frame = pd.read_csv(telco_csv, nrows=300)
+    source = tmp_path / "telco_eu.csv"
+    frame.to_csv(source, sep=";", decimal=",", index=False)
+    assert "29,85" in source.read_text()  # the export really has decimal commas
+    result = ingest(str(source), str(tmp_path / "out.parquet"))
+    assert result.delimiter == "semicolon"
+    assert result.column_types["MonthlyCharges"] == "float" and result.column_types["customerID"] == "string"
+    read = pd.read_parquet(tmp_path / "out.parquet")
+    assert read["MonthlyCharges"].tolist() == frame["MonthlyCharges"].tolist()
 
 
 def test_a_one_column_read_of_a_delimited_file_names_the_delimiter(telco_csv: Path, tmp_path: Path) -> None:

@@ -97,7 +97,7 @@ def test_the_deployer_role_is_namespaced_and_names_no_wildcard() -> None:
     (role,) = [doc for doc in documents if doc["kind"] == "Role"]
     assert role["metadata"]["namespace"] == SERVING_NAMESPACE
     assert not any("*" in rule["verbs"] or "*" in rule["resources"] for rule in role["rules"])
-    kinds = {doc["kind"] for path in yaml_files(MANIFESTS) for doc in yaml.safe_load_all(path.read_text()) if doc}
+    kinds = {doc.get("kind") for path in yaml_files(MANIFESTS) for doc in yaml.safe_load_all(path.read_text()) if doc}
     assert not kinds & {"ClusterRole", "ClusterRoleBinding"}, "mlkeel's own manifests grant nothing cluster-wide"
     (binding,) = [doc for doc in documents if doc["kind"] == "RoleBinding"]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]

@@ -17,10 +17,12 @@ from mlkeel.submit import (
     ClusterError,
     compiled_pipeline_path,
     dedupe_run_name,
+    default_version_name,
     drift_event_key,
     kfp_cron,
     schedule_run,
     submit_run,
+    upload_version,
 )
 from tests.kfp_standin import KfpStandIn, compiled_package, spec_of
 
@@ -191,3 +193,87 @@ def test_cron_gets_kfp_seconds_field() -> None:
     assert kfp_cron("0 0 6 * * *") == "0 0 6 * * *"
     with pytest.raises(ParameterError, match="5 fields"):
         kfp_cron("daily")
+
+
+def test_upload_creates_the_pipeline_then_adds_named_versions_once_each(kfp_api: KfpStandIn) -> None:
+    first = upload_version(kfp_api.host, "training")
+    # A new pipeline: KFP creates it with the upload as its first version, named after the pipeline.
+    assert (first.created_pipeline, first.created_version) == (True, True)
+    assert (first.pipeline_name, first.version_name) == ("mlkeel-training", "mlkeel-training")
+    (upload,) = kfp_api.calls("POST", "/pipelines/upload")
+    assert upload.query["name"] == "mlkeel-training" and upload.body["uploadfile"]["filename"].endswith(".yaml")
+    assert upload.body["uploadfile"]["text"] == compiled_pipeline_path("training").read_text(encoding="utf-8")
+    assert kfp_api.pipelines[0]["description"].startswith("Ingest, validate, split, train")
+
+    named = upload_version(kfp_api.host, "training", version_name="churn-2026-12")
+    again = upload_version(kfp_api.host, "training", version_name="churn-2026-12")
+    hashed = upload_version(kfp_api.host, "training")
+    assert (named.created_pipeline, named.created_version) == (False, True)
+    assert (again.created_version, again.version_id) == (False, named.version_id)  # reused, not uploaded twice
+    assert hashed.version_name == default_version_name("training") and hashed.version_name.startswith("v0.")
+    assert [version["display_name"] for version in kfp_api.pipeline_versions] == [
+        "mlkeel-training",
+        "churn-2026-12",
+        default_version_name("training"),
+    ]
+    assert len(kfp_api.calls("POST", "/pipelines/upload_version")) == 2
+    assert all(
+        call.query["pipelineid"] == first.pipeline_id for call in kfp_api.calls("POST", "/pipelines/upload_version")
+    )
+    assert named.url == f"{kfp_api.host}/#/pipelines/details/{first.pipeline_id}/version/{named.version_id}"
+
+
+def test_a_run_started_from_an_uploaded_version_refers_to_it(kfp_api: KfpStandIn) -> None:
+    version = upload_version(kfp_api.host, "monitoring", pipeline_name="churn-monitoring")
+    result = submit_run(kfp_api.host, "monitoring", MONITORING_ARGUMENTS, version=version)
+
+    (run,) = kfp_api.runs
+    assert result.created and run["run_id"] == result.run_id
+    assert run["pipeline_version_reference"] == {
+        "pipeline_id": version.pipeline_id,
+        "pipeline_version_id": version.version_id,
+    }
+    assert run["pipeline_spec"] is None  # the run carries the reference, the server holds the spec
+    assert run["runtime_config"]["parameters"] == MONITORING_ARGUMENTS
+
+
+def test_the_cli_uploads_and_runs_or_only_uploads(kfp_api: KfpStandIn) -> None:
+    from click.testing import CliRunner
+
+    from mlkeel.cli import main
+
+    runner = CliRunner()
+    command = ["submit", "training", "--host", kfp_api.host, "--param", "data_uri=s3://bucket/churn.parquet"]
+    uploaded = runner.invoke(main, [*command, "--upload", "--version-name", "first"])
+    assert uploaded.exit_code == 0, uploaded.output
+    lines = uploaded.stdout.splitlines()
+    assert lines[0].startswith("uploaded pipeline 'mlkeel-training' version 'mlkeel-training' (")
+    assert lines[2].startswith("submitted run mlkeel-training-")
+    assert kfp_api.runs[0]["pipeline_version_reference"]["pipeline_id"] == kfp_api.pipelines[0]["pipeline_id"]
+
+    only = runner.invoke(main, ["submit", "training", "--host", kfp_api.host, "--upload-only", "--version-name", "v2"])
+    assert only.exit_code == 0, only.output
+    assert only.stdout.splitlines()[0].startswith("uploaded pipeline 'mlkeel-training' version 'v2' (")
+    assert len(kfp_api.runs) == 1 and len(kfp_api.pipeline_versions) == 2
+
+    refused = runner.invoke(main, ["submit", "training", "--host", kfp_api.host, "--version-name", "v3"])
+    assert refused.exit_code == 1 and "add --upload" in refused.output
+    bad = runner.invoke(main, ["submit", "training", "--host", kfp_api.host, "--upload", "--param", "nope=1"])
+    assert bad.exit_code == 1 and "has no parameter 'nope'" in bad.output
+    assert len(kfp_api.pipeline_versions) == 2  # refused before anything was uploaded
+
+
+def test_the_stand_in_refuses_what_the_kfp_upload_handlers_refuse(kfp_api: KfpStandIn) -> None:
+    import kfp_server_api
+
+    from mlkeel.submit import connect
+
+    client = connect(kfp_api.host)
+    package = str(compiled_pipeline_path("training"))
+    client.upload_pipeline(package, pipeline_name="taken")
+    with pytest.raises(kfp_server_api.ApiException) as duplicate:
+        client.upload_pipeline(package, pipeline_name="taken")
+    assert duplicate.value.status == 409
+    with pytest.raises(kfp_server_api.ApiException) as unknown:
+        client.upload_pipeline_version(package, pipeline_version_name="x", pipeline_id="no-such-pipeline")
+    assert unknown.value.status == 400

@@ -1,0 +1,1 @@
+"""Push metrics stage: a monitoring run's figures, as Prometheus gauges, to a Pushgateway."""

@@ -1,0 +1,5 @@
+"""``python -m mlkeel.components.tune``."""
+
+from mlkeel.components.tune.cli import main
+
+main()
