@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mlkeel-installed
 
-.PHONY: help setup demo demo-monitoring test test-fast lint format compile check-compiled images images-offline benchmarks clean \
+.PHONY: help setup demo demo-monitoring test test-fast test-py313 lint format compile check-compiled images images-offline benchmarks clean \
 	validate-manifests kind-up kind-down cluster-tools cluster-up test-cluster check-backend
 
 help:
@@ -12,6 +12,7 @@ help:
 	@echo "make demo-monitoring train on Jan-Feb flights, monitor Jun-Jul: real drift, retraining"
 	@echo "make test            run every test (Docker tests need a running Docker engine)"
 	@echo "make test-fast       unit tests only"
+	@echo "make test-py313      the client-side tests on Python 3.13 (Debian trixie image built offline; needs Docker)"
 	@echo "make lint            ruff + mypy"
 	@echo "make compile         recompile component/pipeline YAML and READMEs"
 	@echo "make check-compiled  fail when committed YAML is stale"
@@ -48,6 +49,12 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest tests/unit tests/test_layout.py
+
+# Python 3.13: a Debian trixie image made like the offline base (debootstrap + docker import, once), the
+# dependencies installed in it with pip (once per pyproject/constraints change), then mlkeel from this tree and
+# mlkeel.python_matrix.CLIENT_TESTS. See README "Python versions".
+test-py313: setup
+	$(BIN)/python -m mlkeel.python_matrix test --python 3.13
 
 lint: setup
 	$(BIN)/ruff check .

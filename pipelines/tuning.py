@@ -145,14 +145,15 @@ def _with_search_parameters() -> None:
     ]
     _tuning.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *added])  # type: ignore[attr-defined]
     _tuning.__annotations__ = {**function.__annotations__, **{name: kind for name, kind, _, _ in SEARCH_PARAMETERS}}
-    described = "".join(f"        {name}: {text}\n" for name, _, _, text in SEARCH_PARAMETERS)
-    args, returns = (function.__doc__ or "").split("\n    Returns:", 1)
+    described = "".join(f"    {name}: {text}\n" for name, _, _, text in SEARCH_PARAMETERS)
+    # Dedented first: Python 3.13 strips a docstring's indentation when compiling, 3.11 and 3.12 keep it.
+    args, returns = inspect.cleandoc(function.__doc__ or "").split("\nReturns:", 1)
     _tuning.__doc__ = (
         "Search hyperparameters on a validation part of the train split, then train, evaluate, gate and register."
         + args[args.index("\n") :].rstrip("\n")
         + "\n"
         + described
-        + "\n    Returns:"
+        + "\nReturns:"
         + returns
     )
 

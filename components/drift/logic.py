@@ -24,12 +24,13 @@ import html
 import io
 import math
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from mlkeel import __version__
-from mlkeel.errors import DataError, ParameterError, SchemaMismatchError
+from mlkeel.errors import DataError, MissingExtraError, ParameterError, SchemaMismatchError
 from mlkeel.storage import display_uri, write_json_atomic, write_text_atomic
 
 if TYPE_CHECKING:
@@ -465,6 +466,31 @@ def _psi_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.append(np.diff(np.concatenate([[0], below, [len(present)]])), len(values) - len(present))
 
 
+def require_alibi_detect() -> Any:
+    """The ``alibi_detect`` module, or an error naming the extra that brings it and why it may be missing.
+
+    alibi-detect 0.13.0 (its last release) needs numpy<2, which has no wheels for Python 3.13: the ``drift``
+    extra installs it on Python 3.11 and 3.12 only (pyproject.toml). There is no fallback detector: the tests
+    and the correction are alibi-detect's.
+
+    Raises:
+        MissingExtraError: alibi-detect cannot be imported here.
+    """
+    # alibi-detect imports transformers, which warns on every run that no deep-learning framework is installed.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    try:
+        import alibi_detect
+    except ImportError as error:
+        python = ".".join(map(str, sys.version_info[:2]))
+        raise MissingExtraError(
+            f"the drift stage needs alibi-detect, which is not installed ({error}): pip install 'mlkeel[drift]' "
+            f"on Python 3.11 or 3.12. This is Python {python}; on 3.13 the extra leaves alibi-detect out "
+            "(alibi-detect 0.13 needs numpy<2, which has no Python 3.13 wheels): run the drift stage in its image "
+            "(mlkeel/drift, Python 3.11) or from a Python 3.11/3.12 environment."
+        ) from error
+    return alibi_detect
+
+
 def _null_aware_tabular_drift(**kwargs: Any) -> Any:
     """An alibi-detect ``TabularDrift`` whose Kolmogorov-Smirnov tests drop each numeric feature's nulls.
 
@@ -476,11 +502,9 @@ def _null_aware_tabular_drift(**kwargs: Any) -> Any:
     one pass per category. When one side has no value at all, its distribution cannot be compared: the
     feature counts as drifted (statistic 1, p-value 0) unless both sides are empty (statistic 0, p-value 1).
     """
-    import os
-
-    # alibi-detect imports transformers, which warns on every run that no deep-learning framework is installed.
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     import numpy as np
+
+    require_alibi_detect()
     from alibi_detect.cd.tabular import TabularDrift
 
     class NullAwareTabularDrift(TabularDrift):
@@ -658,9 +682,11 @@ def detect_drift(
         DataError: the current batch or the reference has no rows; duplicate column names.
         ParameterError: a parameter out of range; a categorical column that is not a feature; a column type
             that is neither numeric nor categorical (e.g. a list).
+        MissingExtraError: alibi-detect is not installed (``require_alibi_detect``).
     """
     import numpy as np
 
+    require_alibi_detect()
     check_parameters(p_val, correction, psi_threshold, max_rows)
     sources = (reference_source, current_source)
     reference_table, current_table = _as_table(reference, reference_source), _as_table(current, current_source)
@@ -845,7 +871,7 @@ def _drift_result(
     rows: tuple[int, int, int, int],
 ) -> dict[str, Any]:
     """The structured result from each feature's entry and test outcome (features in ``details`` order)."""
-    import alibi_detect
+    alibi_detect = require_alibi_detect()
 
     features = list(details)
     for index, name in enumerate(features):
@@ -933,9 +959,11 @@ def detect_drift_streaming(
         The same errors as ``detect_drift``; DataError for a missing or unreadable file.
     """
     import numpy as np
-    from alibi_detect.utils.statstest import fdr
 
     from mlkeel.components.ingest.logic import open_parquet_dataset
+
+    require_alibi_detect()
+    from alibi_detect.utils.statstest import fdr
 
     check_parameters(p_val, correction, psi_threshold, max_rows)
     sources = (reference_source, current_source)
@@ -1305,9 +1333,11 @@ def drift(
         DataError: a file is missing, unreadable or has no rows.
         SchemaMismatchError: the files' columns differ (each side's missing columns named).
         ParameterError: a parameter out of range.
+        MissingExtraError: alibi-detect is not installed (``require_alibi_detect``).
     """
     from mlkeel.components.ingest.logic import open_parquet_dataset, read_source
 
+    require_alibi_detect()
     check_parameters(p_val, correction, psi_threshold, max_rows)
     if streaming is None:
         rows = max(open_parquet_dataset(path)[0].count_rows() for path in (reference_path, current_path))

@@ -3,21 +3,22 @@
 #
 #   images/base/build-offline.sh [--force]
 #
-# 1. debootstrap --variant=minbase bookworm (python3, python3-venv, ca-certificates, ...) from the mirror apt
+# 1. debootstrap --variant=minbase $MLKEEL_DEBIAN_SUITE, bookworm by default (python3, python3-venv, ca-certificates, ...) from the mirror apt
 #    uses on this machine, plus the bookworm-updates and security suites when they are configured here;
 # 2. `docker import` that root filesystem as $ROOTFS_IMAGE;
 # 3. images/base/Dockerfile on top: a venv at /opt/venv first on PATH, so `python3` and `pip` behave like
 #    python:3.11-slim's (Debian's own python3 refuses `pip install`: externally-managed-environment).
 #
 # Cached: when $BASE_IMAGE already exists nothing is done (--force rebuilds both images).
-# Environment: MLKEEL_BASE_IMAGE (default mlkeel/python-base:3.11-bookworm), MLKEEL_ROOTFS_IMAGE
-# (default mlkeel/debian-minbase:bookworm), MLKEEL_DEBIAN_MIRROR (default: the first URIs: line of
-# /etc/apt/sources.list.d/debian.sources). Needs root (debootstrap, chroot) and a Docker daemon.
+# Environment: MLKEEL_DEBIAN_SUITE (default bookworm: Python 3.11; trixie gives Python 3.13, the client test
+# environment of `make test-py313`), MLKEEL_BASE_IMAGE (default mlkeel/python-base:3.11-bookworm),
+# MLKEEL_ROOTFS_IMAGE (default mlkeel/debian-minbase:$MLKEEL_DEBIAN_SUITE), MLKEEL_DEBIAN_MIRROR (default: the
+# first URIs: line of /etc/apt/sources.list.d/debian.sources). Needs root (debootstrap, chroot) and a Docker daemon.
 set -euo pipefail
 
+SUITE="${MLKEEL_DEBIAN_SUITE:-bookworm}"
 BASE_IMAGE="${MLKEEL_BASE_IMAGE:-mlkeel/python-base:3.11-bookworm}"
-ROOTFS_IMAGE="${MLKEEL_ROOTFS_IMAGE:-mlkeel/debian-minbase:bookworm}"
-SUITE=bookworm
+ROOTFS_IMAGE="${MLKEEL_ROOTFS_IMAGE:-mlkeel/debian-minbase:$SUITE}"
 PACKAGES=python3,python3-venv,ca-certificates,netbase,passwd
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 FORCE=0

@@ -338,11 +338,12 @@ def run_monitoring(
     """Check a new batch against the champion (schema, drift, live metrics); retrain on drift or degradation."""
     from mlkeel.components.champion.logic import resolve_champion
     from mlkeel.errors import RegistryError
-    from mlkeel.local import LocalStore, run_training
+    from mlkeel.local import LocalStore, require_monitoring_libraries, run_training
     from mlkeel.local import run_monitoring as run_locally
 
     if not local_run:
         raise ParameterError("`mlkeel run` runs on this machine: add --local (for a cluster: `mlkeel submit`)")
+    require_monitoring_libraries(runner)
     label = preflight(current_uri, "auto", None, target_column, positive_label or "")
     store = LocalStore.create(workdir, tracking_uri)
     try:

@@ -36,3 +36,7 @@ class RegistryError(MlkeelError):
 
 class DeployError(MlkeelError):
     """A deployment failed (API refused, never Ready, canary unhealthy); the message says what was rolled back."""
+
+
+class MissingExtraError(MlkeelError):
+    """A stage needs a package of an optional extra (``pip install 'mlkeel[EXTRA]'``) that is not installed."""

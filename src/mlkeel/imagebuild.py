@@ -44,7 +44,11 @@ from mlkeel.images import stage_image
 Log = Callable[[str], None]
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
+IMAGE_PYTHON = "3.11"  # the stage images' Python: the constraints' environment markers are evaluated for it
 OFFLINE_BASE_IMAGE = "mlkeel/python-base:3.11-bookworm"
+# Every base images/base/build-offline.sh can make, by the Debian suite it bootstraps: bookworm's Python 3.11
+# for the stage images, trixie's Python 3.13 for the client tests of another Python (mlkeel.python_matrix).
+OFFLINE_BASE_SUITES = {OFFLINE_BASE_IMAGE: "bookworm", "mlkeel/python-base:3.13-trixie": "trixie"}
 DEFAULT_SOURCE_URL = "https://github.com/mlkeel/mlkeel"
 # Offline builds read the wheelhouse at this URL. Build arguments are part of docker's layer cache key, so the
 # URL never changes: the name is mapped (`docker build --add-host`, not in the cache key) to whichever loopback
@@ -306,21 +310,32 @@ def _canonical(name: str) -> str:
     return _NAME_NORMALIZER.sub("-", name).lower()
 
 
-def constraint_pins(root: Path) -> dict[str, str]:
-    """Exact pins from requirements/constraints.txt.
+def constraint_pins(root: Path, python_version: str = IMAGE_PYTHON) -> dict[str, str]:
+    """Exact pins from requirements/constraints.txt that apply on ``python_version``.
+
+    A pin may carry an environment marker (``numpy==1.26.4; python_version < '3.13'``): it is evaluated for that
+    Python on Linux, as pip evaluates it there.
 
     Args:
         root: The checkout.
+        python_version: ``X.Y`` of the interpreter the pins are for (default: the stage images').
 
     Returns:
         Canonical project name -> version.
     """
+    from packaging.requirements import Requirement
+
+    environment = {"python_version": python_version, "python_full_version": f"{python_version}.0"}
+    environment |= {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix"}
     pins = {}
     for raw in (root / "requirements" / "constraints.txt").read_text(encoding="utf-8").splitlines():
         line = raw.split("#", 1)[0].strip()
-        if "==" in line:
-            name, version = line.split("==", 1)
-            pins[_canonical(name.split("[")[0].strip())] = version.strip().split(";")[0].strip()
+        if "==" not in line:
+            continue
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate(environment):
+            (specifier,) = requirement.specifier
+            pins[_canonical(requirement.name)] = specifier.version
     return pins
 
 
@@ -675,10 +690,10 @@ def _run_streaming(command: Sequence[str], log: Log, stdin_bytes: bytes | None =
 
 
 def ensure_offline_base_image(base_image: str = OFFLINE_BASE_IMAGE, log: Log | None = None) -> None:
-    """Build the offline base image with images/base/build-offline.sh unless it exists.
+    """Build an offline base image with images/base/build-offline.sh unless it exists.
 
     Args:
-        base_image: The tag; only the default can be built here (others must exist already).
+        base_image: The tag; only those of ``OFFLINE_BASE_SUITES`` can be built here (others must exist already).
         log: Receives output lines.
 
     Raises:
@@ -687,14 +702,18 @@ def ensure_offline_base_image(base_image: str = OFFLINE_BASE_IMAGE, log: Log | N
     log = log or _stderr_log("base")
     if image_exists(base_image):
         return
-    if base_image != OFFLINE_BASE_IMAGE:
+    suite = OFFLINE_BASE_SUITES.get(base_image)
+    if suite is None:
         raise ImageBuildError(
             f"base image {base_image!r} is not on this Docker daemon and offline builds pull nothing; "
-            f"build it or use the default {OFFLINE_BASE_IMAGE!r} (images/base/build-offline.sh)"
+            f"build it or use one of {sorted(OFFLINE_BASE_SUITES)} (images/base/build-offline.sh)"
         )
     script = repo_root() / "images" / "base" / "build-offline.sh"
-    log(f"{base_image} missing: running {script} (debootstrap, about a minute)")
-    _run_streaming(["bash", str(script)], log, what=str(script))
+    log(f"{base_image} missing: running {script} (debootstrap {suite}, about a minute)")
+    environment = {"MLKEEL_DEBIAN_SUITE": suite, "MLKEEL_BASE_IMAGE": base_image}
+    _run_streaming(
+        ["env", *(f"{key}={value}" for key, value in environment.items()), "bash", str(script)], log, what=str(script)
+    )
 
 
 def wheelhouse_dir() -> Path:

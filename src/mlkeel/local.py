@@ -574,6 +574,32 @@ class MonitoringSummary:
         )
 
 
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be imported here, without importing it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # sys.modules holds None for it: importing it fails
+        return False
+
+
+def require_monitoring_libraries(runner: str) -> None:
+    """Refuse a monitoring run whose drift task cannot run with this runner, before any task starts.
+
+    Args:
+        runner: ``warm``, ``subprocess`` or ``docker``: the first two run tasks with this interpreter, which
+            needs alibi-detect (the ``drift`` extra; absent on Python 3.13); the drift image has it.
+
+    Raises:
+        MissingExtraError: alibi-detect cannot be imported here (the message names the extra and why).
+    """
+    if runner != "docker" and not _importable("alibi_detect"):
+        from mlkeel.components.drift.logic import require_alibi_detect
+
+        require_alibi_detect()
+
+
 def run_monitoring(
     arguments: dict[str, Any],
     workdir: str | Path = DEFAULT_WORKDIR,
@@ -595,9 +621,12 @@ def run_monitoring(
 
     Raises:
         PipelineRunFailed: a task failed (the message names the first that did and its error).
+        MissingExtraError: a runner other than ``docker`` on an interpreter without alibi-detect (Python 3.13):
+            refused before any task starts, naming the extra.
     """
     from mlkeel.tracking import connect
 
+    require_monitoring_libraries(runner)
     with task_python(runner, MONITORING_LIBRARIES):
         from mlkeel.pipelines.monitoring import monitoring_pipeline
 

@@ -166,7 +166,7 @@ def build_prediction_log(
     bad = ~np.isfinite(probabilities) | (probabilities < 0.0) | (probabilities > 1.0)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise DataError(f"score {probabilities[first]!r} in row {first} is not a probability in [0, 1]")
+        raise DataError(f"score {float(probabilities[first])!r} in row {first} is not a probability in [0, 1]")
     threshold = check_threshold(threshold)
     moment = _utc(predicted_at)
 

@@ -93,6 +93,15 @@ def test_dockerfiles_are_one_template_apart_from_names_and_requirements_profile(
     assert "alibi" not in (root / "images" / "requirements" / "ml.txt").read_text()
 
 
+def test_image_pins_are_the_constraints_for_the_images_python() -> None:
+    # The constraints pin numpy per Python version (markers); the images are Python 3.11: numpy 1.26 (alibi-detect).
+    root = imagebuild.repo_root()
+    assert imagebuild.constraint_pins(root)["numpy"] == "1.26.4"
+    assert imagebuild.constraint_pins(root, "3.13")["numpy"].startswith("2.")
+    drift = (root / "images" / "requirements" / "drift.txt").read_text()
+    assert "numpy==1.26.4" in drift and "alibi-detect==0.13.0" in drift
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_runs_as_a_non_root_user(built: dict[str, BuildResult], stage: str) -> None:
     image = built[stage].tags[0]

@@ -391,6 +391,21 @@ def test_cli_bad_input_exits_1_naming_the_file(tmp_path: Path, flights_period_fi
     assert "Traceback" not in result.output
 
 
+def test_without_alibi_detect_the_drift_stage_names_the_extra(
+    tmp_path: Path, flights_period_files: tuple[Path, Path]
+) -> None:
+    # On Python 3.13 alibi-detect is absent (the drift extra leaves it out: numpy<2); where it is installed,
+    # the probe hides it (an import of a module set to None in sys.modules raises ImportError).
+    probe = "import sys; sys.modules['alibi_detect'] = None; from mlkeel.components.drift.cli import main; main()"
+    arguments = cli_arguments(*flights_period_files, tmp_path)
+    completed = subprocess.run([sys.executable, "-c", probe, *arguments], capture_output=True, text=True, check=False)
+    assert completed.returncode == 1, completed.stderr
+    (line,) = completed.stderr.strip().splitlines()
+    assert line.startswith("error: the drift stage needs alibi-detect, which is not installed")
+    assert "pip install 'mlkeel[drift]' on Python 3.11 or 3.12" in line
+    assert not (tmp_path / "result.json").exists()
+
+
 def test_component_interface() -> None:
     from mlkeel.components.drift.component import drift as component
 
