@@ -44,8 +44,11 @@ demo-monitoring: setup
 	$(BIN)/mlkeel run monitoring --local --model-name flights --target late --key-column flight_id \
 		--reference .mlkeel/flights-jan-feb.parquet --current .mlkeel/flights-jun-jul.parquet $(MONITORING_ARGS)
 
+# Every test: the suite on this Python, then the client tests on Python 3.13 in a container (skipped, saying why,
+# without a Docker engine, as pytest skips the Docker tests; CI requires it).
 test: setup
 	$(BIN)/python -m pytest
+	$(BIN)/python -m mlkeel.python_matrix test --python 3.13 --if-docker
 
 test-fast: setup
 	$(BIN)/python -m pytest tests/unit tests/test_layout.py

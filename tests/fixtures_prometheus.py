@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlkeel.cluster.controlplane import free_port, log_tail
+from mlkeel.cluster.controlplane import free_port, log_tail, stop_process
 from mlkeel.components.serve.logic import http_call, wait_until_ok
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,13 +57,7 @@ def _start(command: list[str], log: Path, ready_url: str) -> subprocess.Popen[by
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT_S)
+    stop_process(process, STOP_TIMEOUT_S)
 
 
 def fast_rules(folder: Path) -> Path:

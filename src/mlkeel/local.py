@@ -141,6 +141,12 @@ def _migrated_empty_database(path: Path) -> None:
         engine.dispose()  # closes the file before it is renamed
 
 
+def written_model_card(run_folder: Path | None) -> Path | None:
+    """The model card (HTML) a run wrote into its folder (``model-card/card``), or None."""
+    card = run_folder / "model-card" / "card" if run_folder else None
+    return card if card and card.is_file() else None
+
+
 @dataclass
 class TrainingSummary:
     """What a user wants to know after a training run.
@@ -194,16 +200,7 @@ class TrainingSummary:
     @property
     def model_card(self) -> Path | None:
         """The model card (HTML) this run wrote for the version it registered, or None."""
-        card = self.run_folder / "model-card" / "card" if self.run_folder else None
-        return card if card and card.is_file() else None
-
-    @property
-    def metrics_pushed(self) -> bool | None:
-        """Whether the push_metrics task pushed the figures; None when it did not run (no Pushgateway)."""
-        output = self.run_folder / "push-metrics" / "executor_output.json" if self.run_folder else None
-        if output is None or not output.is_file():
-            return None
-        return bool(json.loads(output.read_text(encoding="utf-8")).get("parameterValues", {}).get("Output"))
+        return written_model_card(self.run_folder)
 
     def _model_lines(self) -> list[str]:
         return _train_lines(self.model, self.metrics)
@@ -533,8 +530,7 @@ class MonitoringSummary:
     @property
     def model_card(self) -> Path | None:
         """The model card (HTML) this run wrote for the version it registered, or None."""
-        card = self.run_folder / "model-card" / "card" if self.run_folder else None
-        return card if card and card.is_file() else None
+        return written_model_card(self.run_folder)
 
     @property
     def metrics_pushed(self) -> bool | None:

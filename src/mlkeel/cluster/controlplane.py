@@ -81,6 +81,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def stop_process(process: subprocess.Popen[Any], timeout: float = STOP_TIMEOUT_S) -> None:
+    """Stop a child process: SIGTERM, then SIGKILL when it has not exited within ``timeout`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+
+
 def log_tail(path: Path, lines: int = 25) -> str:
     """The last ``lines`` lines of a process's log file, for error messages; ``(no log)`` when there is none."""
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
@@ -454,14 +465,7 @@ class ControlPlane:
     def stop(self) -> None:
         """Stop every component, the last started first: SIGTERM, then SIGKILL after a grace period."""
         for component in reversed(list(self.processes)):
-            process = self.processes[component]
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_process(self.processes[component])
 
 
 def _wait(what: str, plane: ControlPlane, ready: Any, deadline: float, component: str) -> None:
