@@ -417,6 +417,9 @@ def run_training(
     tuned = int(arguments.get("tune_trials", 0)) > 0
     if not tuned:
         arguments = {name: value for name, value in arguments.items() if name not in TUNING_ONLY_PARAMETERS}
+    from mlkeel.submit import typed_arguments
+
+    arguments = typed_arguments("tuning" if tuned else "training", arguments)  # a wrong type fails here, in a line
     with task_python(runner, TRAINING_LIBRARIES):
         if tuned:  # the same tasks plus a search before train (pipelines/tuning.py)
             from mlkeel.pipelines.tuning import tuning_pipeline as pipeline
@@ -620,9 +623,11 @@ def run_monitoring(
         MissingExtraError: a runner other than ``docker`` on an interpreter without alibi-detect (Python 3.13):
             refused before any task starts, naming the extra.
     """
+    from mlkeel.submit import typed_arguments
     from mlkeel.tracking import connect
 
     require_monitoring_libraries(runner)
+    arguments = typed_arguments("monitoring", arguments)  # a wrong type fails here, in a line
     with task_python(runner, MONITORING_LIBRARIES):
         from mlkeel.pipelines.monitoring import monitoring_pipeline
 

@@ -158,6 +158,55 @@ def pipeline_parameters(name: str) -> dict[str, Any]:
     return dict(spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {}))
 
 
+# A compiled parameter's type -> (what a user is told, the JSON types it accepts).
+PARAMETER_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
+    "NUMBER_DOUBLE": ("a number", (int, float)),
+    "NUMBER_INTEGER": ("an integer", (int,)),
+    "STRING": ("text", (str,)),
+    "BOOLEAN": ("true or false", (bool,)),
+    "STRUCT": ("a JSON object", (dict,)),
+    "LIST": ("a JSON list", (list,)),
+}
+
+
+def typed_arguments(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The arguments as the pipeline's parameters declare them: ``0`` for a float parameter becomes ``0.0``.
+
+    A text parameter takes any value: ``--param positive_label=1`` (parsed as the JSON number 1) becomes ``"1"``,
+    an object (``feature_types``) its JSON text.
+
+    kfp refuses an int for a float parameter with a traceback (``InconsistentTypeException``), and a user who
+    types ``--param max_invalid_fraction=0`` means 0.0. Parameters the pipeline does not declare are left as
+    they are (``check_arguments`` names them).
+
+    Args:
+        name: Pipeline name.
+        arguments: Parameter name -> value (``--param`` values parsed as JSON).
+
+    Returns:
+        A copy with integral numbers of float parameters as floats and any value of a text parameter as text.
+
+    Raises:
+        ParameterError: a value of the wrong type, naming the parameter, the type it takes and the value.
+    """
+    declared = pipeline_parameters(name)
+    typed = dict(arguments)
+    for key, value in arguments.items():
+        kind = declared.get(key, {}).get("parameterType", "")
+        if kind not in PARAMETER_TYPES:
+            continue
+        told, accepted = PARAMETER_TYPES[kind]
+        if kind == "STRING" and not isinstance(value, str):  # `--param positive_label=1` was parsed as JSON
+            typed[key] = json.dumps(value, sort_keys=True)
+            continue
+        # bool is an int in Python; a true/false is not a number here, nor a number a boolean.
+        if isinstance(value, accepted) and (kind == "BOOLEAN" or not isinstance(value, bool)):
+            typed[key] = float(value) if kind == "NUMBER_DOUBLE" and isinstance(value, (int, float)) else value
+            continue
+        raise ParameterError(f"pipeline {name!r} parameter {key!r} takes {told}, got {value!r}")
+    return typed
+
+
 def check_arguments(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """Check run arguments before they reach the cluster.
 
@@ -166,11 +215,11 @@ def check_arguments(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         arguments: Parameter name -> value.
 
     Returns:
-        A copy of ``arguments``.
+        A copy of ``arguments``, typed as the pipeline declares them (``typed_arguments``).
 
     Raises:
-        ParameterError: a name the pipeline does not take, a required parameter missing, or an
-            ``mlflow_tracking_uri`` that carries credentials.
+        ParameterError: a name the pipeline does not take, a required parameter missing, a value of the wrong
+            type, or an ``mlflow_tracking_uri`` that carries credentials.
     """
     known = pipeline_parameters(name)
     unknown = sorted(set(arguments) - set(known))
@@ -187,7 +236,7 @@ def check_arguments(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
             f"{TRACKING_URI_PARAMETER}={display_uri(tracking_uri)}...: carries credentials, which the run record "
             "would keep and show; leave it empty and set MLFLOW_TRACKING_URI on the cluster from a Secret"
         )
-    return dict(arguments)
+    return typed_arguments(name, arguments)
 
 
 def dedupe_run_name(pipeline: str, key: str) -> str:

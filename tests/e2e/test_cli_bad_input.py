@@ -38,6 +38,11 @@ def run_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
             ["--target", "y", "--column-types", '{"a": "float"}'],
             "column 'a', row 1 (0-based data row): cannot parse 'x' as float",
         ),
+        (  # kfp itself refused a wrong-typed parameter with an InconsistentTypeException traceback
+            "a,y\n1,0\n2,1\n",
+            ["--target", "y", "--param", 'max_invalid_fraction="lots"'],
+            "pipeline 'training' parameter 'max_invalid_fraction' takes a number, got 'lots'",
+        ),
     ],
 )
 def test_bad_input_fails_fast_with_the_file_and_column_named(

@@ -131,6 +131,23 @@ def test_unknown_or_missing_parameters_fail_before_any_request(kfp_api: KfpStand
     assert kfp_api.requests == []
 
 
+def test_arguments_are_typed_as_the_pipeline_declares_them(kfp_api: KfpStandIn) -> None:
+    """``--param max_invalid_fraction=0`` means 0.0 (kfp refused the int with a traceback); a wrong type is one
+    error naming the parameter, before any request."""
+    typed = {"max_invalid_fraction": 0, "seed": 7, "positive_label": 1, "feature_types": {"b": "text", "a": "ignore"}}
+    submit_run(kfp_api.host, "training", {**TRAINING_ARGUMENTS, **typed})
+    sent = kfp_api.runs[-1]["runtime_config"]["parameters"]
+    assert sent["max_invalid_fraction"] == 0.0 and isinstance(sent["max_invalid_fraction"], float)
+    assert sent["seed"] == 7 and isinstance(sent["seed"], int)
+    assert sent["positive_label"] == "1" and sent["feature_types"] == '{"a": "ignore", "b": "text"}'
+    before = len(kfp_api.requests)
+    for name, value, told in [("max_invalid_fraction", "abc", "a number"), ("seed", 1.5, "an integer"),
+                              ("gate_margin", True, "a number"), ("key_columns", "id", "a JSON list")]:  # fmt: skip
+        with pytest.raises(ParameterError, match=rf"pipeline 'training' parameter '{name}' takes {told}, got "):
+            submit_run(kfp_api.host, "training", {**TRAINING_ARGUMENTS, name: value})
+    assert len(kfp_api.requests) == before
+
+
 def test_schedule_creates_one_recurring_run_and_is_idempotent_by_name(kfp_api: KfpStandIn) -> None:
     first = schedule_run(kfp_api.host, "monitoring", "0 6 * * *", MONITORING_ARGUMENTS, name="daily-monitoring")
     again = schedule_run(kfp_api.host, "monitoring", "0 6 * * *", MONITORING_ARGUMENTS, name="daily-monitoring")
