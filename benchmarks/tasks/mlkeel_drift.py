@@ -28,8 +28,8 @@ mode, exclude = arguments["mode"], arguments.get("exclude", [])
 
 def work() -> dict:
     if mode == "detect":
-        reference, _ = read_source(arguments["reference"], "parquet")
-        current, _ = read_source(arguments["current"], "parquet")
+        reference = read_source(arguments["reference"], "parquet").table
+        current = read_source(arguments["current"], "parquet").table
         return detect_drift(reference, current, exclude_columns=exclude)
     if mode == "streaming_detect":
         return detect_drift_streaming(arguments["reference"], arguments["current"], exclude_columns=exclude)
