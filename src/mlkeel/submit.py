@@ -169,7 +169,7 @@ PARAMETER_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
 }
 
 
-def typed_arguments(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+def typed_arguments(name: str, arguments: dict[str, Any], declared: dict[str, Any] | None = None) -> dict[str, Any]:
     """The arguments as the pipeline's parameters declare them: ``0`` for a float parameter becomes ``0.0``.
 
     A text parameter takes any value: ``--param positive_label=1`` (parsed as the JSON number 1) becomes ``"1"``,
@@ -182,6 +182,7 @@ def typed_arguments(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     Args:
         name: Pipeline name.
         arguments: Parameter name -> value (``--param`` values parsed as JSON).
+        declared: The pipeline's parameters (``pipeline_parameters(name)``) when the caller has read them already.
 
     Returns:
         A copy with integral numbers of float parameters as floats and any value of a text parameter as text.
@@ -189,7 +190,7 @@ def typed_arguments(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     Raises:
         ParameterError: a value of the wrong type, naming the parameter, the type it takes and the value.
     """
-    declared = pipeline_parameters(name)
+    declared = pipeline_parameters(name) if declared is None else declared
     typed = dict(arguments)
     for key, value in arguments.items():
         kind = declared.get(key, {}).get("parameterType", "")
@@ -236,7 +237,7 @@ def check_arguments(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
             f"{TRACKING_URI_PARAMETER}={display_uri(tracking_uri)}...: carries credentials, which the run record "
             "would keep and show; leave it empty and set MLFLOW_TRACKING_URI on the cluster from a Secret"
         )
-    return typed_arguments(name, arguments)
+    return typed_arguments(name, arguments, known)
 
 
 def dedupe_run_name(pipeline: str, key: str) -> str:
