@@ -3,7 +3,8 @@
 Two modes:
     * stratified random (default): seeded, keeps the positive rate (binary) or every class's share (multiclass)
       equal in both parts; a regression target is never stratified by its raw value (every value would be a
-      class of one) but by ``QUANTILE_BINS`` quantile bins of it, so both parts cover its range alike;
+      class of one) but by quantile bins of it (``mlkeel.task.stratify_labels``), so both parts cover its range
+      alike;
     * by key hash (``hash_key_column``): a row's side depends only on its key, so the same customer stays on the
       same side across data versions and reruns (no leakage when the data grows).
 """
@@ -18,12 +19,9 @@ from mlkeel.storage import write_parquet_atomic
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
     import pyarrow as pa
 
 HASH_BUCKETS = 10_000
-# A regression target is stratified by this many quantile bins (fewer when values repeat: equal edges merge).
-QUANTILE_BINS = 10
 
 
 @dataclass(frozen=True)
@@ -92,26 +90,6 @@ def key_hash_test_mask(table: pa.Table, key_column: str, test_fraction: float) -
     return buckets < round(test_fraction * HASH_BUCKETS)
 
 
-def stratify_labels(values: pd.Series, task: str) -> np.ndarray:
-    """What a stratified split keeps balanced: the class as text, or a regression target's quantile bin.
-
-    Args:
-        values: The target column.
-        task: The target's task (``binary``, ``multiclass`` or ``regression``).
-
-    Returns:
-        One stratum per row (text); a null target is its own stratum.
-    """
-    import pandas as pd
-
-    from mlkeel.task import Task
-
-    if task != Task.REGRESSION:
-        return values.astype(str).to_numpy()
-    bins = pd.qcut(values.astype(float), QUANTILE_BINS, labels=False, duplicates="drop")
-    return bins.astype(object).where(bins.notna(), "null").astype(str).to_numpy()
-
-
 def split_table(
     table: pa.Table,
     target_column: str = "",
@@ -154,7 +132,7 @@ def split_table(
         mode = "random"
         if target_column:
             _require_column(table, target_column, "target column", source)
-            from mlkeel.task import Task, resolve_task
+            from mlkeel.task import Task, resolve_task, stratify_labels
 
             values = table.column(target_column).to_pandas().rename(target_column)
             chosen = resolve_task(values, task, source).task

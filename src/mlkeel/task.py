@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 from mlkeel.errors import DataError, ParameterError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 
@@ -37,6 +38,9 @@ TASKS: Final = tuple(task.value for task in Task)
 # A discrete target with at most this many distinct values is a class label (scikit-learn's ``type_of_target``
 # makes no such cut; 20 covers the usual label sets: wine's 3 cultivars, 16 carriers, star ratings, digits).
 MAX_CLASSES: Final = 20
+# A regression target is stratified (split, the train/validation cut) by this many quantile bins (fewer when
+# values repeat: equal edges merge).
+QUANTILE_BINS: Final = 10
 
 
 @dataclass(frozen=True)
@@ -196,3 +200,21 @@ def resolve_task(values: pd.Series, requested: str = INFER, source: str = "data"
 def _classes(values: pd.Series) -> list[str]:
     """Distinct values as text (labels are compared as text everywhere, see ``mlkeel.modeling``), sorted."""
     return sorted(values.astype(str).unique().tolist())
+
+
+def stratify_labels(values: pd.Series, task: str) -> np.ndarray:
+    """What a stratified split keeps balanced: the class as text, or a regression target's quantile bin.
+
+    Args:
+        values: The target column.
+        task: The target's task (``binary``, ``multiclass`` or ``regression``).
+
+    Returns:
+        One stratum per row (text); a null target is its own stratum.
+    """
+    import pandas as pd
+
+    if task != Task.REGRESSION:
+        return values.astype(str).to_numpy()
+    bins = pd.qcut(values.astype(float), QUANTILE_BINS, labels=False, duplicates="drop")
+    return bins.astype(object).where(bins.notna(), "null").astype(str).to_numpy()
