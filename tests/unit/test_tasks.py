@@ -142,3 +142,98 @@ def test_a_regression_model_trains_logs_and_evaluates_with_a_residual_plot(
     )
     folder = RESIDUAL_PLOT_ARTIFACT.rsplit("/", 1)[0]
     assert [entry.path for entry in client.list_artifacts(result.mlflow_run_id, folder)] == [RESIDUAL_PLOT_ARTIFACT]
+
+
+def _crown(tracking_uri: str, model_uri: str, name: str) -> str:
+    import mlflow
+    from mlflow import MlflowClient
+
+    from mlkeel.constants import CHAMPION_ALIAS
+    from mlkeel.tracking import connect
+
+    connect(tracking_uri)
+    version = str(mlflow.register_model(model_uri, name).version)
+    MlflowClient(tracking_uri, registry_uri=tracking_uri).set_registered_model_alias(name, CHAMPION_ALIAS, version)
+    return version
+
+
+def test_the_gate_knows_lower_rmse_is_better_and_compares_regressors_on_the_same_rows(
+    diabetes: tuple[Path, Path], tmp_path: Path, mlflow_local_uri: str
+) -> None:
+    from mlkeel.components.gate.logic import gate
+
+    train_path, test_path = diabetes
+    # The champion sees two of the ten features (age, sex): a real but weak model; the challenger sees all ten.
+    weak = train(
+        str(train_path),
+        str(tmp_path / "weak"),
+        "target",
+        "",
+        estimator="ridge",
+        tracking_uri=mlflow_local_uri,
+        feature_types={name: "ignore" for name in ("bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")},
+    )
+    train(str(train_path), str(tmp_path / "strong"), "target", "", estimator="ridge", tracking_uri=mlflow_local_uri)
+    version = _crown(mlflow_local_uri, weak.mlflow_model_uri, "diabetes")
+    strong_metrics = evaluate(str(tmp_path / "strong"), str(test_path), "target", "").metrics
+
+    def run_gate(model: str, metrics: dict[str, float], **options: object):
+        return gate(
+            model,
+            str(test_path),
+            metrics,
+            "diabetes",
+            "target",
+            "",
+            str(tmp_path / "b.json"),
+            mlflow_local_uri,
+            **options,
+        )
+
+    blessing = run_gate(str(tmp_path / "strong"), strong_metrics, metric="rmse", margin=1.0, thresholds={"r2": 0.2})
+    assert blessing.blessed, blessing.reason
+    assert blessing.challenger_score < blessing.champion_score - 1.0  # lower is better: the margin counts down
+    assert f"challenger rmse {strong_metrics['rmse']:.4f} vs champion version {version}" in blessing.reason
+    assert "r2 " in blessing.reason and ">= 0.2000" in blessing.reason
+    # The weak model as challenger against itself as champion: no improvement, not blessed.
+    weak_metrics = evaluate(str(tmp_path / "weak"), str(test_path), "target", "").metrics
+    again = run_gate(str(tmp_path / "weak"), weak_metrics, metric="mae", margin=0.5)
+    assert not again.blessed and again.challenger_score == pytest.approx(again.champion_score)
+    with pytest.raises(ParameterError, match=r"metric 'roc_auc' is not a regression metric: expected one of rmse"):
+        run_gate(str(tmp_path / "strong"), {**strong_metrics, "roc_auc": 0.9}, metric="roc_auc")
+    refused = run_gate(str(tmp_path / "strong"), strong_metrics, metric="rmse", thresholds={"rmse": 10.0})
+    assert not refused.blessed and "above the threshold 10.0000 (lower is better)" in refused.reason
+
+
+def test_the_gate_compares_multiclass_models_on_macro_f1_and_per_slice(
+    wine: tuple[Path, Path], tmp_path: Path, mlflow_local_uri: str
+) -> None:
+    from mlkeel.components.gate.logic import gate
+
+    train_path, test_path = wine
+    champion = train(str(train_path), str(tmp_path / "m"), "target", "", tracking_uri=mlflow_local_uri)
+    version = _crown(mlflow_local_uri, champion.mlflow_model_uri, "wine")
+    metrics = evaluate(str(tmp_path / "m"), str(test_path), "target", "").metrics
+    holdout = pq.read_table(test_path).to_pandas()
+    holdout["strength"] = np.where(holdout["alcohol"] >= 13.0, "strong", "light")  # a slice column, not a feature
+    pq.write_table(pa.Table.from_pandas(holdout, preserve_index=False), tmp_path / "holdout.parquet")
+    blessing = gate(
+        str(tmp_path / "m"),
+        str(tmp_path / "holdout.parquet"),
+        metrics,
+        "wine",
+        "target",
+        "",
+        str(tmp_path / "b.json"),
+        mlflow_local_uri,
+        metric="macro_f1",
+        margin=0.01,
+        slice_columns=["strength"],
+        slice_min_rows=10,
+    )
+    assert not blessing.blessed and blessing.champion_version == version  # the same model: no improvement
+    assert blessing.challenger_score == pytest.approx(metrics["macro_f1"]) == blessing.champion_score
+    assert "an improvement of +0.0000 that misses the margin 0.0100 (higher is better)" in blessing.reason
+    assert blessing.slices is not None and blessing.slices["metric"] == "macro_f1"
+    assert sorted(result["value"] for result in blessing.slices["results"]) == ["light", "strong"]
+    assert all(result["delta"] == 0 and not result["regressed"] for result in blessing.slices["results"])
