@@ -2,7 +2,7 @@
 
 import click
 
-from mlkeel.clitools import echo_json, reports_user_errors
+from mlkeel.clitools import echo_json, reports_user_errors, task_option
 
 
 @click.command(name="split")
@@ -14,12 +14,7 @@ from mlkeel.clitools import echo_json, reports_user_errors
 @click.option("--test-fraction", default=0.2, show_default=True, type=float)
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--hash-key-column", default="", help="Split by hashing this key column instead.")
-@click.option(
-    "--task",
-    type=click.Choice(["", "binary", "multiclass", "regression"]),
-    default="",
-    help="The target's task (default: inferred); regression stratifies by quantile bins.",
-)
+@task_option
 @reports_user_errors
 def main(
     dataset_path: str,

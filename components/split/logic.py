@@ -130,18 +130,20 @@ def split_table(
     else:
         stratify = None
         mode = "random"
+        candidates = np.arange(table.num_rows)
         if target_column:
             _require_column(table, target_column, "target column", source)
-            from mlkeel.task import Task, resolve_task, stratify_labels
+            from mlkeel.task import Task, rare_rows, resolve_task, stratify_labels
 
             values = table.column(target_column).to_pandas().rename(target_column)
             chosen = resolve_task(values, task, source).task
             stratify = stratify_labels(values, chosen)
             mode = "stratified_quantiles" if chosen == Task.REGRESSION else "stratified"
+            if chosen != Task.BINARY:  # a class of one row stays in train: no test class the model never saw
+                rare = rare_rows(stratify)
+                candidates, stratify = candidates[~rare], stratify[~rare]
         try:
-            _, test_index = train_test_split(
-                np.arange(table.num_rows), test_size=test_fraction, random_state=seed, stratify=stratify
-            )
+            _, test_index = train_test_split(candidates, test_size=test_fraction, random_state=seed, stratify=stratify)
         except ValueError as error:
             raise DataError(f"{source}: cannot split {table.num_rows} rows ({mode}): {error}") from error
         test_mask = np.zeros(table.num_rows, dtype=bool)

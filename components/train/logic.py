@@ -93,6 +93,10 @@ LARGE_DATA_ROWS = 50_000
 LARGE_DATA_DEFAULTS: dict[str, dict[str, Any]] = {
     "hist_gradient_boosting": {"learning_rate": 0.1, "max_leaf_nodes": 31},
 }
+# Multiclass boosting waits longer before stopping early: on January's flights with target carrier (21,117 train
+# rows, 15 classes, three of 25-47 rows) 10 rounds without gain stopped it after 12 rounds, at validation accuracy
+# 0.817 (log loss 1.07); with 30 it ran all 300 rounds to 0.994 (log loss 0.04).
+MULTICLASS_DEFAULTS: dict[str, dict[str, Any]] = {"hist_gradient_boosting": {"n_iter_no_change": 30}}
 # Below this many train rows, a multiclass or regression boosting model's leaves hold at least rows / 20 rows (5 at
 # the least) instead of 50: on wine (124 train rows, 3 classes) 50-row leaves allow no split at all (validation
 # accuracy 0.40, the majority class; 0.96 with 6-row leaves). Binary keeps its defaults (its results unchanged).
@@ -211,6 +215,8 @@ def make_estimator(
         )
     if rows >= LARGE_DATA_ROWS:
         defaults = {**defaults, **LARGE_DATA_DEFAULTS.get(estimator, {})}
+    if task == "multiclass":
+        defaults = {**defaults, **MULTICLASS_DEFAULTS.get(estimator, {})}
     if task != "binary" and 0 < rows < SMALL_DATA_ROWS and "min_samples_leaf" in defaults:
         defaults = {**defaults, "min_samples_leaf": min(defaults["min_samples_leaf"], max(5, rows // 20))}
     settings = {**defaults, **declared_hyperparameters(estimator, hyperparameters, task)}

@@ -140,11 +140,26 @@ class _Cut:
     scored_y: Any
 
 
-def _fit_on_cut(pipeline: Any, features: Any, targets: Any, strata: Any, validate: bool, seed: int) -> _Cut:
-    """Cut (stratified by ``strata``, seeded) when ``validate``, fit ``pipeline`` on the fit part (in place)."""
+def _fit_on_cut(
+    pipeline: Any, features: Any, targets: Any, strata: Any, validate: bool, seed: int, always_fit: Any = None
+) -> _Cut:
+    """Cut (stratified by ``strata``, seeded) when ``validate``, fit ``pipeline`` on the fit part (in place).
+
+    Rows where ``always_fit`` is True (None: none) are not cut: they all go to the fit part.
+    """
+    import numpy as np
     from sklearn.model_selection import train_test_split
 
-    if validate:
+    if validate and always_fit is not None and np.any(always_fit):
+        rows = np.flatnonzero(~np.asarray(always_fit))
+        fit_rows, val_rows = train_test_split(
+            rows, test_size=VALIDATION_FRACTION, stratify=np.asarray(strata)[rows], random_state=seed
+        )
+        fit_rows = np.sort(np.concatenate([fit_rows, np.flatnonzero(always_fit)]))
+        fit_x, val_x = features.iloc[fit_rows], features.iloc[val_rows]
+        fit_y, val_y = np.asarray(targets)[fit_rows], np.asarray(targets)[val_rows]
+        fit_strata = None  # the train-metrics sample (above TRAIN_METRICS_MAX_ROWS) is then not stratified
+    elif validate:
         fit_x, val_x, fit_y, val_y, fit_strata, _ = train_test_split(
             features, targets, strata, test_size=VALIDATION_FRACTION, stratify=strata, random_state=seed
         )
@@ -180,25 +195,37 @@ def fit_validated_task(
         seed: Seed of the fit/validation cut.
 
     Returns:
-        The ``ValidatedFit``, ``threshold`` None; metrics are ``mlkeel.metrics.task_metrics``'s. Without enough
-        rows for a validation part (fewer than ``MIN_CLASS_ROWS_FOR_VALIDATION`` rows in a class, or than
-        ``MIN_REGRESSION_ROWS_FOR_VALIDATION`` rows for regression) the model is fitted on every row and only
-        train metrics are reported.
+        The ``ValidatedFit``, ``threshold`` None, ``note`` naming the classes of a single row (left out);
+        metrics are ``mlkeel.metrics.task_metrics``'s. Rows of a class with fewer than
+        ``MIN_CLASS_ROWS_FOR_VALIDATION`` rows all go to the fit part; without two classes (or, for regression,
+        ``MIN_REGRESSION_ROWS_FOR_VALIDATION`` rows) left to validate on, the model is fitted on every row and
+        only train metrics are reported.
     """
+    import numpy as np
     import pandas as pd
 
     from mlkeel.metrics import overfit_warning, task_metrics
     from mlkeel.modeling import model_outputs, one_native_thread
-    from mlkeel.task import Task, stratify_labels
+    from mlkeel.task import Task, rare_rows, stratify_labels
 
+    note = ""
+    if task == Task.MULTICLASS:  # a class of one row cannot be learned, nor split by boosting's early stopping
+        single = rare_rows(np.asarray(targets))
+        if single.any():
+            note = (
+                f"class(es) {sorted(set(np.asarray(targets)[single]))[:10]} have a single train row: left out "
+                "(a class needs at least 2 rows)"
+            )
+            logger.warning("train: %s", note)
+            features, targets = features[~single], np.asarray(targets)[~single]
     strata = stratify_labels(pd.Series(targets), task)
-    smallest = int(pd.Series(strata).value_counts().min())
-    if task == Task.MULTICLASS:
-        validate = smallest >= MIN_CLASS_ROWS_FOR_VALIDATION
-    else:
-        validate = smallest >= 2 and len(targets) >= MIN_REGRESSION_ROWS_FOR_VALIDATION
+    # Rows of a class too small to validate on stay in the fit part (the model still learns the class).
+    always_fit = rare_rows(strata, MIN_CLASS_ROWS_FOR_VALIDATION if task == Task.MULTICLASS else 2)
+    kept = strata[~always_fit]
+    enough = len(set(kept)) >= 2 if task == Task.MULTICLASS else len(kept) >= MIN_REGRESSION_ROWS_FOR_VALIDATION
+    validate = bool(enough)
     with one_native_thread():
-        cut = _fit_on_cut(pipeline, features, targets, strata, validate, seed)
+        cut = _fit_on_cut(pipeline, features, targets, strata, validate, seed, always_fit)
         classes = [str(name) for name in getattr(pipeline, "classes_", [])]
         train_metrics = task_metrics(task, cut.scored_y, model_outputs(pipeline, cut.scored_x, task), classes)
         validation_metrics = (
@@ -213,6 +240,7 @@ def fit_validated_task(
         model=pipeline,
         threshold=None,
         policy="",
+        note=note,
         train_metrics=train_metrics,
         validation_metrics=validation_metrics,
         fit_rows=len(cut.fit_y),

@@ -11,7 +11,7 @@ import click
 
 from mlkeel import __version__
 from mlkeel.cli_images import images
-from mlkeel.clitools import JSON_OBJECT, model_choice_options, reports_user_errors
+from mlkeel.clitools import JSON_OBJECT, model_choice_options, reports_user_errors, task_option
 from mlkeel.constants import DEFAULT_RUNNER, RUNNER_HELP, RUNNERS
 from mlkeel.errors import DataError, ParameterError
 from mlkeel.pipelines import PIPELINES
@@ -55,6 +55,7 @@ def preflight(
     columns: tuple[str, ...] = (),
     delimiter: str = "auto",
     feature_types: dict[str, str] | None = None,
+    task: str = "",
 ) -> str:
     """Read the data once in this process so that a bad file fails in a second with a clear message.
 
@@ -67,12 +68,15 @@ def preflight(
         columns: Other columns the run reads (sensitive and slice columns).
         delimiter: CSV delimiter (``auto`` = detected).
         feature_types: Feature typing overrides (their columns must exist).
+        task: The task (``mlkeel.task``; "" = inferred from the target); its summary line is printed.
 
     Returns:
         The positive label (given or inferred).
 
     Raises:
-        DataError: unreadable file, missing target or other column, or a target without exactly two classes.
+        DataError: unreadable file, missing target or other column, a target that fits no task (or not
+            ``task``), or a multiclass or regression target: the training pipeline's validate, fairness,
+            explain and model card stages are binary-only so far (the message says which stages handle it).
         ParameterError: feature_types names a column the data does not have.
     """
     from mlkeel.components.ingest.logic import normalise_table, read_source
@@ -97,9 +101,20 @@ def preflight(
             f"--feature-types names column(s) {', '.join(unknown)}, which {shown} does not have; "
             f"columns: {', '.join(table.column_names)}"
         )
-    labels = table.column(target).to_pandas().dropna()
+    from mlkeel.task import Task, resolve_task
+
+    values = table.column(target).to_pandas().rename(target)
+    choice = resolve_task(values, task, shown)
+    if choice.task != Task.BINARY:
+        raise DataError(
+            f"{shown}: {choice.summary}: the training pipeline runs binary targets only so far (its validate, "
+            "fairness, explain and model card stages); split, train, evaluate and gate handle "
+            f"{choice.task} targets: python -m mlkeel.components.<stage> --task {choice.task} ..."
+        )
+    labels = values.dropna()
     label = positive_label or infer_positive_label(sorted(labels.astype(str).unique())[:10])
     binary_labels(labels, label, shown)
+    click.echo(choice.summary, err=True)
     return label
 
 
@@ -131,6 +146,7 @@ def preflight(
     type=click.Choice(["logistic_regression", "random_forest", "hist_gradient_boosting"]),
 )
 @click.option("--hyperparameters", type=JSON_OBJECT, default=None, help="E.g. '{\"max_iter\": 300}'.")
+@task_option
 @model_choice_options
 @click.option(
     "--tune-trials",
@@ -198,6 +214,7 @@ def run_training(
     threshold_policy: str,
     class_weight: str,
     feature_types: dict | None,
+    task: str,
     tune_trials: int,
     search_space: dict | None,
     seed: int,
@@ -237,6 +254,7 @@ def run_training(
         sensitive_columns + slice_columns,
         delimiter=delimiter,
         feature_types=overrides,
+        task=task,
     )
     arguments: dict[str, Any] = {
         "data_uri": data,
@@ -248,6 +266,7 @@ def run_training(
         "threshold_policy": threshold_policy,
         "class_weight": class_weight,
         "seed": seed,
+        **({"task": task} if task else {}),
         "model_name": model_name,
         "experiment_name": model_name,
     }

@@ -218,3 +218,22 @@ def stratify_labels(values: pd.Series, task: str) -> np.ndarray:
         return values.astype(str).to_numpy()
     bins = pd.qcut(values.astype(float), QUANTILE_BINS, labels=False, duplicates="drop")
     return bins.astype(object).where(bins.notna(), "null").astype(str).to_numpy()
+
+
+def rare_rows(strata: np.ndarray, min_rows: int = 2) -> np.ndarray:
+    """Rows whose stratum (class) has fewer than ``min_rows`` rows: too few to put on both sides of a cut.
+
+    A stratified cut cannot place a class of one row (scikit-learn refuses it); such rows stay on the fitting
+    side (train part, fit part), so that no evaluated class is one the model never saw.
+
+    Args:
+        strata: One stratum per row (``stratify_labels``).
+        min_rows: Strata with fewer rows are rare.
+
+    Returns:
+        A boolean array, True for the rows of rare strata.
+    """
+    import numpy as np
+
+    _, inverse, counts = np.unique(strata, return_inverse=True, return_counts=True)
+    return np.asarray(counts[inverse] < min_rows)

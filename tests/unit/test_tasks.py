@@ -237,3 +237,26 @@ def test_the_gate_compares_multiclass_models_on_macro_f1_and_per_slice(
     assert blessing.slices is not None and blessing.slices["metric"] == "macro_f1"
     assert sorted(result["value"] for result in blessing.slices["results"]) == ["light", "strong"]
     assert all(result["delta"] == 0 and not result["regressed"] for result in blessing.slices["results"])
+
+
+def test_a_class_of_one_row_stays_in_train_and_is_left_out_of_the_fit_with_a_note(tmp_path: Path) -> None:
+    import pyarrow.compute as pc
+
+    from data.flights import FLIGHTS_PARQUET
+    from mlkeel.components.split.logic import split_table
+
+    # January's real flights: carrier OO flew once (as the bundled data holds it); a stratified split refuses that.
+    flights = pq.read_table(FLIGHTS_PARQUET)
+    january = flights.filter(pc.equal(flights["month"], 1))
+    assert january["carrier"].to_pylist().count("OO") == 1
+    train_part, test_part, mode = split_table(january, "carrier", 0.2, seed=3)
+    assert mode == "stratified" and "OO" in train_part["carrier"].to_pylist()
+    assert "OO" not in test_part["carrier"].to_pylist() and train_part.num_rows + test_part.num_rows == 26398
+    wine = load_wine(as_frame=True).frame.astype({"target": str})
+    wine.loc[0, "target"] = "lone"
+    fitted = fit_model(wine, "target", "", estimator="logistic_regression")
+    assert fitted.validation is not None
+    assert (
+        fitted.validation.note == "class(es) ['lone'] have a single train row: left out (a class needs at least 2 rows)"
+    )
+    assert [str(name) for name in fitted.model.classes_] == ["0", "1", "2"]
