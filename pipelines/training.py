@@ -69,6 +69,7 @@ def training_steps(params: dict[str, Any], choose: Optional[ChooseHyperparameter
             target_column=p["target_column"],
             positive_label=p["positive_label"],
             max_invalid_fraction=p["max_invalid_fraction"],
+            task=p["task"],
         ),
         "validate",
     )
@@ -253,7 +254,7 @@ def training_pipeline(
         positive_label: The label value meaning positive (binary targets).
         task: binary | multiclass | regression, or "" to infer it from the target (2 values: binary; at most 20
             whole numbers or text values: multiclass; other numbers: regression). Split and train follow it (so
-            far: split, train, evaluate and gate; validate, fairness, explain and the model card are binary).
+            far: validate, split, train, evaluate and gate; fairness, explain and the model card are binary).
         key_columns: Identifier columns: checked for duplicates, never features.
         schema_uri: A schema JSON to validate against; "" infers it from this data.
         max_invalid_fraction: Fail when more than this share of rows is quarantined.

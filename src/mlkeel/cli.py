@@ -75,8 +75,8 @@ def preflight(
 
     Raises:
         DataError: unreadable file, missing target or other column, a target that fits no task (or not
-            ``task``), or a multiclass or regression target: the training pipeline's validate, fairness,
-            explain and model card stages are binary-only so far (the message says which stages handle it).
+            ``task``), or a multiclass or regression target: the training pipeline's fairness, explain and
+            model card stages are binary-only so far (the message says which stages handle it).
         ParameterError: feature_types names a column the data does not have.
     """
     from mlkeel.components.ingest.logic import normalise_table, read_source
@@ -107,8 +107,8 @@ def preflight(
     choice = resolve_task(values, task, shown)
     if choice.task != Task.BINARY:
         raise DataError(
-            f"{shown}: {choice.summary}: the training pipeline runs binary targets only so far (its validate, "
-            "fairness, explain and model card stages); split, train, evaluate and gate handle "
+            f"{shown}: {choice.summary}: the training pipeline runs binary targets only so far (its fairness, "
+            "explain and model card stages); validate, split, train, evaluate and gate handle "
             f"{choice.task} targets: python -m mlkeel.components.<stage> --task {choice.task} ..."
         )
     labels = values.dropna()

@@ -260,3 +260,36 @@ def test_a_class_of_one_row_stays_in_train_and_is_left_out_of_the_fit_with_a_not
         fitted.validation.note == "class(es) ['lone'] have a single train row: left out (a class needs at least 2 rows)"
     )
     assert [str(name) for name in fitted.model.classes_] == ["0", "1", "2"]
+
+
+def test_validate_accepts_a_multiclass_or_regression_target_and_records_its_task() -> None:
+    from mlkeel.components.validate.logic import validate_table
+    from mlkeel.schema import infer_schema
+
+    wine = pa.Table.from_pandas(load_wine(as_frame=True).frame, preserve_index=False)
+    diabetes = pa.Table.from_pandas(load_diabetes(as_frame=True).frame, preserve_index=False)
+    for table, task in ((wine, "multiclass"), (diabetes, "regression")):
+        outcome = validate_table(table, infer_schema(table, (), "target"), "data", "target")
+        assert outcome.result["data"]["is_valid"] and outcome.result["data"]["target"]["task"] == task
+        assert outcome.valid.num_rows == table.num_rows
+    refused = validate_table(
+        wine, infer_schema(wine, (), "target"), "wine", "target", raise_on_failure=False, task="binary"
+    )
+    assert refused.result["data"]["errors"] == [
+        "wine: target column 'target' has 3 class(es) ['0', '1', '2'] in the 178 valid rows; "
+        "a binary classifier needs exactly 2"
+    ]
+    wrong = validate_table(
+        wine, infer_schema(wine, (), "target"), "wine", "target", raise_on_failure=False, task="regression"
+    )
+    assert wrong.result["data"]["is_valid"]  # whole numbers may be a regression target when asked
+    text = wine.set_column(
+        wine.schema.get_field_index("target"), "target", pa.array([str(v) + "x" for v in wine["target"].to_pylist()])
+    )
+    bad = validate_table(
+        text, infer_schema(text, (), "target"), "wine", "target", raise_on_failure=False, task="regression"
+    )
+    assert bad.result["data"]["errors"] == [
+        "wine: task=regression but target column 'target' holds 3 distinct text values: regression needs numbers "
+        "that vary"
+    ]
