@@ -56,7 +56,8 @@ def preflight(
     delimiter: str = "auto",
     feature_types: dict[str, str] | None = None,
     task: str = "",
-) -> str:
+    binary_only: str = "",
+) -> tuple[str, str]:
     """Read the data once in this process so that a bad file fails in a second with a clear message.
 
     Args:
@@ -69,14 +70,16 @@ def preflight(
         delimiter: CSV delimiter (``auto`` = detected).
         feature_types: Feature typing overrides (their columns must exist).
         task: The task (``mlkeel.task``; "" = inferred from the target); its summary line is printed.
+        binary_only: What of the run needs a binary target ("" = nothing): a multiclass or regression target
+            is then refused before any task runs, with this clause as the reason.
 
     Returns:
-        The positive label (given or inferred).
+        ``(positive label, task)``: the label given or inferred ("" for a multiclass or regression target) and
+        the target's task.
 
     Raises:
         DataError: unreadable file, missing target or other column, a target that fits no task (or not
-            ``task``), or a multiclass or regression target: the training pipeline's fairness, explain and
-            model card stages are binary-only so far (the message says which stages handle it).
+            ``task``), or a multiclass or regression target when ``binary_only`` says why it cannot run.
         ParameterError: feature_types names a column the data does not have.
     """
     from mlkeel.components.ingest.logic import normalise_table, read_source
@@ -106,16 +109,15 @@ def preflight(
     values = table.column(target).to_pandas().rename(target)
     choice = resolve_task(values, task, shown)
     if choice.task != Task.BINARY:
-        raise DataError(
-            f"{shown}: {choice.summary}: the training pipeline runs binary targets only so far (its fairness, "
-            "explain and model card stages); validate, split, train, evaluate and gate handle "
-            f"{choice.task} targets: python -m mlkeel.components.<stage> --task {choice.task} ..."
-        )
+        if binary_only:
+            raise DataError(f"{shown}: {choice.summary}: {binary_only}")
+        click.echo(choice.summary, err=True)
+        return "", choice.task
     labels = values.dropna()
     label = positive_label or infer_positive_label(sorted(labels.astype(str).unique())[:10])
     binary_labels(labels, label, shown)
     click.echo(choice.summary, err=True)
-    return label
+    return label, choice.task
 
 
 @run.command(name="training")
@@ -245,7 +247,7 @@ def run_training(
 
     overrides = parse_feature_types(feature_types)
     resolve_delimiter(delimiter)  # a bad one fails here, before any task runs
-    label = preflight(
+    label, chosen = preflight(
         data,
         file_format,
         column_types,
@@ -255,6 +257,9 @@ def run_training(
         delimiter=delimiter,
         feature_types=overrides,
         task=task,
+        binary_only="the fairness check (--sensitive-column) handles binary targets only so far"
+        if sensitive_columns
+        else "",
     )
     arguments: dict[str, Any] = {
         "data_uri": data,
@@ -270,6 +275,10 @@ def run_training(
         "model_name": model_name,
         "experiment_name": model_name,
     }
+    if chosen != "binary":  # the pipeline's gate defaults are binary metrics (roc_auc); --param overrides these
+        from mlkeel.metrics import DEFAULT_TASK_METRIC
+
+        arguments.update({"gate_metric": DEFAULT_TASK_METRIC[chosen], "gate_thresholds": {}})
     # The pipeline's fairness and slice defaults name Telco columns: other data gets only what is asked for.
     if data or sensitive_columns:
         arguments["sensitive_columns"] = list(sensitive_columns)
@@ -363,7 +372,8 @@ def run_monitoring(
     if not local_run:
         raise ParameterError("`mlkeel run` runs on this machine: add --local (for a cluster: `mlkeel submit`)")
     require_monitoring_libraries(runner)
-    label = preflight(current_uri, "auto", None, target_column, positive_label or "")
+    binary_only = "the monitoring pipeline (drift, performance, batch predict) handles binary targets only so far"
+    label, _ = preflight(current_uri, "auto", None, target_column, positive_label or "", binary_only=binary_only)
     store = LocalStore.create(workdir, tracking_uri)
     try:
         resolve_champion(model_name, store.tracking_uri)
@@ -371,7 +381,7 @@ def run_monitoring(
         if not reference_uri:
             raise
         click.echo(f"no champion for {model_name!r} yet: training one on {reference_uri}")
-        preflight(reference_uri, "auto", None, target_column, label)
+        preflight(reference_uri, "auto", None, target_column, label, binary_only=binary_only)
         first = run_training(
             {
                 "data_uri": reference_uri,

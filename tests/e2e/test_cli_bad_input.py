@@ -29,9 +29,9 @@ def run_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
         ("a,y\n1,yes\n2,yes\n", ["--target", "y", "--positive-label", "yes"], "has a single value 'yes' in all 2"),
         (
             "a,y\n1,red\n2,green\n3,blue\n",
-            ["--target", "y"],
-            "task: multiclass (inferred: 3 distinct text values (<= 20)): the training pipeline runs binary targets "
-            "only so far",
+            ["--target", "y", "--sensitive-column", "a"],
+            "task: multiclass (inferred: 3 distinct text values (<= 20)): the fairness check (--sensitive-column) "
+            "handles binary targets only so far",
         ),
         ("a,y\n1,yes\n2,no\n", ["--target", "y", "--task", "regression"], "task=regression but target column 'y'"),
         (
