@@ -69,6 +69,7 @@ def training_steps(params: dict[str, Any], choose: Optional[ChooseHyperparameter
             target_column=p["target_column"],
             positive_label=p["positive_label"],
             max_invalid_fraction=p["max_invalid_fraction"],
+            task=p["task"],
         ),
         "validate",
     )
@@ -80,6 +81,7 @@ def training_steps(params: dict[str, Any], choose: Optional[ChooseHyperparameter
             test_fraction=p["test_fraction"],
             seed=p["seed"],
             hash_key_column=p["split_key_column"],
+            task=p["task"],
         ),
         "split",
     )
@@ -100,6 +102,7 @@ def training_steps(params: dict[str, Any], choose: Optional[ChooseHyperparameter
             threshold_policy=p["threshold_policy"],
             class_weight=p["class_weight"],
             feature_types=p["feature_types"],
+            task=p["task"],
         ),
         "train",
     )
@@ -214,6 +217,7 @@ def training_pipeline(
     column_types: dict = {},
     target_column: str = "Churn",
     positive_label: str = "Yes",
+    task: str = "",
     key_columns: list = ["customerID"],
     schema_uri: str = "",
     max_invalid_fraction: float = 0.05,
@@ -247,7 +251,10 @@ def training_pipeline(
         delimiter: CSV delimiter: "auto" (detected: comma, semicolon, tab, pipe), one character, or a name.
         column_types: Type overrides for ingest, column -> integer | float | string | boolean | timestamp.
         target_column: The label column.
-        positive_label: The label value meaning positive.
+        positive_label: The label value meaning positive (binary targets).
+        task: binary | multiclass | regression, or "" to infer it from the target (2 values: binary; at most 20
+            whole numbers or text values: multiclass; other numbers: regression). Split and train follow it (so
+            far: validate, split, train, evaluate and gate; fairness, explain and the model card are binary).
         key_columns: Identifier columns: checked for duplicates, never features.
         schema_uri: A schema JSON to validate against; "" infers it from this data.
         max_invalid_fraction: Fail when more than this share of rows is quarantined.

@@ -9,7 +9,7 @@ from mlkeel.clitools import echo_json, reports_user_errors
 @click.option("--model", "model_uri", required=True, help="Model directory or MLflow model URI.")
 @click.option("--test-data", "test_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--target-column", required=True)
-@click.option("--positive-label", required=True)
+@click.option("--positive-label", default="", help="The positive class (binary models).")
 @click.option("--mlflow-uri", "tracking_uri", default="", help="Default: $MLFLOW_TRACKING_URI.")
 @click.option("--mlflow-run-id", default="", help="Log holdout_* metrics to this run.")
 @reports_user_errors

@@ -21,16 +21,19 @@ def evaluate(
     Args:
         model: Input Model from the train stage (MLflow sklearn directory; metadata mlflow_run_id).
         test_data: Input Dataset (Parquet): the holdout rows, with the target column.
-        metrics: Output Metrics: accuracy, precision, recall, f1 (at the model's decision threshold), roc_auc,
-            log_loss (also logged to the MLflow run as holdout_<name>).
-        classification_metrics: Output ClassificationMetrics: confusion matrix (at the model's decision
-            threshold) and ROC curve.
-        target_column: The label column.
-        positive_label: The label value meaning positive.
+        metrics: Output Metrics of the model's task (also logged to the MLflow run as holdout_<name>). Binary:
+            accuracy, precision, recall, f1 (at the model's decision threshold), roc_auc, log_loss. Multiclass:
+            accuracy, macro_f1, weighted_f1, log_loss, roc_auc_ovr (one-vs-rest), precision.<class> and
+            recall.<class>. Regression: rmse, mae, r2, mape (when no target value is 0); the residual plot goes
+            to the MLflow run (evaluation/residuals.png).
+        classification_metrics: Output ClassificationMetrics: confusion matrix (binary: at the model's decision
+            threshold, with the ROC curve; multiclass: over every class); empty for regression.
+        target_column: The label column (a class or a number; the task is the model's own).
+        positive_label: The label value meaning positive (binary models only).
         mlflow_tracking_uri: MLflow tracking URI; "" reads $MLFLOW_TRACKING_URI.
     """
-    from mlkeel.components.evaluate.logic import CLASS_NAMES
     from mlkeel.components.evaluate.logic import evaluate as run_evaluate
+    from mlkeel.components.evaluate.logic import metric_key
 
     evaluation = run_evaluate(
         model.path,
@@ -42,5 +45,10 @@ def evaluate(
     )
     for name, value in evaluation.metrics.items():
         metrics.log_metric(name, value)
-    classification_metrics.log_confusion_matrix(CLASS_NAMES, evaluation.confusion_matrix)
-    classification_metrics.log_roc_curve(evaluation.roc_fpr, evaluation.roc_tpr, evaluation.roc_thresholds)
+    for name, scores in evaluation.per_class.items():
+        metrics.log_metric(f"precision.{metric_key(name)}", scores["precision"])
+        metrics.log_metric(f"recall.{metric_key(name)}", scores["recall"])
+    if evaluation.confusion_matrix:
+        classification_metrics.log_confusion_matrix(evaluation.class_names, evaluation.confusion_matrix)
+    if evaluation.roc_fpr:
+        classification_metrics.log_roc_curve(evaluation.roc_fpr, evaluation.roc_tpr, evaluation.roc_thresholds)

@@ -45,6 +45,15 @@ SCORERS = {
     "recall": "recall",
     "f1": "f1",
     "log_loss": "neg_log_loss",
+    # multiclass
+    "macro_f1": "f1_macro",
+    "weighted_f1": "f1_weighted",
+    "roc_auc_ovr": "roc_auc_ovr",
+    # regression
+    "rmse": "neg_root_mean_squared_error",
+    "mae": "neg_mean_absolute_error",
+    "r2": "r2",
+    "mape": "neg_mean_absolute_percentage_error",
 }
 
 
@@ -78,9 +87,10 @@ def permutation_importances(
     """Permutation importance of every input column of ``model`` (no I/O).
 
     Args:
-        model: A fitted scikit-learn classifier taking ``features`` (fitted on 0/1 labels).
+        model: A fitted scikit-learn model taking ``features``: a binary classifier (fitted on 0/1 labels), a
+            multiclass classifier (class labels as text) or a regressor.
         features: The model's input columns, one row per holdout row.
-        labels: 0/1 labels of those rows.
+        labels: Targets of those rows, as the model was fitted on them.
         metric: Metric whose drop measures importance (a key of ``SCORERS``).
         n_repeats: Shuffles per column.
         max_rows: At most this many rows are used (a seeded sample).
@@ -100,7 +110,9 @@ def permutation_importances(
     from mlkeel.modeling import one_native_thread
 
     check_parameters(metric, n_repeats, max_rows)
-    labels = np.asarray(labels).astype(int)
+    labels = np.asarray(labels)
+    if labels.dtype.kind == "b":
+        labels = labels.astype(int)
     if len(features) > max_rows:
         rows = np.sort(np.random.default_rng(seed).choice(len(features), max_rows, replace=False))
         features, labels = features.iloc[rows], labels[rows]
@@ -271,7 +283,15 @@ def explain(
 
     import pyarrow.parquet as pq
 
-    from mlkeel.modeling import binary_labels, feature_frame, load_sklearn_model, model_feature_columns
+    from mlkeel.metrics import require_task_metric
+    from mlkeel.modeling import (
+        binary_labels,
+        feature_frame,
+        load_sklearn_model,
+        model_feature_columns,
+        model_task,
+        task_targets,
+    )
     from mlkeel.storage import require_readable_file, write_json_atomic, write_text_atomic
 
     check_parameters(metric, n_repeats, max_rows)
@@ -288,8 +308,13 @@ def explain(
     frame = pq.read_table(test_path).to_pandas()
     if target_column not in frame.columns:
         raise SchemaMismatchError(f"{test_path}: target column {target_column!r} not found")
-    labels = binary_labels(frame[target_column], positive_label, test_path)
     model = load_sklearn_model(model_path)
+    task = model_task(model)
+    require_task_metric(metric, task)
+    if task == "binary":
+        labels = binary_labels(frame[target_column], positive_label, test_path)
+    else:
+        labels = task_targets(frame[target_column], task, test_path)
     features = feature_frame(frame, model_feature_columns(model), test_path)
     document = permutation_importances(model, features, labels, metric, n_repeats, max_rows, seed)
     png = importance_png(document)

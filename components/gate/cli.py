@@ -49,7 +49,7 @@ class MetricsJson(click.ParamType):
 )
 @click.option("--model-name", required=True, help="Registered model whose champion the challenger must beat.")
 @click.option("--target-column", required=True)
-@click.option("--positive-label", required=True)
+@click.option("--positive-label", default="", help="The positive class (binary models).")
 @click.option(
     "--blessing-out",
     "blessing_path",

@@ -12,6 +12,10 @@ The rules, in order:
        holdout rows, the challenger is not worse than the champion by more than ``slice_margin`` on
        ``metric``. A slice where the metric is undefined (one class only, for ROC AUC) is reported as skipped.
 
+Every task (``mlkeel.task``): the task is the challenger's own (``mlkeel.modeling.model_task``); rule 0 is for
+binary models; the metric must be one of the task's (``rmse`` for regression: lower is better, the margin counts
+downwards). A champion of another task (a binary champion, a regression challenger) is not compared.
+
 Without a champion, or when the champion cannot score the holdout rows (its feature columns are missing: the
 schema changed), the thresholds alone decide and the reason says so. An unreachable registry is an error,
 never a blessing. The decision is a ``Blessing``: data first (a JSON artifact), with a one-sentence reason.
@@ -432,13 +436,15 @@ def compare_slices(
     min_rows: int = 100,
     challenger_threshold: float = 0.5,
     champion_threshold: float = 0.5,
+    task: str = "binary",
+    classes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Score both models on every slice with enough rows (no I/O).
 
     Args:
         frame: The holdout rows (with the slice columns).
-        labels: 0/1 labels of those rows.
-        challenger_scores: The challenger's positive-class scores, one per row.
+        labels: 0/1 labels of those rows (binary), class labels as text (multiclass) or values (regression).
+        challenger_scores: The challenger's outputs (``mlkeel.modeling.model_outputs``), one per row.
         champion_scores: The champion's, or None (then nothing can regress).
         columns: Slice columns; each value (missing values together) is a slice.
         metric: The gate metric.
@@ -446,6 +452,8 @@ def compare_slices(
         min_rows: Slices with fewer rows are not compared (nor listed).
         challenger_threshold: The challenger's decision threshold (for thresholded metrics such as f1).
         champion_threshold: The champion's.
+        task: The models' task.
+        classes: The models' classes as text, in probability-column order (multiclass).
 
     Returns:
         The ``Blessing.slices`` document.
@@ -455,7 +463,7 @@ def compare_slices(
     """
     import numpy as np
 
-    from mlkeel.metrics import classification_metrics, group_values, shortfall
+    from mlkeel.metrics import group_values, shortfall, task_metrics
 
     missing = [column for column in columns if column not in frame.columns]
     if missing:
@@ -472,8 +480,8 @@ def compare_slices(
             if rows < min_rows:
                 continue
             try:
-                challenger = classification_metrics(
-                    labels[mask], np.asarray(challenger_scores)[mask], challenger_threshold
+                challenger = task_metrics(
+                    task, labels[mask], np.asarray(challenger_scores)[mask], classes, challenger_threshold
                 )[metric]
             except DataError as error:
                 skipped.append({"column": column, "value": value, "rows": rows, "why": str(error)})
@@ -481,9 +489,9 @@ def compare_slices(
             champion = delta = None
             regressed = False
             if champion_scores is not None:
-                champion = classification_metrics(labels[mask], np.asarray(champion_scores)[mask], champion_threshold)[
-                    metric
-                ]
+                champion = task_metrics(
+                    task, labels[mask], np.asarray(champion_scores)[mask], classes, champion_threshold
+                )[metric]
                 delta = challenger - champion
                 regressed = shortfall(metric, challenger, champion) > margin + SLICE_TOLERANCE
             results.append(
@@ -583,8 +591,8 @@ def score_on(model: Any, frame: pd.DataFrame, labels: Any, metric: str, source: 
     Args:
         model: A fitted scikit-learn model (fitted on a DataFrame).
         frame: The holdout rows (all columns).
-        labels: 0/1 labels of those rows.
-        metric: Metric name.
+        labels: Targets of those rows as the model's task reads them (0/1, class text or values).
+        metric: Metric name (one of the model's task's).
         source: Printable name of the model and rows, for messages.
 
     Returns:
@@ -594,10 +602,37 @@ def score_on(model: Any, frame: pd.DataFrame, labels: Any, metric: str, source: 
         SchemaMismatchError: the rows lack a column the model needs.
         DataError: the model does not record its input columns.
     """
-    from mlkeel.metrics import classification_metrics
-    from mlkeel.modeling import decision_threshold, score_frame
+    from mlkeel.metrics import task_metrics
+    from mlkeel.modeling import decision_threshold, model_task
 
-    return classification_metrics(labels, score_frame(model, frame, source), decision_threshold(model))[metric]
+    task = model_task(model)
+    classes = [str(name) for name in getattr(model, "classes_", [])]
+    outputs = task_outputs(model, frame, task, source)
+    return task_metrics(task, labels, outputs, classes, decision_threshold(model))[metric]
+
+
+def task_outputs(model: Any, frame: pd.DataFrame, task: str, source: str) -> Any:
+    """The model's outputs of ``task`` on the rows of ``frame`` (its own input columns, one native thread).
+
+    Args:
+        model: A fitted scikit-learn model (fitted on a DataFrame).
+        frame: The rows (all columns).
+        task: The model's task.
+        source: Printable name of the model and rows, for messages.
+
+    Returns:
+        Positive scores (binary), class probabilities (multiclass) or values (regression).
+
+    Raises:
+        SchemaMismatchError: the rows lack a column the model needs.
+    """
+    from mlkeel.modeling import feature_frame, model_feature_columns, model_outputs, one_native_thread, score_frame
+
+    if task == "binary":
+        return score_frame(model, frame, source)
+    features = feature_frame(frame, model_feature_columns(model), source)
+    with one_native_thread():
+        return model_outputs(model, features, task)
 
 
 def gate(
@@ -629,12 +664,12 @@ def gate(
         test_path: Holdout rows (Parquet), the same the evaluate stage scored.
         metrics: The challenger's holdout metrics (the evaluate stage's Metrics metadata).
         model_name: Registered model name whose champion the challenger must beat.
-        target_column: The label column of ``test_path``.
-        positive_label: The label value meaning positive.
+        target_column: The label column of ``test_path`` (a class or a number: the task is the challenger's).
+        positive_label: The label value meaning positive (binary models only).
         blessing_path: Where to write the blessing JSON.
         tracking_uri: MLflow tracking/registry URI ("" = ``$MLFLOW_TRACKING_URI``).
-        metric: Metric compared with the champion.
-        margin: Required improvement over the champion (>= 0).
+        metric: Metric compared with the champion; one of the challenger's task's (``TASK_METRICS``).
+        margin: Required improvement over the champion (>= 0), in the metric's direction.
         thresholds: Absolute bounds every challenger must meet, metric -> bound.
         mlflow_run_id: The challenger's MLflow run; when set, the decision is logged on it (best effort).
         fairness_path: The fairness stage's JSON document ("" = no fairness check).
@@ -652,8 +687,8 @@ def gate(
         SchemaMismatchError: the holdout lacks the target, a slice column or a column the challenger needs.
         RegistryError: the registry cannot be reached or the champion cannot be loaded.
     """
-    from mlkeel.metrics import classification_metrics
-    from mlkeel.modeling import decision_threshold, import_model_libraries, load_sklearn_model, score_frame
+    from mlkeel.metrics import require_task_metric, task_metrics
+    from mlkeel.modeling import decision_threshold, import_model_libraries, load_sklearn_model, model_task
     from mlkeel.tracking import connect, resolve_tracking_uri
 
     import_model_libraries()  # before connect imports mlflow: see its docstring
@@ -666,7 +701,13 @@ def gate(
     fairness = read_json(fairness_path) if fairness_path else None
     _fairness_passed(fairness)  # a wrong document fails before the registry is asked anything
     # Read the holdout even when there turns out to be no champion: a wrong path fails on the first run too.
-    frame, labels = _holdout(test_path, target_column, positive_label)
+    frame = _holdout(test_path, target_column)
+    challenger = load_sklearn_model(model_path)
+    task = model_task(challenger)
+    for name in {metric, *bounds}:
+        require_task_metric(name, task)
+    labels = _targets(frame[target_column], task, positive_label, test_path)
+    classes = [str(name) for name in getattr(challenger, "classes_", [])]
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise SchemaMismatchError(f"{test_path}: slice column(s) not found: {', '.join(missing)}")
@@ -675,24 +716,32 @@ def gate(
 
     version, no_comparison_reason = champion_version(client, model_name, resolved_uri)
     # Each model is judged at its own decision threshold (the one it carries; 0.5 for a model without one).
-    challenger = load_sklearn_model(model_path)
     challenger_threshold = decision_threshold(challenger)
-    challenger_scores = score_frame(challenger, frame, "challenger")
-    predictions = prediction_counts(labels, challenger_scores, challenger_threshold)
+    challenger_scores = task_outputs(challenger, frame, task, "challenger")
+    predictions = prediction_counts(labels, challenger_scores, challenger_threshold) if task == "binary" else None
     challenger_score = champion_score = None
     champion_scores = None
     champion_threshold = challenger_threshold
     if version is not None:
         champion = _load_champion(model_name, version, resolved_uri)
         champion_threshold = decision_threshold(champion)
+        champion_task = model_task(champion)
+        champion_classes = [str(name) for name in getattr(champion, "classes_", [])]
         try:
-            champion_scores = score_frame(champion, frame, f"champion version {version}")
+            if champion_task != task or champion_classes != classes:
+                raise SchemaMismatchError(
+                    f"it is a {champion_task} model"
+                    + (f" of classes {champion_classes}" if champion_task == "multiclass" else "")
+                    + f", the challenger a {task} one"
+                    + (f" of classes {classes}" if task == "multiclass" else "")
+                )
+            champion_scores = task_outputs(champion, frame, task, f"champion version {version}")
         except SchemaMismatchError as error:
             no_comparison_reason = f"the champion cannot score these rows ({error}; the schema changed)"
             logger.warning("gate: %s", no_comparison_reason)
         else:
-            champion_score = classification_metrics(labels, champion_scores, champion_threshold)[metric]
-            challenger_score = classification_metrics(labels, challenger_scores, challenger_threshold)[metric]
+            champion_score = task_metrics(task, labels, champion_scores, classes, champion_threshold)[metric]
+            challenger_score = task_metrics(task, labels, challenger_scores, classes, challenger_threshold)[metric]
             _warn_if_other_rows(metrics, metric, challenger_score)
     slices = None
     if columns:
@@ -707,6 +756,8 @@ def gate(
             slice_min_rows,
             challenger_threshold,
             champion_threshold,
+            task,
+            classes,
         )
 
     blessing = decide(
@@ -729,10 +780,9 @@ def gate(
     return blessing
 
 
-def _holdout(test_path: str, target_column: str, positive_label: str) -> tuple[pd.DataFrame, Any]:
+def _holdout(test_path: str, target_column: str) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
-    from mlkeel.modeling import binary_labels
     from mlkeel.storage import require_readable_file
 
     require_readable_file(test_path)
@@ -741,7 +791,16 @@ def _holdout(test_path: str, target_column: str, positive_label: str) -> tuple[p
         raise SchemaMismatchError(
             f"{test_path}: target column {target_column!r} not found; columns: {', '.join(frame.columns)}"
         )
-    return frame, binary_labels(frame[target_column], positive_label, test_path)
+    return frame
+
+
+def _targets(values: pd.Series, task: str, positive_label: str, source: str) -> Any:
+    """The holdout's targets as ``task``'s metrics read them: 0/1, class labels as text, or values."""
+    from mlkeel.modeling import binary_labels, task_targets
+
+    if task == "binary":
+        return binary_labels(values, positive_label, source)
+    return task_targets(values, task, source)
 
 
 def _load_champion(model_name: str, version: str, tracking_uri: str) -> Any:

@@ -2,7 +2,7 @@
 
 import click
 
-from mlkeel.clitools import echo_json, reports_user_errors
+from mlkeel.clitools import echo_json, reports_user_errors, task_option
 
 
 @click.command(name="split")
@@ -14,6 +14,7 @@ from mlkeel.clitools import echo_json, reports_user_errors
 @click.option("--test-fraction", default=0.2, show_default=True, type=float)
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--hash-key-column", default="", help="Split by hashing this key column instead.")
+@task_option
 @reports_user_errors
 def main(
     dataset_path: str,
@@ -24,6 +25,7 @@ def main(
     test_fraction: float,
     seed: int,
     hash_key_column: str,
+    task: str,
 ) -> None:
     """Split a Parquet dataset into train and test parts."""
     from mlkeel.components.split.logic import split
@@ -37,5 +39,8 @@ def main(
         test_fraction,
         seed,
         hash_key_column,
+        task=task,
     )
+    if result.task_reason:
+        click.echo(result.task_reason, err=True)
     echo_json(result.metadata)

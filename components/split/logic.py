@@ -1,7 +1,10 @@
 """Split: deterministic train/test split of a Parquet dataset.
 
 Two modes:
-    * stratified random (default): seeded, keeps the positive rate equal in both parts;
+    * stratified random (default): seeded, keeps the positive rate (binary) or every class's share (multiclass)
+      equal in both parts; a regression target is never stratified by its raw value (every value would be a
+      class of one) but by quantile bins of it (``mlkeel.task.stratify_labels``), so both parts cover its range
+      alike;
     * by key hash (``hash_key_column``): a row's side depends only on its key, so the same customer stays on the
       same side across data versions and reruns (no leakage when the data grows).
 """
@@ -28,9 +31,11 @@ class SplitResult:
     Attributes:
         train_rows: Rows in the train part.
         test_rows: Rows in the test part.
-        mode: ``stratified``, ``random`` or ``key_hash``.
+        mode: ``stratified``, ``stratified_quantiles`` (regression), ``random`` or ``key_hash``.
         train_positive_rate: Share of positive labels in the train part (None without a target).
         test_positive_rate: Same for the test part.
+        task: The target's task (``mlkeel.task``), "" without a target.
+        task_reason: Why that task (``TaskChoice.summary``), "" without a target.
     """
 
     train_rows: int
@@ -38,6 +43,8 @@ class SplitResult:
     mode: str
     train_positive_rate: float | None = None
     test_positive_rate: float | None = None
+    task: str = ""
+    task_reason: str = ""
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -48,6 +55,8 @@ class SplitResult:
             "mode": self.mode,
             "train_positive_rate": self.train_positive_rate,
             "test_positive_rate": self.test_positive_rate,
+            "task": self.task,
+            "task_reason": self.task_reason,
         }
 
 
@@ -88,6 +97,7 @@ def split_table(
     seed: int = 42,
     hash_key_column: str = "",
     source: str = "data",
+    task: str = "",
 ) -> tuple[pa.Table, pa.Table, str]:
     """Split ``table`` into train and test, keeping the original row order within each part.
 
@@ -98,12 +108,14 @@ def split_table(
         seed: Random seed of the stratified/random split.
         hash_key_column: Split by hashing this column instead (seed-independent, stable across data versions).
         source: Printable name of the data, for messages.
+        task: The target's task ("" = inferred from it, ``mlkeel.task.resolve_task``): a regression target is
+            stratified by quantile bins, a classification target by class.
 
     Returns:
         ``(train, test, mode)``.
 
     Raises:
-        ParameterError: test_fraction outside (0, 1).
+        ParameterError: test_fraction outside (0, 1), or an unknown task.
         SchemaMismatchError: a named column does not exist.
         DataError: a part would be empty, or a class is too small to stratify.
     """
@@ -118,14 +130,20 @@ def split_table(
     else:
         stratify = None
         mode = "random"
+        candidates = np.arange(table.num_rows)
         if target_column:
             _require_column(table, target_column, "target column", source)
-            stratify = table.column(target_column).to_pandas().astype(str).to_numpy()
-            mode = "stratified"
+            from mlkeel.task import Task, rare_rows, resolve_task, stratify_labels
+
+            values = table.column(target_column).to_pandas().rename(target_column)
+            chosen = resolve_task(values, task, source).task
+            stratify = stratify_labels(values, chosen)
+            mode = "stratified_quantiles" if chosen == Task.REGRESSION else "stratified"
+            if chosen != Task.BINARY:  # a class of one row stays in train: no test class the model never saw
+                rare = rare_rows(stratify)
+                candidates, stratify = candidates[~rare], stratify[~rare]
         try:
-            _, test_index = train_test_split(
-                np.arange(table.num_rows), test_size=test_fraction, random_state=seed, stratify=stratify
-            )
+            _, test_index = train_test_split(candidates, test_size=test_fraction, random_state=seed, stratify=stratify)
         except ValueError as error:
             raise DataError(f"{source}: cannot split {table.num_rows} rows ({mode}): {error}") from error
         test_mask = np.zeros(table.num_rows, dtype=bool)
@@ -166,6 +184,7 @@ def split(
     seed: int = 42,
     hash_key_column: str = "",
     source: str = "",
+    task: str = "",
 ) -> SplitResult:
     """Read the Parquet at ``dataset_path``, split it and write both parts as Parquet (atomically).
 
@@ -179,22 +198,33 @@ def split(
         seed: Random seed.
         hash_key_column: Split by hashing this key column instead ("" = off).
         source: Printable name of the input for messages (defaults to the path).
+        task: The target's task ("" = inferred from the target column; see ``split_table``).
 
     Returns:
-        A ``SplitResult`` with row counts and positive rates.
+        A ``SplitResult`` with row counts, positive rates (binary) and the task with its reason.
     """
     import pyarrow.parquet as pq
 
+    from mlkeel.task import Task, resolve_task
+
     table = pq.read_table(dataset_path)
+    shown = source or dataset_path
+    choice = None
+    if target_column:
+        _require_column(table, target_column, "target column", shown)
+        choice = resolve_task(table.column(target_column).to_pandas().rename(target_column), task, shown)
     train, test, mode = split_table(
-        table, target_column, test_fraction, seed, hash_key_column, source=source or dataset_path
+        table, target_column, test_fraction, seed, hash_key_column, source=shown, task=choice.task if choice else task
     )
+    binary = choice is None or choice.task == Task.BINARY
     write_parquet_atomic(train, train_path)
     write_parquet_atomic(test, test_path)
     return SplitResult(
         train_rows=train.num_rows,
         test_rows=test.num_rows,
         mode=mode,
-        train_positive_rate=positive_rate(train, target_column, positive_label),
-        test_positive_rate=positive_rate(test, target_column, positive_label),
+        train_positive_rate=positive_rate(train, target_column, positive_label) if binary else None,
+        test_positive_rate=positive_rate(test, target_column, positive_label) if binary else None,
+        task=choice.task if choice else "",
+        task_reason=choice.summary if choice else "",
     )

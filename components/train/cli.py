@@ -2,14 +2,14 @@
 
 import click
 
-from mlkeel.clitools import JSON_OBJECT, echo_json, model_choice_options, reports_user_errors
+from mlkeel.clitools import JSON_OBJECT, echo_json, model_choice_options, reports_user_errors, task_option
 
 
 @click.command(name="train")
 @click.option("--train-data", "train_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--model-out", "model_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--target-column", required=True)
-@click.option("--positive-label", required=True)
+@click.option("--positive-label", default="", help="The positive class (binary targets).")
 @click.option("--key-column", "key_columns", multiple=True, help="Identifier column, never a feature.")
 @click.option("--estimator", default="hist_gradient_boosting", show_default=True)
 @click.option("--hyperparameters", type=JSON_OBJECT, default=None, help="E.g. '{\"max_iter\": 300}'.")
@@ -18,6 +18,7 @@ from mlkeel.clitools import JSON_OBJECT, echo_json, model_choice_options, report
 @click.option("--experiment", "experiment_name", default="mlkeel", show_default=True)
 @click.option("--data-fingerprint", default="")
 @click.option("--schema", "schema_path", default="", help="Schema JSON from the validate stage.")
+@task_option
 @model_choice_options
 @reports_user_errors
 def main(
@@ -36,6 +37,7 @@ def main(
     threshold_policy: str,
     class_weight: str,
     feature_types: dict | None,
+    task: str,
 ) -> None:
     """Fit preprocessing + estimator on a train split and log the model to MLflow."""
     from mlkeel.components.train.features import parse_feature_types
@@ -57,6 +59,8 @@ def main(
         threshold_policy=threshold_policy,
         class_weight=class_weight,
         feature_types=parse_feature_types(feature_types),
+        task=task,
     )
+    click.echo(result.task_reason, err=True)
     click.echo(result.metadata["features"], err=True)
     echo_json(result.metadata)

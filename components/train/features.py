@@ -308,9 +308,9 @@ def plan_features(
 
 
 def _is_hist_gradient_boosting(estimator: Any) -> bool:
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    return isinstance(estimator, HistGradientBoostingClassifier)
+    return isinstance(estimator, HistGradientBoostingClassifier | HistGradientBoostingRegressor)
 
 
 def build_preprocessing(plan: FeaturePlan, estimator: Any) -> Any:

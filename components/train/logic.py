@@ -4,7 +4,11 @@ The Pipeline is ``ColumnTransformer(numeric: median impute + scale, categorical:
 unseen categories) -> estimator``. It is fitted on the train split only, so serving and batch scoring apply
 exactly the preprocessing that training saw (no train/serve skew).
 
-Imbalance: the fitted Pipeline is saved wrapped with its decision threshold, chosen by a policy on a validation
+Tasks (``mlkeel.task``): the target's task is inferred (two values: binary; a few discrete values: multiclass;
+many numbers: regression) or named (``task``). Binary and multiclass fit a classifier, regression a regressor of
+the same family (``REGRESSION_ESTIMATORS``); only a binary model carries a decision threshold.
+
+Imbalance (binary): the fitted Pipeline is saved wrapped with its decision threshold, chosen by a policy on a validation
 part of the train split (``validation.py``; default 0.5, see ``mlkeel.threshold``), so that a model of a rare
 class can predict it; ``class_weight="balanced"`` reweights the classes where the estimator takes a class weight.
 """
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
 
     from mlkeel.components.train.validation import ValidatedFit
     from mlkeel.schema import DatasetSchema
+    from mlkeel.task import TaskChoice
 
 logger = logging.getLogger(__name__)
 # The full feature plan, in the training run's artifacts (the one-line summary is the LineageTag.FEATURES tag).
@@ -70,6 +75,16 @@ ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
 }
+# Regression: the same three families, the regularised linear model (ridge) in logistic regression's slot; the
+# boosting and forest defaults are the classifiers' (the same reasons hold: they bound tree size and rounds).
+REGRESSION_ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ridge": ("sklearn.linear_model:Ridge", {}),
+    "random_forest": ("sklearn.ensemble:RandomForestRegressor", ESTIMATORS["random_forest"][1]),
+    "hist_gradient_boosting": (
+        "sklearn.ensemble:HistGradientBoostingRegressor",
+        ESTIMATORS["hist_gradient_boosting"][1],
+    ),
+}
 # From this many train rows on, these defaults replace the ones above: the small-data defaults underfit large
 # tables. Validation ROC AUC (fit_model's validation part) on the bundled flights, small -> large defaults:
 # 20,000 rows 0.694 -> 0.690, 50,000 rows 0.730 -> 0.741, 100,000 rows 0.743 -> 0.756, 261,876 rows 0.754 ->
@@ -78,6 +93,14 @@ LARGE_DATA_ROWS = 50_000
 LARGE_DATA_DEFAULTS: dict[str, dict[str, Any]] = {
     "hist_gradient_boosting": {"learning_rate": 0.1, "max_leaf_nodes": 31},
 }
+# Multiclass boosting waits longer before stopping early: on January's flights with target carrier (21,117 train
+# rows, 15 classes, three of 25-47 rows) 10 rounds without gain stopped it after 12 rounds, at validation accuracy
+# 0.817 (log loss 1.07); with 30 it ran all 300 rounds to 0.994 (log loss 0.04).
+MULTICLASS_DEFAULTS: dict[str, dict[str, Any]] = {"hist_gradient_boosting": {"n_iter_no_change": 30}}
+# Below this many train rows, a multiclass or regression boosting model's leaves hold at least rows / 20 rows (5 at
+# the least) instead of 50: on wine (124 train rows, 3 classes) 50-row leaves allow no split at all (validation
+# accuracy 0.40, the majority class; 0.96 with 6-row leaves). Binary keeps its defaults (its results unchanged).
+SMALL_DATA_ROWS = 1_000
 # Values of ``class_weight``: "" keeps the estimator's default (every row counts once).
 CLASS_WEIGHTS = ("", "balanced")
 # MLflow saves sklearn models with skops, which refuses types it is not told to trust. We trust exactly the
@@ -90,6 +113,20 @@ SKOPS_TRUSTED_BY_ESTIMATOR = {
 # What loading the model needs. Stated, not inferred: MLflow's inference re-imports the model in a subprocess
 # (about 9 s per save here) and would record whatever else this environment has installed.
 MODEL_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas", "scipy")
+
+
+def estimators_for(task: str = "binary") -> dict[str, tuple[str, dict[str, Any]]]:
+    """The estimators of a task: ``REGRESSION_ESTIMATORS`` for regression, ``ESTIMATORS`` (classifiers) else.
+
+    Args:
+        task: ``binary``, ``multiclass`` or ``regression`` (``mlkeel.task.Task``).
+
+    Returns:
+        Estimator name -> (import path, defaults).
+    """
+    from mlkeel.task import Task
+
+    return REGRESSION_ESTIMATORS if task == Task.REGRESSION else ESTIMATORS
 
 
 def model_pip_requirements() -> list[str]:
@@ -119,6 +156,7 @@ class FittedModel:
         params: Estimator name, seed, effective hyperparameters, threshold policy, class weight and threshold.
         validation: The fit/validation cut, the chosen threshold and the validation metrics (``ValidatedFit``).
         feature_plan: Every column's decision (kind and reason) and the encoded width.
+        task: The task trained for and why (``mlkeel.task.TaskChoice``).
     """
 
     model: Any
@@ -130,19 +168,26 @@ class FittedModel:
     train_metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     validation: ValidatedFit | None = None
+    task: TaskChoice | None = None
 
 
 def make_estimator(
-    estimator: str, hyperparameters: dict[str, Any] | None, seed: int, class_weight: str = "", rows: int = 0
+    estimator: str,
+    hyperparameters: dict[str, Any] | None,
+    seed: int,
+    class_weight: str = "",
+    rows: int = 0,
+    task: str = "binary",
 ) -> Any:
     """Instantiate an estimator by name with the shipped defaults, ``hyperparameters`` and ``random_state=seed``.
 
     Args:
-        estimator: A key of ``ESTIMATORS``.
+        estimator: A key of ``estimators_for(task)``.
         hyperparameters: Overrides of the estimator's ``__init__`` parameters.
         seed: Passed as ``random_state`` when the estimator has one.
         class_weight: "" (the estimator's default) or "balanced" (each class weighs as much in total).
         rows: Train rows; from ``LARGE_DATA_ROWS`` on, ``LARGE_DATA_DEFAULTS`` apply (0 = unknown: small data).
+        task: ``binary`` and ``multiclass`` make a classifier, ``regression`` a regressor.
 
     Returns:
         The unfitted estimator.
@@ -153,9 +198,13 @@ def make_estimator(
     """
     import importlib
 
-    if estimator not in ESTIMATORS:
-        raise ParameterError(f"unknown estimator {estimator!r}: expected one of {', '.join(ESTIMATORS)}")
-    import_path, defaults = ESTIMATORS[estimator]
+    table = estimators_for(task)
+    if estimator not in table:
+        raise ParameterError(
+            f"unknown estimator {estimator!r} for task {task}: expected one of {', '.join(table)}"
+            + (" (ridge is the linear regressor)" if estimator == "logistic_regression" else "")
+        )
+    import_path, defaults = table[estimator]
     module_name, class_name = import_path.split(":")
     estimator_class = getattr(importlib.import_module(module_name), class_name)
     accepted = set(inspect.signature(estimator_class).parameters)
@@ -166,7 +215,11 @@ def make_estimator(
         )
     if rows >= LARGE_DATA_ROWS:
         defaults = {**defaults, **LARGE_DATA_DEFAULTS.get(estimator, {})}
-    settings = {**defaults, **declared_hyperparameters(estimator, hyperparameters)}
+    if task == "multiclass":
+        defaults = {**defaults, **MULTICLASS_DEFAULTS.get(estimator, {})}
+    if task != "binary" and 0 < rows < SMALL_DATA_ROWS and "min_samples_leaf" in defaults:
+        defaults = {**defaults, "min_samples_leaf": min(defaults["min_samples_leaf"], max(5, rows // 20))}
+    settings = {**defaults, **declared_hyperparameters(estimator, hyperparameters, task)}
     if class_weight not in CLASS_WEIGHTS:
         raise ParameterError(f"class_weight {class_weight!r}: expected one of {', '.join(map(repr, CLASS_WEIGHTS))}")
     if class_weight:
@@ -178,21 +231,25 @@ def make_estimator(
     return estimator_class(**settings)
 
 
-def declared_hyperparameters(estimator: str, hyperparameters: dict[str, Any] | None) -> dict[str, Any]:
+def declared_hyperparameters(
+    estimator: str, hyperparameters: dict[str, Any] | None, task: str = "binary"
+) -> dict[str, Any]:
     """``hyperparameters`` with integral floats back to ints where the estimator's parameter is not a float.
 
     Args:
-        estimator: A key of ``ESTIMATORS``.
+        estimator: A key of ``estimators_for(task)``.
         hyperparameters: Estimator parameters (names already checked, or unknown ones kept as they are).
+        task: The task (regression has its own estimators).
 
     Returns:
         The same parameters, ``{"max_leaf_nodes": 15.0}`` as ``{"max_leaf_nodes": 15}``.
     """
     import importlib
 
-    if estimator not in ESTIMATORS:  # make_estimator says so
+    table = estimators_for(task)
+    if estimator not in table:  # make_estimator says so
         return dict(hyperparameters or {})
-    module_name, class_name = ESTIMATORS[estimator][0].split(":")
+    module_name, class_name = table[estimator][0].split(":")
     signature = inspect.signature(getattr(importlib.import_module(module_name), class_name)).parameters
     return {
         name: _as_declared(value, signature[name].default) if name in signature else value
@@ -242,18 +299,21 @@ def fit_model(
     threshold_policy: str = DEFAULT_THRESHOLD_POLICY,
     class_weight: str = "",
     feature_types: dict[str, str] | None = None,
+    task: str = "",
 ) -> FittedModel:
-    """Fit preprocessing + estimator on ``frame`` (the train split only) and choose the decision threshold.
+    """Fit preprocessing + estimator on ``frame`` (the train split only); for binary, choose the decision threshold.
 
-    The estimator is fitted on a stratified, seeded part of ``frame``; the threshold is chosen by
-    ``threshold_policy`` on the rest (``validation.fit_validated``), and travels inside the returned model.
+    The estimator is fitted on a stratified, seeded part of ``frame``; for a binary target the threshold is
+    chosen by ``threshold_policy`` on the rest (``validation.fit_validated``) and travels inside the returned
+    model; multiclass and regression models are scored on the rest (``validation.fit_validated_task``).
 
     Args:
         frame: Training rows, raw columns.
         target_column: The label column.
-        positive_label: The label value that means positive (compared as text).
+        positive_label: The label value that means positive (compared as text; binary only).
         key_columns: Identifier columns, never features.
-        estimator: ``logistic_regression``, ``random_forest`` or ``hist_gradient_boosting``.
+        estimator: ``logistic_regression`` (``ridge`` for regression), ``random_forest`` or
+            ``hist_gradient_boosting``.
         hyperparameters: Estimator parameter overrides.
         seed: Random seed (estimator ``random_state``, fit/validation cut); same data + seed -> same model.
         source: Printable name of the data, for messages.
@@ -261,17 +321,18 @@ def fit_model(
         class_weight: "" or "balanced".
         feature_types: Overrides of the feature typing, column -> numeric | boolean | categorical | text |
             timestamp | ignore (see ``features.plan_features``).
+        task: ``binary``, ``multiclass``, ``regression`` or "" to infer it from the target (``mlkeel.task``).
 
     Returns:
         A ``FittedModel``.
 
     Raises:
         SchemaMismatchError: the target or a key column is missing.
-        DataError: the target does not have exactly two classes, or no feature column is left.
-        ParameterError: bad estimator, hyperparameters, class weight, threshold policy or feature_types.
+        DataError: the target fits no task (or not the one named), has nulls, or no feature column is left.
+        ParameterError: bad task, estimator, hyperparameters, class weight, threshold policy or feature_types.
     """
-    from mlkeel.components.train.validation import fit_validated
-    from mlkeel.modeling import binary_labels, fitted_pipeline
+    from mlkeel.components.train.validation import fit_validated, fit_validated_task
+    from mlkeel.modeling import binary_labels, fitted_pipeline, task_targets
     from mlkeel.threshold import parse_policy
 
     policy = parse_policy(threshold_policy)
@@ -280,11 +341,22 @@ def fit_model(
     for column, role in [(target_column, "target column"), *((key, "key column") for key in keys)]:
         if column not in frame.columns:
             raise SchemaMismatchError(f"{source}: {role} {column!r} not found; columns: {', '.join(frame.columns)}")
-    labels = binary_labels(frame[target_column], positive_label, source)
+    from mlkeel.task import Task, resolve_task
+
+    choice = resolve_task(frame[target_column], task, source)
+    if choice.task == Task.BINARY:
+        labels = binary_labels(frame[target_column], positive_label, source)
+    else:
+        labels = task_targets(frame[target_column], choice.task, source)
     plan = plan_features(frame, target_column, keys, feature_types, source)
-    model = build_pipeline(plan, make_estimator(estimator, hyperparameters, seed, class_weight, len(frame)))
+    model = build_pipeline(
+        plan, make_estimator(estimator, hyperparameters, seed, class_weight, len(frame), choice.task)
+    )
     features = frame[plan.feature_columns]
-    validated = fit_validated(model, features, labels, policy, seed)
+    if choice.task == Task.BINARY:
+        validated = fit_validated(model, features, labels, policy, seed)
+    else:
+        validated = fit_validated_task(model, features, labels, choice.task, seed)
     pipeline = fitted_pipeline(validated.model)
     classifier = pipeline.named_steps["classify"]
     plan.encoded_width = int(pipeline.named_steps["preprocess"].transform(features.head(1)).shape[1])
@@ -299,13 +371,18 @@ def fit_model(
         params={
             "estimator": estimator,
             "seed": seed,
+            TrainParam.TASK: choice.task,
             **{f"hp.{name}": value for name, value in classifier.get_params().items()},
-            TrainParam.THRESHOLD_POLICY: validated.policy,
             TrainParam.CLASS_WEIGHT: class_weight,
             TrainParam.VALIDATION_FRACTION: VALIDATION_FRACTION if validated.validation_rows else 0.0,
-            TrainParam.DECISION_THRESHOLD: validated.threshold,
+            **(
+                {TrainParam.THRESHOLD_POLICY: validated.policy, TrainParam.DECISION_THRESHOLD: validated.threshold}
+                if choice.task == Task.BINARY
+                else {}
+            ),
         },
         validation=validated,
+        task=choice,
     )
 
 
@@ -355,6 +432,9 @@ class TrainResult:
         overfit_warning: The overfitting warning line, or "".
         threshold_note: Why the policy could not be followed as asked, or "".
         features: The feature plan as data (``FeaturePlan.to_dict``) with its one-line ``summary``.
+        task: ``binary``, ``multiclass`` or ``regression``.
+        task_reason: The task's summary line (inferred or requested, and why).
+        classes: The model's classes as text, in its probability-column order ([] for regression).
     """
 
     mlflow_run_id: str
@@ -371,10 +451,18 @@ class TrainResult:
     overfit_warning: str = ""
     threshold_note: str = ""
     features: dict[str, Any] = field(default_factory=dict)
+    task: str = "binary"
+    task_reason: str = ""
+    classes: list[str] = field(default_factory=list)
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """KFP Model artifact metadata (what evaluate, gate and register read)."""
+        """KFP Model artifact metadata (what evaluate, gate and register read).
+
+        A binary model's keys are today's plus ``task``/``task_reason``; multiclass and regression models carry
+        no decision threshold or policy, and multiclass ones their ``classes``.
+        """
+        binary = self.task == "binary"
         return {
             ArtifactMetadata.MLFLOW_RUN_ID: self.mlflow_run_id,
             ArtifactMetadata.MLFLOW_MODEL_URI: self.mlflow_model_uri,
@@ -382,9 +470,18 @@ class TrainResult:
             "target_column": self.target_column,
             "positive_label": self.positive_label,
             "estimator": self.estimator,
-            ArtifactMetadata.DECISION_THRESHOLD: self.decision_threshold,
-            ArtifactMetadata.THRESHOLD_POLICY: self.threshold_policy,
-            ArtifactMetadata.THRESHOLD_NOTE: self.threshold_note,
+            "task": self.task,
+            "task_reason": self.task_reason,
+            **({"classes": self.classes} if self.task == "multiclass" else {}),
+            **(
+                {
+                    ArtifactMetadata.DECISION_THRESHOLD: self.decision_threshold,
+                    ArtifactMetadata.THRESHOLD_POLICY: self.threshold_policy,
+                    ArtifactMetadata.THRESHOLD_NOTE: self.threshold_note,
+                }
+                if binary
+                else {}
+            ),
             ArtifactMetadata.OVERFIT_WARNING: self.overfit_warning,
             **({ArtifactMetadata.ITERATIONS: self.iterations} if self.iterations is not None else {}),
             **{f"train_{name}": value for name, value in self.train_metrics.items()},
@@ -412,6 +509,7 @@ def train(
     threshold_policy: str = DEFAULT_THRESHOLD_POLICY,
     class_weight: str = "",
     feature_types: dict[str, str] | None = None,
+    task: str = "",
 ) -> TrainResult:
     """Fit the model on the Parquet at ``train_path``, save it to ``model_dir`` and log it to MLflow.
 
@@ -436,12 +534,15 @@ def train(
         class_weight: "" or "balanced".
         feature_types: Feature typing overrides, column -> numeric | boolean | categorical | text | timestamp |
             ignore; the rest is decided from the data (``features.plan_features``).
+        task: ``binary``, ``multiclass``, ``regression`` or "" to infer it from the target; the choice and its
+            reason are logged (``train: task: ...``), tagged (``mlkeel.task``, ``mlkeel.task_reason``) and in
+            the result.
 
     Returns:
         A ``TrainResult``; its ``features`` summary is also logged (``train: features: ...``), tagged on the
         MLflow run (``mlkeel.features``) and written to the run's ``data/features.json``.
     """
-    from mlkeel.modeling import fitted_pipeline, import_model_libraries, one_native_thread, positive_scores
+    from mlkeel.modeling import fitted_pipeline, import_model_libraries, model_outputs, one_native_thread
 
     import_model_libraries()  # before mlflow: see its docstring
     import mlflow
@@ -464,14 +565,16 @@ def train(
         class_weight=class_weight,
         source=train_path,
         feature_types=feature_types,
+        task=task,
     )
-    validated = fitted.validation
-    assert validated is not None  # fit_model always validates
+    validated, choice = fitted.validation, fitted.task
+    assert validated is not None and choice is not None  # fit_model always validates and resolves the task
     plan = fitted.feature_plan
+    logger.info("train: %s", choice.summary)
     logger.info("train: %s", plan.summary())
     example = signature_example(frame, fitted.feature_columns)
     with one_native_thread():
-        signature = infer_signature(example, positive_scores(fitted.model, example))
+        signature = infer_signature(example, model_outputs(fitted.model, example, choice.task))
 
     def save(directory: str) -> None:
         mlflow.sklearn.save_model(
@@ -500,8 +603,11 @@ def train(
         LineageTag.GIT_COMMIT: git_commit(),
         LineageTag.LIBRARY_VERSIONS: library_versions(),
         LineageTag.IMAGES: image_lineage("", "train"),
-        LineageTag.DECISION_THRESHOLD: repr(validated.threshold),
+        LineageTag.TASK: choice.task,
+        LineageTag.TASK_REASON: choice.summary,
     }
+    if validated.threshold is not None:
+        tags[LineageTag.DECISION_THRESHOLD] = repr(validated.threshold)
     from mlkeel.schema import DatasetSchema, infer_schema
 
     if schema_path:
@@ -544,13 +650,16 @@ def train(
         target_column=target_column,
         positive_label=positive_label,
         estimator=estimator,
-        decision_threshold=validated.threshold,
-        threshold_policy=validated.policy,
+        decision_threshold=DEFAULT_THRESHOLD if validated.threshold is None else validated.threshold,
+        threshold_policy=validated.policy or DEFAULT_THRESHOLD_POLICY,
         validation_metrics=validated.validation_metrics,
         iterations=validated.iterations,
         overfit_warning=validated.overfit_warning,
         threshold_note=validated.note,
         features={**plan.to_dict(), "summary": plan.summary()},
+        task=choice.task,
+        task_reason=choice.summary,
+        classes=[str(name) for name in getattr(fitted.model, "classes_", [])] if choice.task != "regression" else [],
     )
 
 

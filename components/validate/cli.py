@@ -2,7 +2,7 @@
 
 import click
 
-from mlkeel.clitools import echo_json, reports_user_errors
+from mlkeel.clitools import echo_json, reports_user_errors, task_option
 from mlkeel.components.validate.logic import DEFAULT_MAX_CATEGORIES, DEFAULT_MAX_INVALID_FRACTION
 
 OUTPUT_FILE = click.Path(dir_okay=False)
@@ -22,7 +22,7 @@ OUTPUT_FILE = click.Path(dir_okay=False)
 @click.option("--report-out", "report_path", required=True, type=OUTPUT_FILE, help="Markdown report.")
 @click.option("--schema", "schema_uri", default="", help="Schema JSON to validate against; default: infer it.")
 @click.option("--key-column", "key_columns", multiple=True, help="Key column (repeat for a composite key).")
-@click.option("--target-column", default="", help="Label column: must hold exactly 2 classes.")
+@click.option("--target-column", default="", help="Label column: must fit its task (binary: exactly 2 classes).")
 @click.option("--positive-label", default="", help="The positive class of the target column.")
 @click.option(
     "--max-invalid-fraction",
@@ -38,6 +38,7 @@ OUTPUT_FILE = click.Path(dir_okay=False)
     show_default=True,
     help="When inferring: most distinct values of a categorical text column.",
 )
+@task_option
 @reports_user_errors
 def main(
     dataset_path: str,
@@ -51,6 +52,7 @@ def main(
     positive_label: str,
     max_invalid_fraction: float,
     max_categories: int,
+    task: str,
 ) -> None:
     """Validate a Parquet dataset against a schema (given or inferred) and print the result."""
     from mlkeel.components.validate.logic import validate
@@ -67,5 +69,6 @@ def main(
         positive_label=positive_label,
         max_invalid_fraction=max_invalid_fraction,
         max_categories=max_categories,
+        task=task,
     )
     echo_json(outcome.result)

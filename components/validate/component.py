@@ -25,12 +25,14 @@ def validate(
     positive_label: str = "",
     max_invalid_fraction: float = 0.05,
     max_categories: int = 50,
+    task: str = "",
 ) -> NamedTuple("ValidateOutputs", [("rows_valid", int), ("rows_quarantined", int), ("schema_hash", str)]):
     """Check a Parquet Dataset against a schema; pass on the valid rows, quarantine the others with reasons.
 
     Checks: values that do not convert to the schema type, nulls in non-nullable columns, numbers outside
     [minimum, maximum], text outside a closed category set, repeated keys (the first occurrence stays valid)
-    and, with a target column, missing labels and a target that is not binary. Columns the schema does not
+    and, with a target column, missing labels and a target that does not fit its task (a binary target must hold
+    exactly 2 classes). Columns the schema does not
     list are dropped from the valid rows. The step fails when more than ``max_invalid_fraction`` of the rows
     are quarantined or the target is unusable, after writing every output.
 
@@ -56,6 +58,8 @@ def validate(
         positive_label: The positive class of the target (labels compared as text), or "" to skip that check.
         max_invalid_fraction: Largest share of quarantined rows that still passes, in [0, 1].
         max_categories: When inferring: most distinct values a text column may have and still be categorical.
+        task: The target's task: binary | multiclass | regression, or "" to infer it from the target's values
+            (2 values: binary; at most 20 whole numbers or text values: multiclass; other numbers: regression).
 
     Returns:
         rows_valid: Rows that passed.
@@ -77,6 +81,7 @@ def validate(
         max_invalid_fraction=max_invalid_fraction,
         max_categories=max_categories,
         source=dataset.metadata.get("source") or dataset.uri,
+        task=task,
     )
     valid.metadata.update(outcome.valid_metadata)
     quarantine.metadata.update(outcome.quarantine_metadata)

@@ -566,6 +566,31 @@ def _target_problem(
     return ""
 
 
+def _target_task(classes: list[str], labels_type: pa.DataType, target: str, source: str, task: str) -> tuple[str, str]:
+    """The target's task (``mlkeel.task``) from its distinct values, and the problem with it ("" when none).
+
+    Inferred (``task`` "") from the distinct values typed as the column is; a named task must fit them. A
+    binary target (inferred or named, or one that fits no task) is checked as before (``_target_problem``).
+    """
+    import pyarrow as pa
+
+    from mlkeel.errors import DataError
+    from mlkeel.task import Task, resolve_task
+
+    if task == Task.BINARY:
+        return Task.BINARY.value, ""
+    try:
+        values = pa.array(classes, pa.string()).cast(labels_type).to_pandas()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
+        values = pa.array(classes, pa.string()).to_pandas()
+    try:
+        return resolve_task(values.rename(target), task, source).task, ""
+    except DataError as error:
+        if task:
+            return task, str(error)
+        return Task.BINARY.value, ""  # fits no task: the binary check names the problem as before
+
+
 def _threshold_message(source: str, data: Mapping[str, Any], details: list[dict[str, Any]]) -> str:
     top = "; ".join(
         f"column {item['column']!r} {item['check']}: {item['rows']} rows (first at row {item['first_row']})"
@@ -774,7 +799,7 @@ class _Tally:
         return valid, quarantine
 
     def result(
-        self, source: str, positive_label: str, max_invalid_fraction: float, extra: list[str]
+        self, source: str, positive_label: str, max_invalid_fraction: float, extra: list[str], task: str = ""
     ) -> tuple[dict[str, Any], tuple[tuple[type[MlkeelError], str], ...]]:
         """The structured result and the dataset-level failures."""
         assert self.per_check is not None and self.found is not None and self.classes is not None
@@ -816,11 +841,14 @@ class _Tally:
             failures.append((ValidationFailedError, _threshold_message(source, data, details)))
         if target:
             classes = sorted(self.classes)
-            problem = _target_problem(classes, self.labels_type, self.rows_valid, target, positive_label, source)
+            chosen, problem = _target_task(classes, self.labels_type, target, source, task)
+            if chosen == "binary" and not problem:
+                problem = _target_problem(classes, self.labels_type, self.rows_valid, target, positive_label, source)
             data["target"] = {
                 "column": target,
                 "classes": classes[:CLASSES_IN_MESSAGE],
                 "positive_label": positive_label,
+                "task": chosen,
             }
             if problem:
                 failures.append((DataError, problem))
@@ -846,6 +874,7 @@ def validate_table(
     positive_label: str = "",
     max_invalid_fraction: float = DEFAULT_MAX_INVALID_FRACTION,
     raise_on_failure: bool = True,
+    task: str = "",
 ) -> ValidationOutcome:
     """Check every row of ``table`` against ``schema``; split the rows into valid and quarantined.
 
@@ -866,6 +895,8 @@ def validate_table(
         max_invalid_fraction: Largest share of quarantined rows that still passes, in [0, 1].
         raise_on_failure: Raise dataset-level failures here. ``validate`` passes False, writes the files, then
             calls ``raise_for_failures``.
+        task: The target's task (``mlkeel.task``; "" = inferred from its values): a binary target must hold
+            exactly 2 classes (one of them ``positive_label``), a multiclass or regression one must fit its task.
 
     Returns:
         A ``ValidationOutcome`` with the valid and quarantined tables and the structured result.
@@ -884,7 +915,7 @@ def validate_table(
     tally = _Tally(schema, target)
     duplicate = _duplicate_key_violation(schema, table, source)
     valid, quarantine = tally.add(table, 0, duplicate, source)
-    result, failures = tally.result(source, positive_label, max_invalid_fraction, extra)
+    result, failures = tally.result(source, positive_label, max_invalid_fraction, extra, task)
     outcome = ValidationOutcome(valid, quarantine, result, schema, failures)
     if raise_on_failure:
         outcome.raise_for_failures()
@@ -1040,6 +1071,7 @@ def validate_streaming(
     max_invalid_fraction: float = DEFAULT_MAX_INVALID_FRACTION,
     max_categories: int = DEFAULT_MAX_CATEGORIES,
     batch_rows: int | None = None,
+    task: str = "",
 ) -> ValidationOutcome:
     """``validate_table`` over the Parquet file's record batches, writing the valid and quarantined rows as it goes.
 
@@ -1060,6 +1092,7 @@ def validate_streaming(
         max_invalid_fraction: Largest share of quarantined rows that still passes, in [0, 1].
         max_categories: When inferring: the most distinct values a categorical string column may have.
         batch_rows: Rows per record batch; None: ``STREAM_BATCH_ROWS``.
+        task: The target's task ("" = inferred from its values; see ``validate_table``).
 
     Returns:
         A ``ValidationOutcome`` whose ``valid`` and ``quarantine`` tables are empty (their schemas only): the
@@ -1109,7 +1142,7 @@ def validate_streaming(
             valid_writer.write_table(valid)
             quarantine_writer.write_table(quarantine.cast(quarantine_schema))
             offset += batch.num_rows
-    result, failures = tally.result(source, positive_label, max_invalid_fraction, extra)
+    result, failures = tally.result(source, positive_label, max_invalid_fraction, extra, task)
     return ValidationOutcome(valid_schema.empty_table(), quarantine_schema.empty_table(), result, schema, failures)
 
 
@@ -1127,6 +1160,7 @@ def validate(
     max_categories: int = DEFAULT_MAX_CATEGORIES,
     source: str = "",
     streaming: bool | None = None,
+    task: str = "",
 ) -> ValidationOutcome:
     """Validate the Parquet dataset at ``dataset_path`` and write valid rows, quarantine, schema and report.
 
@@ -1151,6 +1185,7 @@ def validate(
         source: Printable name of the dataset for messages; defaults to ``dataset_path``.
         streaming: True reads record batches, False the whole file at once; None (default) streams files of
             more than ``STREAMING_MIN_ROWS`` rows.
+        task: The target's task ("" = inferred from its values; see ``validate_table``).
 
     Returns:
         The ``ValidationOutcome``.
@@ -1182,13 +1217,21 @@ def validate(
             positive_label,
             max_invalid_fraction,
             max_categories,
+            task=task,
         )
         schema = outcome.schema
     else:
         table = read_dataset(dataset_path, given)
         schema = given or infer_schema(table, key_columns, target_column or None, max_categories)
         outcome = validate_table(
-            table, schema, source, target_column, positive_label, max_invalid_fraction, raise_on_failure=False
+            table,
+            schema,
+            source,
+            target_column,
+            positive_label,
+            max_invalid_fraction,
+            raise_on_failure=False,
+            task=task,
         )
         write_parquet_atomic(outcome.quarantine, quarantine_path)
         write_parquet_atomic(outcome.valid, valid_path)

@@ -11,7 +11,7 @@ import click
 
 from mlkeel import __version__
 from mlkeel.cli_images import images
-from mlkeel.clitools import JSON_OBJECT, model_choice_options, reports_user_errors
+from mlkeel.clitools import JSON_OBJECT, model_choice_options, reports_user_errors, task_option
 from mlkeel.constants import DEFAULT_RUNNER, RUNNER_HELP, RUNNERS
 from mlkeel.errors import DataError, ParameterError
 from mlkeel.pipelines import PIPELINES
@@ -55,7 +55,9 @@ def preflight(
     columns: tuple[str, ...] = (),
     delimiter: str = "auto",
     feature_types: dict[str, str] | None = None,
-) -> str:
+    task: str = "",
+    binary_only: str = "",
+) -> tuple[str, str]:
     """Read the data once in this process so that a bad file fails in a second with a clear message.
 
     Args:
@@ -67,12 +69,17 @@ def preflight(
         columns: Other columns the run reads (sensitive and slice columns).
         delimiter: CSV delimiter (``auto`` = detected).
         feature_types: Feature typing overrides (their columns must exist).
+        task: The task (``mlkeel.task``; "" = inferred from the target); its summary line is printed.
+        binary_only: What of the run needs a binary target ("" = nothing): a multiclass or regression target
+            is then refused before any task runs, with this clause as the reason.
 
     Returns:
-        The positive label (given or inferred).
+        ``(positive label, task)``: the label given or inferred ("" for a multiclass or regression target) and
+        the target's task.
 
     Raises:
-        DataError: unreadable file, missing target or other column, or a target without exactly two classes.
+        DataError: unreadable file, missing target or other column, a target that fits no task (or not
+            ``task``), or a multiclass or regression target when ``binary_only`` says why it cannot run.
         ParameterError: feature_types names a column the data does not have.
     """
     from mlkeel.components.ingest.logic import normalise_table, read_source
@@ -97,10 +104,20 @@ def preflight(
             f"--feature-types names column(s) {', '.join(unknown)}, which {shown} does not have; "
             f"columns: {', '.join(table.column_names)}"
         )
-    labels = table.column(target).to_pandas().dropna()
+    from mlkeel.task import Task, resolve_task
+
+    values = table.column(target).to_pandas().rename(target)
+    choice = resolve_task(values, task, shown)
+    if choice.task != Task.BINARY:
+        if binary_only:
+            raise DataError(f"{shown}: {choice.summary}: {binary_only}")
+        click.echo(choice.summary, err=True)
+        return "", choice.task
+    labels = values.dropna()
     label = positive_label or infer_positive_label(sorted(labels.astype(str).unique())[:10])
     binary_labels(labels, label, shown)
-    return label
+    click.echo(choice.summary, err=True)
+    return label, choice.task
 
 
 @run.command(name="training")
@@ -131,6 +148,7 @@ def preflight(
     type=click.Choice(["logistic_regression", "random_forest", "hist_gradient_boosting"]),
 )
 @click.option("--hyperparameters", type=JSON_OBJECT, default=None, help="E.g. '{\"max_iter\": 300}'.")
+@task_option
 @model_choice_options
 @click.option(
     "--tune-trials",
@@ -198,6 +216,7 @@ def run_training(
     threshold_policy: str,
     class_weight: str,
     feature_types: dict | None,
+    task: str,
     tune_trials: int,
     search_space: dict | None,
     seed: int,
@@ -228,7 +247,7 @@ def run_training(
 
     overrides = parse_feature_types(feature_types)
     resolve_delimiter(delimiter)  # a bad one fails here, before any task runs
-    label = preflight(
+    label, chosen = preflight(
         data,
         file_format,
         column_types,
@@ -237,6 +256,10 @@ def run_training(
         sensitive_columns + slice_columns,
         delimiter=delimiter,
         feature_types=overrides,
+        task=task,
+        binary_only="the fairness check (--sensitive-column) handles binary targets only so far"
+        if sensitive_columns
+        else "",
     )
     arguments: dict[str, Any] = {
         "data_uri": data,
@@ -248,9 +271,14 @@ def run_training(
         "threshold_policy": threshold_policy,
         "class_weight": class_weight,
         "seed": seed,
+        **({"task": task} if task else {}),
         "model_name": model_name,
         "experiment_name": model_name,
     }
+    if chosen != "binary":  # the pipeline's gate defaults are binary metrics (roc_auc); --param overrides these
+        from mlkeel.metrics import DEFAULT_TASK_METRIC
+
+        arguments.update({"gate_metric": DEFAULT_TASK_METRIC[chosen], "gate_thresholds": {}})
     # The pipeline's fairness and slice defaults name Telco columns: other data gets only what is asked for.
     if data or sensitive_columns:
         arguments["sensitive_columns"] = list(sensitive_columns)
@@ -344,7 +372,8 @@ def run_monitoring(
     if not local_run:
         raise ParameterError("`mlkeel run` runs on this machine: add --local (for a cluster: `mlkeel submit`)")
     require_monitoring_libraries(runner)
-    label = preflight(current_uri, "auto", None, target_column, positive_label or "")
+    binary_only = "the monitoring pipeline (drift, performance, batch predict) handles binary targets only so far"
+    label, _ = preflight(current_uri, "auto", None, target_column, positive_label or "", binary_only=binary_only)
     store = LocalStore.create(workdir, tracking_uri)
     try:
         resolve_champion(model_name, store.tracking_uri)
@@ -352,7 +381,7 @@ def run_monitoring(
         if not reference_uri:
             raise
         click.echo(f"no champion for {model_name!r} yet: training one on {reference_uri}")
-        preflight(reference_uri, "auto", None, target_column, label)
+        preflight(reference_uri, "auto", None, target_column, label, binary_only=binary_only)
         first = run_training(
             {
                 "data_uri": reference_uri,

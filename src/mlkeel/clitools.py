@@ -58,6 +58,22 @@ def echo_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, sort_keys=True, default=str))
 
 
+def task_option(command: F) -> F:
+    """Add ``--task binary|multiclass|regression`` (default: inferred from the target) to a click command.
+
+    Shared by the split and train CLIs and ``mlkeel run training``.
+    """
+    from mlkeel.task import TASKS
+
+    return click.option(
+        "--task",
+        type=click.Choice(["", *TASKS]),
+        default="",
+        help="The target's task (default: inferred: 2 values binary, <= 20 whole numbers or text values "
+        "multiclass, other numbers regression; the summary says which and why).",
+    )(command)
+
+
 def model_choice_options(command: F) -> F:
     """Add train's model choices to a click command: ``--threshold-policy``, ``--class-weight``, ``--feature-types``.
 

@@ -78,6 +78,7 @@ class TrainParam:
     DECISION_THRESHOLD: Final = "decision_threshold"
     THRESHOLD_POLICY: Final = "threshold_policy"
     CLASS_WEIGHT: Final = "class_weight"
+    TASK: Final = "task"
     VALIDATION_FRACTION: Final = "threshold_validation_fraction"
 
 
@@ -93,6 +94,9 @@ class LineageTag:
     PIPELINE_RUN: Final = "mlkeel.pipeline_run"
     TARGET_COLUMN: Final = "mlkeel.target_column"
     POSITIVE_LABEL: Final = "mlkeel.positive_label"
+    # The task the model was trained for (binary | multiclass | regression, ``mlkeel.task``) and why (the summary).
+    TASK: Final = "mlkeel.task"
+    TASK_REASON: Final = "mlkeel.task_reason"
     # The decision threshold inside the model (repr of a float); set on the training run, copied to the version.
     DECISION_THRESHOLD: Final = "mlkeel.decision_threshold"
     # The other class's text. Read by batch predict for the prediction log's prediction_label when present.

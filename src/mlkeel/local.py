@@ -222,6 +222,7 @@ class TrainingSummary:
                 f"  data fingerprint : {self.fingerprint}",
                 f"  validation       : {self.rows_in} rows in, {self.rows_valid} valid, "
                 f"{self.rows_quarantined} quarantined",
+                *_task_lines(self.model),
                 f"  holdout metrics  : {metric_text}",
                 *self._model_lines(),
                 *_tuning_lines(self.tuning),
@@ -237,6 +238,12 @@ class TrainingSummary:
                 f"  wall time        : {self.seconds:.1f} s",
             ]
         )
+
+
+def _task_lines(model: dict[str, Any]) -> list[str]:
+    """The task train fitted for and why (``mlkeel.task``): inferred from the target, or requested."""
+    reason = str(model.get("task_reason") or "")
+    return [f"  task             : {reason.removeprefix('task: ')}"] if reason else []
 
 
 def _tuning_lines(tuning: dict[str, Any]) -> list[str]:

@@ -61,6 +61,82 @@ def binary_labels(labels: pd.Series, positive_label: str, source: str = "data") 
     return (as_text == positive_label).to_numpy().astype(int)
 
 
+def task_targets(values: pd.Series, task: str, source: str = "data") -> np.ndarray:
+    """A multiclass or regression target as the estimator is fitted on it: class labels as text, or floats.
+
+    Args:
+        values: The target column.
+        task: ``multiclass`` or ``regression`` (a binary target goes through ``binary_labels``).
+        source: Printable name of where the values come from, for messages.
+
+    Returns:
+        A str array (multiclass) or a float array (regression).
+
+    Raises:
+        DataError: a null (the message names the first row), or a regression target that is not numeric.
+    """
+    import numpy as np
+
+    from mlkeel.task import Task
+
+    if values.isna().any():
+        first = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise DataError(f"{source}: target column {values.name!r} is null in row {first}")
+    if task != Task.REGRESSION:
+        return values.astype(str).to_numpy()
+    try:
+        return values.to_numpy(dtype=float)
+    except (TypeError, ValueError) as error:
+        raise DataError(f"{source}: target column {values.name!r} is not numeric: regression needs numbers") from error
+
+
+def model_outputs(model: Any, features: pd.DataFrame, task: str) -> np.ndarray:
+    """What a model of ``task`` answers for each row.
+
+    The positive-class probability (binary), every class's probability (multiclass, columns in ``model.classes_``
+    order) or the predicted value (regression).
+
+    Args:
+        model: A fitted scikit-learn model.
+        features: Feature columns.
+        task: ``binary``, ``multiclass`` or ``regression``.
+
+    Returns:
+        A float array: one value per row, or rows x classes for multiclass.
+    """
+    import numpy as np
+
+    from mlkeel.task import Task
+
+    if task == Task.BINARY:
+        return positive_scores(model, features)
+    if task == Task.MULTICLASS:
+        return np.asarray(model.predict_proba(features), dtype=float)
+    return np.asarray(model.predict(features), dtype=float)
+
+
+def model_task(model: Any) -> str:
+    """The task a model as train saves it was trained for, read from the model itself.
+
+    A regressor has no ``classes_``; a binary classifier is fitted on 0/1 integers (``binary_labels``); a
+    multiclass one on class labels as text (``task_targets``).
+
+    Args:
+        model: A fitted scikit-learn model.
+
+    Returns:
+        ``binary``, ``multiclass`` or ``regression``.
+    """
+    from mlkeel.task import Task
+
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return Task.REGRESSION.value
+    if [str(value) for value in classes] == ["0", "1"] and not isinstance(classes[0], str):
+        return Task.BINARY.value
+    return Task.MULTICLASS.value
+
+
 def feature_frame(frame: pd.DataFrame, feature_columns: list[str], source: str = "data") -> pd.DataFrame:
     """Select the model's feature columns, with an error naming every missing one.
 

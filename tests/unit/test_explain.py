@@ -120,7 +120,8 @@ def test_cli_reports_a_bad_metric_in_one_line(
     )  # fmt: skip
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        "error: unknown metric 'auc': expected one of roc_auc, accuracy, precision, recall, f1, log_loss"
+        "error: unknown metric 'auc': expected one of roc_auc, accuracy, precision, recall, f1, log_loss, "
+        "macro_f1, weighted_f1, roc_auc_ovr, rmse, mae, r2, mape"
     )
     assert not (tmp_path / "i.json").exists()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -43,3 +44,27 @@ def test_split_errors_name_the_problem() -> None:
         split_table(table, "label")
     with pytest.raises(DataError, match="cannot split 4 rows"):
         split_table(pa.table({"x": [1, 2, 3, 4], "y": ["a", "a", "a", "b"]}), "y", test_fraction=0.5)
+
+
+def test_a_regression_target_is_split_by_quantile_bins_and_a_multiclass_one_by_class(tmp_path: Path) -> None:
+    from sklearn.datasets import load_diabetes, load_wine
+
+    diabetes = pa.Table.from_pandas(load_diabetes(as_frame=True).frame, preserve_index=False)
+    train, test, mode = split_table(diabetes, "target", 0.25, seed=1, source="diabetes")
+    assert mode == "stratified_quantiles"  # stratifying by the raw value fails: most values occur once or twice
+    train_y, test_y = train["target"].to_numpy(), test["target"].to_numpy()
+    assert (train.num_rows, test.num_rows) == (331, 111)
+    for quantile in (0.1, 0.5, 0.9):  # both parts cover the target's range alike
+        assert abs(float(np.quantile(train_y, quantile)) - float(np.quantile(test_y, quantile))) < 12
+    with pytest.raises(DataError, match=r"diabetes: cannot split 442 rows \(stratified\)"):
+        split_table(diabetes, "target", 0.25, seed=1, source="diabetes", task="multiclass")
+
+    wine = load_wine(as_frame=True).frame
+    pq.write_table(pa.Table.from_pandas(wine, preserve_index=False), tmp_path / "wine.parquet")
+    result = split(str(tmp_path / "wine.parquet"), str(tmp_path / "tr"), str(tmp_path / "te"), "target", "", 0.3)
+    assert (result.mode, result.task, result.train_positive_rate) == ("stratified", "multiclass", None)
+    assert result.task_reason == "task: multiclass (inferred: 3 distinct whole numbers (<= 20))"
+    shares = [
+        pq.read_table(tmp_path / part)["target"].to_pandas().value_counts(normalize=True) for part in ("tr", "te")
+    ]
+    assert (shares[0] - shares[1]).abs().max() < 0.02

@@ -198,6 +198,7 @@ def test_null_target_is_quarantined_and_classes_are_counted_after_filtering() ->
         "column": "y",
         "classes": ["no", "yes"],
         "positive_label": "yes",
+        "task": "binary",
     }
 
 
