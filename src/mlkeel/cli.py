@@ -245,9 +245,12 @@ def run_training(
         raise ParameterError("--target is required with --data (the name of the label column)")
     from mlkeel.components.ingest.logic import resolve_delimiter
     from mlkeel.components.train.features import parse_feature_types
+    from mlkeel.submit import typed_arguments
 
     overrides = parse_feature_types(feature_types)
     resolve_delimiter(delimiter)  # a bad one fails here, before any task runs
+    # --param values of the wrong type fail here, before the data is read (and its task printed).
+    user_params = typed_arguments("tuning" if tune_trials else "training", parse_params(extra_params))
     label, chosen = preflight(
         data,
         file_format,
@@ -301,7 +304,7 @@ def run_training(
         arguments["search_space"] = search_space or {}
     elif search_space:
         raise ParameterError("--search-space needs --tune-trials N (N >= 1)")
-    arguments.update(parse_params(extra_params))
+    arguments.update(user_params)
     summary = run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner, verbose=verbose)
     click.echo(summary.render())
 

@@ -131,7 +131,7 @@ STAGE_PROFILES = {
     "split": "ml",  # scikit-learn's stratified split; the ml layers are shared, so this costs no extra bytes
     "train": "ml",
     "tune": "tune",
-    "evaluate": "ml",
+    "evaluate": "governance",  # the residual plot of a regressor draws with matplotlib
     "fairness": "governance",
     "explain": "governance",
     "gate": "ml",
