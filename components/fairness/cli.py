@@ -20,8 +20,8 @@ from mlkeel.clitools import JSON_OBJECT, echo_json, reports_user_errors
     "--thresholds",
     type=JSON_OBJECT,
     default=None,
-    help="Largest allowed differences by name, of any task, e.g. '{\"demographic_parity_difference\": 0.1, "
-    "\"selection_rate_difference\": 0.3, \"relative_mae_difference\": 0.4}'; the model's task's names apply "
+    help='Largest allowed differences by name, of any task, e.g. \'{"demographic_parity_difference": 0.1, '
+    '"selection_rate_difference": 0.3, "relative_mae_difference": 0.4}\'; the model\'s task\'s names apply '
     "(defaults: components/fairness/logic.py DEFAULT_THRESHOLDS_BY_TASK).",
 )
 @click.option("--min-group-rows", type=int, default=30, show_default=True, help="Smaller groups are not compared.")
