@@ -10,8 +10,6 @@ column ``sex``.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,26 +21,11 @@ from sklearn.datasets import load_diabetes
 from mlkeel.constants import CHAMPION_ALIAS
 from mlkeel.data.flights import FLIGHTS_PARQUET, FLIGHTS_TARGET
 from tests.e2e.registry import registry
+from tests.e2e.test_task_pipelines import line, run_cli
 
 pytestmark = pytest.mark.pipeline
 
 FLIGHT_ROWS = 3_000
-
-
-def run_cli(*args: str) -> str:
-    completed = subprocess.run(
-        [sys.executable, "-m", "mlkeel.cli", "run", "training", "--local", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    return completed.stdout + completed.stderr
-
-
-def line(summary: str, name: str) -> str:
-    return summary.split(f"  {name.ljust(17)}: ")[1].splitlines()[0]
 
 
 def run_folder(summary: str) -> Path:

@@ -21,26 +21,17 @@ from mlkeel.components.split.logic import split
 from mlkeel.components.train.logic import train
 from mlkeel.constants import FairnessRunMetric
 from mlkeel.errors import ParameterError
+from mlkeel.lineage import lineage_from_tags
 
-# What ``mlkeel.lineage.version_lineage`` gives the card (the facts these tests do not look at are empty).
+# What ``mlkeel.lineage.version_lineage`` gives the card: the version, and lineage facts none of which were recorded.
 VERSION = {
     "model_name": "",
     "version": "1",
     "aliases": [],
     "created": "",
     "run_id": "",
-    "data_fingerprint": "",
-    "schema_hash": "",
+    **lineage_from_tags({}),
     "target_column": "target",
-    "positive_label": "",
-    "git_commit": "",
-    "mlkeel_version": "",
-    "images": {},
-    "pipeline_name": "",
-    "pipeline_run": "",
-    "library_versions": {},
-    "replaced_version": "",
-    "model_card": "",
 }
 # Multiclass by hand: 8 rows, classes a/b/c, groups X (rows 0-3) and Y (rows 4-7).
 CLASS_TRUE = ["a", "b", "c", "a", "a", "b", "c", "c"]
