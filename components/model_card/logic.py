@@ -354,7 +354,8 @@ def fairness_section(fairness: Mapping[str, Any] | None) -> dict[str, Any]:
         fairness: The fairness stage's JSON, or None (a document without ``task`` is a binary one).
 
     Returns:
-        ``{"computed": bool, "why_not": str, "task", "passed", "reason", "thresholds", "columns": [{"column",
+        ``{"computed": bool, "why_not": str, "task", "passed", "reason", "thresholds", "ignored_thresholds" (named
+        for another task, not applied), "columns": [{"column",
         "differences": [(name, value)], "groups": [...], "classes" (multiclass), and for binary
         "demographic_parity_difference", "equalized_odds_difference"}]}``.
     """
@@ -392,6 +393,7 @@ def fairness_section(fairness: Mapping[str, Any] | None) -> dict[str, Any]:
         "passed": bool(fairness.get("passed")),
         "reason": str(fairness.get("reason", "")),
         "thresholds": {name: _number(value) for name, value in (fairness.get("thresholds") or {}).items()},
+        "ignored_thresholds": [str(name) for name in fairness.get("ignored_thresholds") or []],
         "min_group_rows": fairness.get("min_group_rows"),
         "columns": columns,
     }

@@ -244,7 +244,10 @@ def test_the_card_of_a_regressor_shows_its_metrics_residual_plot_slices_and_fair
 ) -> None:
     model_dir, test_path = diabetes_model
     evaluation = evaluate(str(model_dir), str(test_path), "target", "")
-    document = fairness(str(model_dir), str(test_path), "target", "", str(tmp_path / "f.json"), ["sex"])
+    document = fairness(
+        str(model_dir), str(test_path), "target", "", str(tmp_path / "f.json"), ["sex"],
+        thresholds={"demographic_parity_difference": 0.3, "relative_mae_difference": 0.4},
+    )  # fmt: skip
     frame = pq.read_table(test_path).to_pandas()
     from mlkeel.modeling import feature_frame, load_sklearn_model, model_feature_columns
 
@@ -273,6 +276,8 @@ def test_the_card_of_a_regressor_shows_its_metrics_residual_plot_slices_and_fair
     assert f"| 2.0 | {women['rows']} | {women['metrics']['rmse']:.4f} | {women['metrics']['mae']:.4f} |" in markdown
     assert '<img alt="Residual plot: true - predicted against predicted" src="data:image/png;base64,' in html
     assert "| Group | Rows | Mean error (predicted - true) | MAE | RMSE |" in markdown
+    assert "relative_mean_error_difference ≤ 0.5000, relative_mae_difference ≤ 0.4000" in markdown
+    assert "Thresholds of another task, not applied to this regression model: demographic_parity_difference." in html
 
 
 def test_the_card_of_a_multiclass_model_shows_the_confusion_matrix_over_every_class(
