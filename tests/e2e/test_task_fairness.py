@@ -92,10 +92,12 @@ def test_carrier_by_origin_fairness_and_the_multiclass_model_card(tmp_path: Path
         support = counts[index].sum()
         recall = f"{counts[index, index] / support:.4f}" if support else "0.0000"
         assert per_class[name].endswith(f" | {recall} | {support} |"), per_class[name]
-    assert "| Group | Rows | Accuracy | Macro F1 | " in markdown and " Selection rate UA |" in markdown
+    assert "| Group | Rows | Accuracy | Macro F1 |" in markdown and "| Class | EWR | JFK | LGA |" in markdown
+    ewr, jfk, lga = (origin["groups"][value]["selection_rate"][widest] for value in ("EWR", "JFK", "LGA"))
+    assert f"| {widest} | {ewr:.4f} | {jfk:.4f} | {lga:.4f} |" in markdown
     assert "| Value | Rows | accuracy | macro_f1 | weighted_f1 | log_loss | roc_auc_ovr |" in markdown  # slices
     assert "Positive rate" not in markdown and "positive label" not in markdown
-    assert "<h3>Confusion matrix</h3>" in html and "Selection rate UA</th>" in html
+    assert "<h3>Confusion matrix</h3>" in html and "<tr><th>Class</th><th>EWR</th><th>JFK</th><th>LGA</th></tr>" in html
 
 
 def test_diabetes_fairness_by_sex_and_the_regression_model_card(tmp_path: Path) -> None:

@@ -309,3 +309,19 @@ def test_the_card_of_a_multiclass_model_shows_the_confusion_matrix_over_every_cl
     assert f"| macro_f1 | {metrics['macro_f1']:.4f} |" in markdown
     assert "| recall.barolo |" not in markdown  # in the per-class table, not again among the metrics
     assert "| Target | cultivar (multiclass: 3 classes) |" in markdown  # the task, not a positive label
+
+
+def test_the_card_shows_a_multiclass_fairness_document_as_a_group_table_and_a_class_table() -> None:
+    document = fairness_report(
+        CLASS_TRUE, CLASS_PRED, CLASS_GROUPS, min_group_rows=2, task="multiclass", classes=["a", "b", "c"]
+    )
+    html, markdown = render_card(card_context(VERSION, fairness=document))
+    assert "**Failed**: Fairness failed: region selection_rate_difference 0.5000" in markdown
+    assert "selection_rate_difference **0.5000** (class a), accuracy_difference **0.2500**, macro_f1_difference" in (
+        markdown
+    )
+    assert "| X | 4 | 0.7500 | 0.7778 |" in markdown and "| Y | 4 | 0.5000 |" in markdown
+    assert "| Class | X | Y |" in markdown
+    assert "| a | 0.2500 | 0.7500 |" in markdown and "| b | 0.5000 | 0.0000 |" in markdown
+    assert '<tr><td>c</td><td class="num">0.2500</td><td class="num">0.2500</td></tr>' in html
+    assert "TPR" not in markdown  # the binary table's columns have no meaning here
