@@ -24,10 +24,10 @@ import base64
 import logging
 import math
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlkeel.constants import (
     MODEL_CARD_ARTIFACT_DIR,
@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 HTML_TEMPLATE = "card.html.j2"
@@ -621,13 +623,16 @@ def _holdout_facts(
 ) -> tuple[Any, list[dict[str, Any]] | None]:
     """Score the holdout once: the task's evaluation (multiclass, regression; None for binary) and the slices.
 
+    A regression evaluation carries no residual plot: the card shows the one the evaluate stage logged on the
+    run (``model_card`` fetches it), so the card's image needs no plotting library.
+
     Raises:
         DataError: no target column recorded (with slice columns), unreadable holdout, bad labels.
         SchemaMismatchError: the target or a slice column is not in the holdout.
     """
     import pyarrow.parquet as pq
 
-    from mlkeel.components.evaluate.logic import evaluate_multiclass, evaluate_regression
+    from mlkeel.components.evaluate.logic import Evaluation, evaluate_multiclass
     from mlkeel.components.gate.logic import task_outputs
     from mlkeel.modeling import binary_labels, decision_threshold, load_sklearn_model, model_task, task_targets
     from mlkeel.storage import require_readable_file
@@ -655,7 +660,7 @@ def _holdout_facts(
     if task == "multiclass":
         evaluation = evaluate_multiclass(labels, outputs, classes)
     elif task == "regression":
-        evaluation = evaluate_regression(labels, outputs)
+        evaluation = Evaluation({}, [], [], [], [], len(labels), task="regression")
     slices = None
     if slice_columns:
         slices = slice_metrics(
@@ -750,6 +755,13 @@ def model_card(
             facts["positive_label"],
             slice_columns,
         )
+    if evaluation is not None and evaluation.task == "regression" and run_id:
+        from dataclasses import replace
+
+        from mlkeel.components.evaluate.logic import RESIDUAL_PLOT_ARTIFACT
+
+        plot = _run_file(client, run_id, RESIDUAL_PLOT_ARTIFACT, resolved, lambda path: path.read_bytes())
+        evaluation = replace(evaluation, residual_plot=plot or b"")
     context = card_context(
         facts,
         metrics=metrics,
@@ -779,21 +791,28 @@ def _card_uri(run_id: str) -> str:
     return f"runs:/{run_id}/{MODEL_CARD_ARTIFACT_DIR}/{MODEL_CARD_HTML_FILE}"
 
 
-def _run_schema(client: MlflowClient, run_id: str, tracking_uri: str) -> dict[str, Any] | None:
-    """The schema the training run logged (``data/schema.json``), or None when it logged none."""
+def _run_file(
+    client: MlflowClient, run_id: str, artifact: str, tracking_uri: str, read: Callable[[Path], T]
+) -> T | None:
+    """``read`` of a file the training run logged (its path in the run: ``artifact``), or None without one."""
     from mlkeel.components.gate.logic import registry_call
 
-    with tempfile.TemporaryDirectory(prefix="mlkeel-card-schema-") as folder:
+    with tempfile.TemporaryDirectory(prefix="mlkeel-card-") as folder:
         try:
             path = registry_call(
                 tracking_uri,
-                f"download the schema of run {run_id}",
-                lambda: client.download_artifacts(run_id, f"{RUN_DATA_ARTIFACT_DIR}/{SCHEMA_ARTIFACT_FILE}", folder),
+                f"download {artifact} of run {run_id}",
+                lambda: client.download_artifacts(run_id, artifact, folder),
             )
         except RegistryError as error:
-            logger.warning("model card: no schema: %s", error)
+            logger.warning("model card: no %s: %s", artifact, error)
             return None
-        return read_json(path)
+        return read(Path(path))
+
+
+def _run_schema(client: MlflowClient, run_id: str, tracking_uri: str) -> dict[str, Any] | None:
+    """The schema the training run logged (``data/schema.json``), or None when it logged none."""
+    return _run_file(client, run_id, f"{RUN_DATA_ARTIFACT_DIR}/{SCHEMA_ARTIFACT_FILE}", tracking_uri, read_json)
 
 
 def _blessing_from_run(facts: Mapping[str, Any], run_metrics: Mapping[str, float]) -> dict[str, Any] | None:

@@ -278,6 +278,14 @@ def test_the_card_of_a_regressor_shows_its_metrics_residual_plot_slices_and_fair
     assert "| Group | Rows | Mean error (predicted - true) | MAE | RMSE |" in markdown
     assert "relative_mean_error_difference ≤ 0.5000, relative_mae_difference ≤ 0.4000" in markdown
     assert "Thresholds of another task, not applied to this regression model: demographic_parity_difference." in html
+    # Without the plot the evaluate stage logs on the run, the card says so rather than leaving a gap.
+    from dataclasses import replace
+
+    html, markdown = render_card(
+        {**context, "task": card_context(VERSION, evaluation=replace(evaluation, residual_plot=b""))["task"]}
+    )
+    assert "Residual plot: not computed (the evaluate stage logs it on the model's run)." in markdown
+    assert "data:image/png" not in html
 
 
 def test_the_card_of_a_multiclass_model_shows_the_confusion_matrix_over_every_class(
