@@ -22,6 +22,8 @@ from mlkeel.components.train.logic import train
 from mlkeel.constants import FairnessRunMetric
 from mlkeel.errors import ParameterError
 from mlkeel.lineage import lineage_from_tags
+from tests.fixtures_mlflow import _forget_uris as forget_uris
+from tests.fixtures_mlflow import _sqlite_store as sqlite_store
 
 # What ``mlkeel.lineage.version_lineage`` gives the card: the version, and lineage facts none of which were recorded.
 VERSION = {
@@ -195,9 +197,11 @@ def diabetes_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     """A ridge regression on diabetes with ``sex`` as recorded (1, 2: scaled=False)."""
     folder = tmp_path_factory.mktemp("diabetes")
     _, test_path = _holdout(load_diabetes(as_frame=True, scaled=False).frame, folder, "diabetes", 0.25)
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    train(str(folder / "diabetes-train.parquet"), str(folder / "model"), "target", "", tracking_uri=uri, seed=3,
-          estimator="ridge")  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:  # a store of its own, artifacts inside it (not ./mlruns)
+        uri = sqlite_store(folder / "mlflow", patch)
+        train(str(folder / "diabetes-train.parquet"), str(folder / "model"), "target", "", tracking_uri=uri, seed=3,
+              estimator="ridge")  # fmt: skip
+    forget_uris()
     return folder / "model", test_path
 
 
