@@ -253,8 +253,8 @@ def training_pipeline(
         target_column: The label column.
         positive_label: The label value meaning positive (binary targets).
         task: binary | multiclass | regression, or "" to infer it from the target (2 values: binary; at most 20
-            whole numbers or text values: multiclass; other numbers: regression). Split and train follow it (so
-            far: validate, split, train, evaluate and gate; fairness, explain and the model card are binary).
+            whole numbers or text values: multiclass; other numbers: regression). Every stage follows it
+            (validate, split, train, evaluate, fairness, explain, gate, the model card).
         key_columns: Identifier columns: checked for duplicates, never features.
         schema_uri: A schema JSON to validate against; "" infers it from this data.
         max_invalid_fraction: Fail when more than this share of rows is quarantined.
@@ -279,8 +279,12 @@ def training_pipeline(
         sensitive_columns: Columns whose groups the fairness check compares; [] checks nothing. The default
             fits the bundled Telco data, where seniors churn at 44 % and others at 23 % (holdout): the default
             model's selection rates differ by 0.269 between them, hence the bounds below.
-        fairness_thresholds: Largest allowed demographic parity and equalized odds differences. Measured on
-            the bundled data (default model): gender 0.003 and 0.046, SeniorCitizen 0.269 and 0.199.
+        fairness_thresholds: Largest allowed differences by name, of any task (the model's task's apply, the
+            others are ignored). Binary: demographic parity and equalized odds differences, measured on the
+            bundled data (default model): gender 0.003 and 0.046, SeniorCitizen 0.269 and 0.199. Multiclass
+            (selection_rate_difference, accuracy_difference; default 0.2 each) and regression
+            (relative_mean_error_difference, relative_mae_difference: gaps as a share of the MAE; default 0.5
+            each) take the fairness stage's defaults unless named here.
         fairness_min_group_rows: Groups with fewer holdout rows are reported, not compared.
         slice_columns: Columns whose values (slices) the gate compares with the champion; [] compares none.
         slice_margin: Largest allowed shortfall of the challenger on a slice.

@@ -9,7 +9,7 @@ from mlkeel.clitools import JSON_OBJECT, echo_json, reports_user_errors
 @click.option("--model", "model_uri", required=True, help="Model directory or MLflow model URI.")
 @click.option("--test-data", "test_path", required=True, help="Holdout rows (Parquet).")
 @click.option("--target-column", required=True)
-@click.option("--positive-label", required=True)
+@click.option("--positive-label", default="", help="The positive label (binary models).")
 @click.option(
     "--sensitive-column",
     "sensitive_columns",
@@ -20,7 +20,9 @@ from mlkeel.clitools import JSON_OBJECT, echo_json, reports_user_errors
     "--thresholds",
     type=JSON_OBJECT,
     default=None,
-    help="Largest allowed differences, e.g. '{\"demographic_parity_difference\": 0.1}' (default 0.2 each).",
+    help='Largest allowed differences by name, of any task, e.g. \'{"demographic_parity_difference": 0.1, '
+    '"selection_rate_difference": 0.3, "relative_mae_difference": 0.4}\'; the model\'s task\'s names apply '
+    "(defaults: components/fairness/logic.py DEFAULT_THRESHOLDS_BY_TASK).",
 )
 @click.option("--min-group-rows", type=int, default=30, show_default=True, help="Smaller groups are not compared.")
 @click.option(
@@ -45,7 +47,7 @@ def main(
     tracking_uri: str,
     mlflow_run_id: str,
 ) -> None:
-    """Compare the model's decisions between groups, write and print the fairness JSON (exit 0 either way)."""
+    """Compare the model's decisions or errors between groups, write and print the fairness JSON (exit 0 either way)."""
     from mlkeel.components.fairness.logic import fairness
 
     echo_json(

@@ -30,7 +30,12 @@ def model_card(
     and schema hash; holdout metrics overall and per value of each slice column; the gate's champion
     comparison (and slice gate results); fairness per sensitive column and group with the verdict; the top
     features and the importance plot; the lineage the registry records (git commit, images, pipeline run,
-    library versions). Missing optional parts render as "not computed". Both files are logged on the version's
+    library versions). Metrics, plots, slices and fairness follow the model's task: binary (ROC AUC,
+    precision, recall, F1 at the model's threshold; selection rate, TPR, FPR per group); multiclass (accuracy,
+    macro and weighted F1, log loss, one-vs-rest ROC AUC, a per-class precision/recall table and the confusion
+    matrix over every class; accuracy, macro F1 and each class's selection rate per group); regression (RMSE,
+    MAE, R², MAPE and the residual plot; mean error, MAE and RMSE per group). Missing optional parts render as
+    "not computed". Both files are logged on the version's
     source run under ``model_card/`` and the version is tagged ``mlkeel.model_card`` with the HTML's
     ``runs:/`` URI.
 
@@ -39,8 +44,9 @@ def model_card(
         blessing: Input Artifact (JSON) from the gate stage: the decision, champion comparison, slice results.
         metrics: Input Metrics: holdout metrics from the evaluate stage.
         schema: Input Artifact (JSON): the validate stage's schema.
-        test_data: Input Dataset (Parquet): the holdout rows, for per-slice metrics.
-        model: Input Model (MLflow sklearn directory) from the train stage, scored on the slices.
+        test_data: Input Dataset (Parquet): the holdout rows, for per-slice metrics and the task's figures
+            (multiclass confusion matrix and per-class table, regression residual plot).
+        model: Input Model (MLflow sklearn directory) from the train stage, scored on those rows.
         card: Output HTML: the card (self-contained: inline CSS, the plot embedded).
         card_markdown: Output Markdown: the same card in Markdown (without the plot).
         fairness: Optional input Artifact (JSON) from the fairness stage; absent = "not computed".

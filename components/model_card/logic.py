@@ -5,6 +5,11 @@ trained on (fingerprint, schema and its hash), holdout metrics overall and per s
 the gate made, fairness per sensitive group, the most important features (table and plot) and the lineage the
 registry records (git commit, images, pipeline run, library versions).
 
+The metrics and plots follow the model's task (``mlkeel.modeling.model_task``, read from the model when the card
+is given the holdout): binary as it always was (ROC AUC, precision, recall, F1 at the model's threshold);
+multiclass adds the confusion matrix over every class and a per-class precision/recall table; regression shows
+RMSE, MAE, R², MAPE and the residual plot. Slices and fairness show each task's own figures.
+
 Parts that were not computed (no sensitive columns configured, no importance) render as "not computed", never
 as an error. The content is a plain dict first (``card_context``), rendered by Jinja2 templates second
 (``templates/``, HTML autoescaped), so a test or another renderer can read the same facts.
@@ -19,10 +24,10 @@ import base64
 import logging
 import math
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlkeel.constants import (
     MODEL_CARD_ARTIFACT_DIR,
@@ -42,12 +47,34 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 HTML_TEMPLATE = "card.html.j2"
 MARKDOWN_TEMPLATE = "card.md.j2"
 NOT_COMPUTED = "not computed"
-# Metrics in the order a reader scans them (the rest follow alphabetically).
-METRIC_ORDER = ("roc_auc", "accuracy", "precision", "recall", "f1", "log_loss")
+# Metrics in the order a reader scans them (the rest follow alphabetically); each task has only its own.
+METRIC_ORDER = (
+    "roc_auc",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "macro_f1",
+    "weighted_f1",
+    "roc_auc_ovr",
+    "log_loss",
+    "rmse",
+    "mae",
+    "r2",
+    "mape",
+)
+# The per-slice table's columns for each task (binary: as the card always showed them).
+SLICE_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("roc_auc", "accuracy", "precision", "recall", "f1", "log_loss"),
+    "multiclass": ("accuracy", "macro_f1", "weighted_f1", "log_loss", "roc_auc_ovr"),
+    "regression": ("rmse", "mae", "r2", "mape"),
+}
 TOP_FEATURES = 15
 # A slice column with more distinct values than this shows its largest groups only (the card says how many).
 MAX_SLICE_VALUES = 25
@@ -155,27 +182,32 @@ def slice_metrics(
     slice_columns: Sequence[str],
     source: str = "test data",
     threshold: float = 0.5,
+    task: str = "binary",
+    classes: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Holdout metrics per value of each slice column.
+    """Holdout metrics per value of each slice column, in the model's task's metrics.
 
     Args:
         frame: The holdout rows.
-        labels: Their 0/1 labels.
-        scores: The model's positive-class scores on them.
+        labels: Their targets: 0/1 labels (binary), class labels as text (multiclass) or values (regression).
+        scores: The model's outputs on them (``mlkeel.modeling.model_outputs``).
         slice_columns: Columns to slice by.
         source: Printable name of the rows, for messages.
-        threshold: The model's decision threshold (for precision, recall, F1, accuracy).
+        threshold: The model's decision threshold (binary: precision, recall, F1, accuracy).
+        task: ``binary``, ``multiclass`` or ``regression``.
+        classes: The model's classes as text (multiclass).
 
     Returns:
-        One entry per column: ``{"column", "groups": [{"value", "rows", "positive_rate", "metrics" (None when
-        the slice holds one class), "note"}], "hidden": int}``, groups by size, largest first.
+        One entry per column: ``{"column", "task", "metric_names", "groups": [{"value", "rows", "positive_rate"
+        (binary; None otherwise), "metrics" (None when the slice cannot be scored: one class, one row), "note"}],
+        "hidden": int}``, groups by size, largest first.
 
     Raises:
         SchemaMismatchError: a slice column is not in the rows.
     """
     import numpy as np
 
-    from mlkeel.metrics import classification_metrics
+    from mlkeel.metrics import task_metrics
 
     labels, scores = np.asarray(labels), np.asarray(scores)
     missing = [column for column in slice_columns if column not in frame.columns]
@@ -195,17 +227,60 @@ def slice_metrics(
             entry: dict[str, Any] = {
                 "value": str(distinct[index]),
                 "rows": int(mask.sum()),
-                "positive_rate": float(group_labels.mean()),
+                "positive_rate": float(group_labels.mean()) if task == "binary" else None,
                 "metrics": None,
                 "note": "",
             }
-            if len(np.unique(group_labels)) < 2:
-                entry["note"] = "one class only: metrics need both"
+            if task == "regression" and len(group_labels) < 2:
+                entry["note"] = "one row: metrics need two or more"
+            elif task != "regression" and len(np.unique(group_labels)) < 2:
+                entry["note"] = "one class only: metrics need both" if task == "binary" else "one class only"
             else:
-                entry["metrics"] = dict(ordered_metrics(classification_metrics(group_labels, scores[mask], threshold)))
+                entry["metrics"] = dict(
+                    ordered_metrics(task_metrics(task, group_labels, scores[mask], classes, threshold))
+                )
             groups.append(entry)
-        sections.append({"column": column, "groups": groups, "hidden": max(0, len(distinct) - MAX_SLICE_VALUES)})
+        sections.append(
+            {
+                "column": column,
+                "task": task,
+                "metric_names": list(SLICE_METRICS[task]),
+                "groups": groups,
+                "hidden": max(0, len(distinct) - MAX_SLICE_VALUES),
+            }
+        )
     return sections
+
+
+def task_section(evaluation: Any = None) -> dict[str, Any]:
+    """The task's own holdout figures: multiclass confusion matrix and per-class table, regression residual plot.
+
+    Args:
+        evaluation: The evaluate stage's ``Evaluation`` of a multiclass or regression model, or None (a binary
+            model, or no holdout given: the card shows the metrics table only, as it always did).
+
+    Returns:
+        ``{"task": str ("" when unknown), "classes": [...], "confusion_matrix": [[...]], "per_class": [{"class",
+        "precision", "recall", "support"}], "residual_plot_data_uri": str}``.
+    """
+    if evaluation is None:
+        return {"task": "", "classes": [], "confusion_matrix": [], "per_class": [], "residual_plot_data_uri": ""}
+    per_class = [
+        {
+            "class": name,
+            "precision": _number(scores.get("precision")),
+            "recall": _number(scores.get("recall")),
+            "support": scores.get("support"),
+        }
+        for name, scores in evaluation.per_class.items()
+    ]
+    return {
+        "task": evaluation.task,
+        "classes": list(evaluation.classes),
+        "confusion_matrix": [list(row) for row in evaluation.confusion_matrix],
+        "per_class": per_class,
+        "residual_plot_data_uri": _png_data_uri(evaluation.residual_plot, "residual"),
+    }
 
 
 def comparison_section(blessing: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -254,14 +329,37 @@ def comparison_section(blessing: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def _fairness_groups(task: str, groups: Mapping[str, Any], classes: Sequence[str]) -> list[dict[str, Any]]:
+    """Each group's figures of ``task`` as table rows (numbers checked; a rate fairlearn left undefined is None)."""
+    rows = []
+    for value, group in groups.items():
+        row: dict[str, Any] = {"value": str(value), "rows": group.get("rows")}
+        if task == "multiclass":
+            rates = group.get("selection_rate") or {}
+            row.update(
+                accuracy=_number(group.get("accuracy")),
+                macro_f1=_number(group.get("macro_f1")),
+                selection_rates=[_number(rates.get(name)) for name in classes],
+            )
+        elif task == "regression":
+            row.update({name: _number(group.get(name)) for name in ("mean_error", "mae", "rmse")})
+        else:
+            row.update({name: _number(group.get(name)) for name in ("selection_rate", "tpr", "fpr")})
+        rows.append(row)
+    return rows
+
+
 def fairness_section(fairness: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The fairness part: per sensitive column the two differences and each group's rates, and the verdict.
+    """The fairness part: per sensitive column the task's differences and each group's figures, and the verdict.
 
     Args:
-        fairness: The fairness stage's JSON, or None.
+        fairness: The fairness stage's JSON, or None (a document without ``task`` is a binary one).
 
     Returns:
-        ``{"computed": bool, "why_not": str, "passed", "reason", "thresholds", "columns": [...]}``.
+        ``{"computed": bool, "why_not": str, "task", "passed", "reason", "thresholds", "ignored_thresholds" (named
+        for another task, not applied), "columns": [{"column",
+        "differences": [(name, value)], "groups": [...], "classes" (multiclass), and for binary
+        "demographic_parity_difference", "equalized_odds_difference"}]}``.
     """
     if not fairness:
         return {"computed": False, "why_not": "the fairness stage did not run"}
@@ -270,34 +368,47 @@ def fairness_section(fairness: Mapping[str, Any] | None) -> dict[str, Any]:
             "computed": False,
             "why_not": str(fairness.get("reason") or "no sensitive columns were configured"),
         }
+    from mlkeel.components.fairness.logic import differences
+
+    task = str(fairness.get("task") or "binary")
     columns = []
     for column, result in (fairness.get("by_column") or {}).items():
-        groups = [
-            {
-                "value": str(value),
-                "rows": group.get("rows"),
-                "selection_rate": _number(group.get("selection_rate")),
-                "tpr": _number(group.get("tpr")),
-                "fpr": _number(group.get("fpr")),
-            }
-            for value, group in (result.get("groups") or {}).items()
-        ]
+        groups = result.get("groups") or {}
+        classes: list[str] = []
+        if task == "multiclass":  # every group has every class's rate (the model's classes)
+            classes = sorted({name for group in groups.values() for name in (group.get("selection_rate") or {})})
         columns.append(
             {
                 "column": column,
                 "demographic_parity_difference": _number(result.get("demographic_parity_difference")),
                 "equalized_odds_difference": _number(result.get("equalized_odds_difference")),
-                "groups": groups,
+                "differences": [(name, _number(result.get(name))) for name in differences(task) if name in result],
+                "widest_class": str(result.get("selection_rate_difference_class", "")),
+                "mae": _number(result.get("mae")),
+                "classes": classes,
+                "groups": _fairness_groups(task, groups, classes),
             }
         )
     return {
         "computed": True,
+        "task": task,
         "passed": bool(fairness.get("passed")),
         "reason": str(fairness.get("reason", "")),
         "thresholds": {name: _number(value) for name, value in (fairness.get("thresholds") or {}).items()},
+        "ignored_thresholds": [str(name) for name in fairness.get("ignored_thresholds") or []],
         "min_group_rows": fairness.get("min_group_rows"),
         "columns": columns,
     }
+
+
+def _png_data_uri(png: bytes | None, what: str) -> str:
+    """A PNG as a ``data:`` URI for the HTML card; "" (with a warning) for bytes that are not a PNG."""
+    if not png:
+        return ""
+    if not png.startswith(PNG_MAGIC):
+        logger.warning("model card: the %s plot is not a PNG; left out", what)
+        return ""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def importance_section(importance: Mapping[str, Any] | None, plot_png: bytes | None = None) -> dict[str, Any]:
@@ -311,12 +422,7 @@ def importance_section(importance: Mapping[str, Any] | None, plot_png: bytes | N
         ``{"computed": bool, "method", "metric", "n_repeats", "rows", "features": [...top...], "total",
         "plot_data_uri": str}``.
     """
-    plot = ""
-    if plot_png:
-        if plot_png.startswith(PNG_MAGIC):
-            plot = "data:image/png;base64," + base64.b64encode(plot_png).decode("ascii")
-        else:
-            logger.warning("model card: the importance plot is not a PNG; left out")
+    plot = _png_data_uri(plot_png, "importance")
     if not importance or not importance.get("features"):
         return {"computed": False, "plot_data_uri": plot}
     features = sorted(
@@ -352,6 +458,7 @@ def card_context(
     importance_plot: bytes | None = None,
     slices: list[dict[str, Any]] | None = None,
     slice_columns: Sequence[str] = (),
+    evaluation: Any = None,
 ) -> dict[str, Any]:
     """Every fact the card shows, as a plain dict (what the templates render).
 
@@ -365,18 +472,24 @@ def card_context(
         importance_plot: The importance plot (PNG bytes).
         slices: ``slice_metrics`` output.
         slice_columns: The slice columns asked for (shown when ``slices`` is None).
+        evaluation: The holdout ``Evaluation`` of a multiclass or regression model (``task_section``), or None.
 
     Returns:
         The context dict.
     """
     from datetime import UTC, datetime
 
+    task = task_section(evaluation)
+    shown = metrics or {}
+    if task["per_class"]:  # the per-class table shows them: not again as precision.<class> rows
+        shown = {name: value for name, value in shown.items() if not name.startswith(("precision.", "recall."))}
     return {
         "not_computed": NOT_COMPUTED,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": version,
         "schema": schema_section(schema, str(version.get("schema_hash", ""))),
-        "metrics": ordered_metrics(metrics or {}),
+        "metrics": ordered_metrics(shown),
+        "task": task,
         "slices": {"computed": slices is not None, "columns": list(slice_columns), "sections": slices or []},
         "comparison": comparison_section(blessing),
         "fairness": fairness_section(fairness),
@@ -505,24 +618,55 @@ def _optional_bytes(path: str) -> bytes | None:
     return Path(path).read_bytes() if path and Path(path).is_file() else None
 
 
-def _slices_from_test_data(
+def _holdout_facts(
     model_uri: str, test_path: str, target_column: str, positive_label: str, slice_columns: Sequence[str]
-) -> list[dict[str, Any]]:
+) -> tuple[Any, list[dict[str, Any]] | None]:
+    """Score the holdout once: the task's evaluation (multiclass, regression; None for binary) and the slices.
+
+    A regression evaluation carries no residual plot: the card shows the one the evaluate stage logged on the
+    run (``model_card`` fetches it), so the card's image needs no plotting library.
+
+    Raises:
+        DataError: no target column recorded (with slice columns), unreadable holdout, bad labels.
+        SchemaMismatchError: the target or a slice column is not in the holdout.
+    """
     import pyarrow.parquet as pq
 
-    from mlkeel.modeling import binary_labels, decision_threshold, load_sklearn_model, score_frame
+    from mlkeel.components.evaluate.logic import Evaluation, evaluate_multiclass
+    from mlkeel.components.gate.logic import task_outputs
+    from mlkeel.modeling import binary_labels, decision_threshold, load_sklearn_model, model_task, task_targets
     from mlkeel.storage import require_readable_file
 
     if not target_column:
-        raise DataError("the version records no target column: cannot compute per-slice metrics")
+        if slice_columns:
+            raise DataError("the version records no target column: cannot compute per-slice metrics")
+        logger.warning("model card: the version records no target column: no task figures from the holdout")
+        return None, None
     require_readable_file(test_path)
     frame = pq.read_table(test_path).to_pandas()
     if target_column not in frame.columns:
         raise SchemaMismatchError(f"{test_path}: target column {target_column!r} not found")
-    labels = binary_labels(frame[target_column], positive_label, test_path)
     model = load_sklearn_model(model_uri)
-    scores = score_frame(model, frame, test_path)
-    return slice_metrics(frame, labels, scores, slice_columns, test_path, decision_threshold(model))
+    task = model_task(model)
+    classes = [str(name) for name in getattr(model, "classes_", [])]
+    evaluation = None
+    if task == "binary":
+        if not slice_columns:  # a binary card shows the evaluate stage's metrics only, as it always did
+            return None, None
+        labels = binary_labels(frame[target_column], positive_label, test_path)
+    else:
+        labels = task_targets(frame[target_column], task, test_path)
+    outputs = task_outputs(model, frame, task, test_path)
+    if task == "multiclass":
+        evaluation = evaluate_multiclass(labels, outputs, classes)
+    elif task == "regression":
+        evaluation = Evaluation({}, [], [], [], [], len(labels), task="regression")
+    slices = None
+    if slice_columns:
+        slices = slice_metrics(
+            frame, labels, outputs, slice_columns, test_path, decision_threshold(model), task, classes
+        )
+    return evaluation, slices
 
 
 def model_card(
@@ -562,7 +706,8 @@ def model_card(
         fairness_path: The fairness stage's JSON.
         importance_path: The explain stage's importance JSON.
         importance_plot_path: The explain stage's PNG plot.
-        test_path: Holdout rows (Parquet), for per-slice metrics.
+        test_path: Holdout rows (Parquet), for per-slice metrics and the task's figures (multiclass confusion
+            matrix and per-class table, regression residual plot).
         model_uri: The model to score them with ("" = ``models:/NAME/VERSION``).
         slice_columns: Columns to compute per-slice metrics for (needs ``test_path``).
         attach: Log the card on the version's run and tag the version.
@@ -582,8 +727,8 @@ def model_card(
 
     if slice_columns and not test_path:
         raise ParameterError("slice_columns need test data (the holdout rows) to compute per-slice metrics")
-    if slice_columns:
-        import_model_libraries()  # the slices load the model: before open_registry imports mlflow
+    if test_path:
+        import_model_libraries()  # the holdout figures load the model: before open_registry imports mlflow
     client, resolved = open_registry(tracking_uri)
     reference = model_name + version if version.startswith("@") else f"{model_name}/{version}"
     facts = version_lineage(reference, resolved)
@@ -601,15 +746,22 @@ def model_card(
     blessing = _optional_json(blessing_path)
     if blessing is None and not blessing_path:
         blessing = _blessing_from_run(facts, run_metrics)
-    slices = None
-    if slice_columns:
-        slices = _slices_from_test_data(
+    evaluation, slices = None, None
+    if test_path:
+        evaluation, slices = _holdout_facts(
             model_uri or f"models:/{model_name}/{version}",
             test_path,
             facts["target_column"],
             facts["positive_label"],
             slice_columns,
         )
+    if evaluation is not None and evaluation.task == "regression" and run_id:
+        from dataclasses import replace
+
+        from mlkeel.components.evaluate.logic import RESIDUAL_PLOT_ARTIFACT
+
+        plot = _run_file(client, run_id, RESIDUAL_PLOT_ARTIFACT, resolved, lambda path: path.read_bytes())
+        evaluation = replace(evaluation, residual_plot=plot or b"")
     context = card_context(
         facts,
         metrics=metrics,
@@ -620,6 +772,7 @@ def model_card(
         importance_plot=_optional_bytes(importance_plot_path),
         slices=slices,
         slice_columns=slice_columns,
+        evaluation=evaluation,
     )
     if attach and run_id:
         # The attached card names where it lives: the tag it is about to get.
@@ -638,21 +791,28 @@ def _card_uri(run_id: str) -> str:
     return f"runs:/{run_id}/{MODEL_CARD_ARTIFACT_DIR}/{MODEL_CARD_HTML_FILE}"
 
 
-def _run_schema(client: MlflowClient, run_id: str, tracking_uri: str) -> dict[str, Any] | None:
-    """The schema the training run logged (``data/schema.json``), or None when it logged none."""
+def _run_file(
+    client: MlflowClient, run_id: str, artifact: str, tracking_uri: str, read: Callable[[Path], T]
+) -> T | None:
+    """``read`` of a file the training run logged (its path in the run: ``artifact``), or None without one."""
     from mlkeel.components.gate.logic import registry_call
 
-    with tempfile.TemporaryDirectory(prefix="mlkeel-card-schema-") as folder:
+    with tempfile.TemporaryDirectory(prefix="mlkeel-card-") as folder:
         try:
             path = registry_call(
                 tracking_uri,
-                f"download the schema of run {run_id}",
-                lambda: client.download_artifacts(run_id, f"{RUN_DATA_ARTIFACT_DIR}/{SCHEMA_ARTIFACT_FILE}", folder),
+                f"download {artifact} of run {run_id}",
+                lambda: client.download_artifacts(run_id, artifact, folder),
             )
         except RegistryError as error:
-            logger.warning("model card: no schema: %s", error)
+            logger.warning("model card: no %s: %s", artifact, error)
             return None
-        return read_json(path)
+        return read(Path(path))
+
+
+def _run_schema(client: MlflowClient, run_id: str, tracking_uri: str) -> dict[str, Any] | None:
+    """The schema the training run logged (``data/schema.json``), or None when it logged none."""
+    return _run_file(client, run_id, f"{RUN_DATA_ARTIFACT_DIR}/{SCHEMA_ARTIFACT_FILE}", tracking_uri, read_json)
 
 
 def _blessing_from_run(facts: Mapping[str, Any], run_metrics: Mapping[str, float]) -> dict[str, Any] | None:

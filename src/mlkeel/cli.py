@@ -261,9 +261,6 @@ def run_training(
         delimiter=delimiter,
         feature_types=overrides,
         task=task,
-        binary_only="the fairness check (--sensitive-column) handles binary targets only so far"
-        if sensitive_columns
-        else "",
     )
     arguments: dict[str, Any] = {
         "data_uri": data,

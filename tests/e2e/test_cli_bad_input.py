@@ -27,12 +27,6 @@ def run_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
         ("a,b,y\n", ["--target", "y"], "data.csv: has a header (3 columns) but no data rows"),
         ("a,b\n1,2\n3,4\n", ["--target", "y"], "data.csv: target column 'y' not found; columns: a, b"),
         ("a,y\n1,yes\n2,yes\n", ["--target", "y", "--positive-label", "yes"], "has a single value 'yes' in all 2"),
-        (
-            "a,y\n1,red\n2,green\n3,blue\n",
-            ["--target", "y", "--sensitive-column", "a"],
-            "task: multiclass (inferred: 3 distinct text values (<= 20)): the fairness check (--sensitive-column) "
-            "handles binary targets only so far",
-        ),
         ("a,y\n1,yes\n2,no\n", ["--target", "y", "--task", "regression"], "task=regression but target column 'y'"),
         (
             "a,b,y\n1,2,0\n3,4,1\n",
