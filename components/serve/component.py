@@ -25,6 +25,16 @@ def serve(
     malformed body gets a 4xx, /metrics counts the requests sent and the prediction log holds one row per
     record sent.
 
+    The app answers in the shape of the model's task (read from the model): a binary model's record gets
+    prediction (0/1), label and probability (of the positive class); a multiclass model's gets label (the
+    predicted class), probability (of that class) and probabilities (every class -> its probability); a
+    regression model's gets predicted_value. The Open Inference Protocol (/v2/models/NAME/infer) answers with
+    the same outputs as tensors (a multiclass model's probabilities as an [N, classes] tensor whose parameters
+    name the classes); /readyz and /v2/models/NAME name the task and the classes; /openapi.json describes the
+    served model's answer. /metrics adds per task: predicted classes (mlkeel_serve_class_predictions_total) or
+    a histogram of predicted values (mlkeel_serve_predicted_value). The prediction log has the task's columns
+    (mlkeel.prediction_log).
+
     Args:
         test_data: Input Dataset (Parquet): holdout rows with the model's feature columns (others ignored).
         report: Output Artifact (JSON): passed, each check and whether it held, and the facts behind them
