@@ -25,7 +25,8 @@ Endpoints:
                     predicted classes (``mlkeel_serve_predictions_total``, 1/0) and histogram of positive-class
                     probabilities (``mlkeel_serve_prediction_score``); a multiclass model's predicted classes
                     (``mlkeel_serve_class_predictions_total{predicted_class=<label>}``); a histogram of a
-                    regression model's predicted values (``mlkeel_serve_predicted_value``).
+                    regression model's predicted values (``mlkeel_serve_predicted_value``; its count and sum:
+                    ``mlkeel_serve_predicted_value_stats``, as a histogram with negative buckets has no sum).
     /v2/...         the Open Inference Protocol (``protocols``): health, server and model metadata, model
                     readiness, ``POST /v2/models/{name}/infer``.
     GET  /openapi.json  the OpenAPI document (``openapi``).
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
 
     from mlkeel.components.batch_predict.logic import ResolvedModel
     from mlkeel.components.serve.protocols import Rows
+    from mlkeel.prediction_log import TaskOutputs
 
 logger = logging.getLogger(__name__)
 
@@ -193,16 +195,21 @@ class ServingModel:
         """The input column names, in order."""
         return [spec.name for spec in self.fields]
 
-    def scores(self, table: pa.Table) -> Any:
-        """What the model answers for every row of ``table`` (the columns of ``fields``), by its task.
+    def outputs(self, table: pa.Table) -> TaskOutputs:
+        """What the model answers for every row of ``table`` (the columns of ``fields``), in its task's shape.
 
         Returns:
-            The positive-class probability per row (binary), a rows x ``classes`` probability matrix (multiclass)
-            or the predicted value per row (regression): ``mlkeel.modeling.model_outputs``.
+            ``mlkeel.prediction_log.score_outputs``'s ``TaskOutputs`` (the scoring function batch prediction
+            uses too): the positive-class probability per row (binary), a rows x ``classes`` probability matrix
+            (multiclass) or the predicted value per row (regression).
         """
-        from mlkeel.modeling import model_outputs
+        from mlkeel.prediction_log import score_outputs
 
-        return model_outputs(self.resolved.model, table.to_pandas(), self.task)
+        return score_outputs(self.resolved.model, table.to_pandas(), self.task)
+
+    def scores(self, table: pa.Table) -> Any:
+        """``outputs(table).values``: for a binary model the positive-class probability of every row."""
+        return self.outputs(table).values
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready identity of the model (what /readyz and the infra report show): its task and classes too."""
@@ -625,7 +632,7 @@ class ServingMetrics:
     """The Prometheus metrics of one app, in their own registry (several apps can live in one process)."""
 
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, Summary
 
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -665,6 +672,13 @@ class ServingMetrics:
             "Value a regression model predicted for each scored record (the log's predicted_value)",
             ["model_name", "model_version"],
             buckets=VALUE_BUCKETS,
+            registry=self.registry,
+        )
+        # A histogram with negative buckets has no _sum (OpenMetrics): the mean comes from this summary's.
+        self.value_stats = Summary(
+            "mlkeel_serve_predicted_value_stats",
+            "Count and sum of a regression model's predicted values (mean = rate(_sum) / rate(_count))",
+            ["model_name", "model_version"],
             registry=self.registry,
         )
         self.unseen_values = Counter(
@@ -1080,12 +1094,21 @@ def score_table(state: ServingState, model: ServingModel, table: pa.Table, recor
         PayloadError: 422 when the model refuses the rows.
         LogBackpressureError: the prediction log cannot take the rows.
     """
+    import numpy as np
+
     from mlkeel.modeling import unseen_categories
 
     try:
-        outputs = model.scores(table)
+        outputs = model.outputs(table)
     except (ValueError, TypeError) as error:
         raise PayloadError(422, [f"the model cannot score these records: {error}"]) from error
+    finite = np.isfinite(outputs.values).reshape(len(outputs.values), -1).all(axis=1)
+    if not finite.all():  # e.g. a regressor's output overflows on values far outside what it was trained on
+        bad = np.flatnonzero(~finite)[:MAX_REPORTED_ERRORS].tolist()
+        raise PayloadError(
+            422,
+            [f"record {index} (id {record_ids[index]!r}): the model's output is not a finite number" for index in bad],
+        )
     unseen = unseen_categories(table, model.categories)
     state.sink.append(_log_rows(model, table, list(record_ids), outputs, unseen))
     metrics = state.metrics
@@ -1098,17 +1121,22 @@ def score_table(state: ServingState, model: ServingModel, table: pa.Table, recor
     if model.task == "multiclass":
         return _multiclass_scored(metrics, model, list(record_ids), outputs, unseen)
     if model.task == "regression":
-        values = [float(value) for value in outputs.tolist()]
+        values = [float(value) for value in outputs.values.tolist()]
         for value in values:
             metrics.values.labels(*labels).observe(value)
+            metrics.value_stats.labels(*labels).observe(value)
         return Scored(list(record_ids), [], [], [], unseen, model.task, values=values)
-    return _binary_scored(metrics, model, list(record_ids), outputs, unseen)
+    return _binary_scored(metrics, model, list(record_ids), outputs.values, unseen)
 
 
 def _log_rows(
-    model: ServingModel, table: pa.Table, ids: list[str], outputs: Any, unseen: list[dict[str, Any]]
+    model: ServingModel, table: pa.Table, ids: list[str], outputs: TaskOutputs, unseen: list[dict[str, Any]]
 ) -> pa.Table:
-    """The prediction-log rows of one scored batch (``mlkeel.prediction_log.build_prediction_log``)."""
+    """The prediction-log rows of one scored batch, in the columns of the model's task (``build_prediction_log``).
+
+    A binary model's threshold and labels; a multiclass model's predicted class, its probability and every
+    class's; a regression model's value.
+    """
     from mlkeel.prediction_log import build_prediction_log
 
     resolved = model.resolved
@@ -1154,27 +1182,25 @@ def _binary_scored(
 
 
 def _multiclass_scored(
-    metrics: ServingMetrics, model: ServingModel, ids: list[str], matrix: Any, unseen: list[dict[str, Any]]
+    metrics: ServingMetrics, model: ServingModel, ids: list[str], outputs: TaskOutputs, unseen: list[dict[str, Any]]
 ) -> Scored:
-    """Predicted class = the most probable one (ties: the first in ``classes``, as scikit-learn's ``predict``)."""
+    """Predicted class = the most probable one (``TaskOutputs.predicted_classes``: the log's ``prediction_label``)."""
     import numpy as np
 
-    chosen = np.argmax(matrix, axis=1)
-    classes = model.classes
-    predicted = [classes[index] for index in chosen.tolist()]
+    matrix = outputs.values
+    predicted: list[str | None] = [str(name) for name in outputs.predicted_classes().tolist()]
     labels = (model.resolved.name, model.resolved.version)
     names, counts = np.unique(np.asarray(predicted, dtype=object), return_counts=True)
     for name, count in zip(names.tolist(), counts.tolist(), strict=True):
         metrics.class_predictions.labels(*labels, name).inc(count)
-    rows = matrix.tolist()
     return Scored(
         ids,
-        matrix[np.arange(len(chosen)), chosen].tolist(),
+        matrix.max(axis=1).tolist(),
         [],
-        list(predicted),
+        predicted,
         unseen,
         model.task,
-        class_probabilities=[dict(zip(classes, row, strict=True)) for row in rows],
+        class_probabilities=[dict(zip(outputs.classes, row, strict=True)) for row in matrix.tolist()],
     )
 
 
@@ -1444,9 +1470,10 @@ def validate_infrastructure(
     import tempfile
 
     import numpy as np
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlkeel.modeling import feature_frame, model_outputs
+    from mlkeel.modeling import feature_frame
     from mlkeel.prediction_log import read_prediction_logs
     from mlkeel.storage import display_uri, require_readable_file, write_json_atomic
 
@@ -1466,7 +1493,7 @@ def validate_infrastructure(
             model = wait_ready(state)
             checks = {"healthz_200": status == 200, "readyz_200": http_call(f"{base}/readyz")[0] == 200}
             features = feature_frame(table.to_pandas(), model.feature_names, shown)
-            expected = model_outputs(model.resolved.model, features, model.task)
+            expected = model.outputs(pa.Table.from_pandas(features, preserve_index=False)).values
             records = json_records(table.select(model.feature_names))
             served: list[Any] = []
             statuses, latencies = [], []
