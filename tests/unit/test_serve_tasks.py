@@ -179,3 +179,23 @@ def test_bad_input_gets_a_4xx_naming_the_record_and_field_for_each_task(
     assert read_prediction_logs(log_dir).num_rows == 3  # a refused request logs nothing
     with pytest.raises(ParameterError, match=f"is a {served.task} model: a decision threshold applies to a binary"):
         load_serving_model(served.model_uri, mlflow_shared_uri, threshold=0.3)
+
+
+def test_the_infrastructure_check_compares_each_tasks_served_outputs_with_the_models_own(
+    served: TaskChampion, mlflow_shared_uri: str, tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    from mlkeel.components.serve.logic import validate_infrastructure
+
+    pq.write_table(served.holdout, tmp_path / "holdout.parquet")
+    result = validate_infrastructure(
+        served.model_uri, str(tmp_path / "holdout.parquet"), str(tmp_path / "report.json"), mlflow_shared_uri,
+        sample_rows=30, records_per_request=10,
+    )  # fmt: skip
+    assert result.passed, result.checks
+    assert result.details["task"] == served.task and result.details["records_sent"] == 30
+    assert result.details["max_abs_difference"] <= 1e-9
+    assert json.loads((tmp_path / "report.json").read_text())["details"]["classes"] == (
+        WINES if served.task == "multiclass" else []
+    )
