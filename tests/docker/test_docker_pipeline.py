@@ -66,6 +66,7 @@ def test_a_multiclass_run_in_containers_gives_the_subprocess_metrics_and_registe
     store = f"sqlite:///{tmp_path / 'stores' / 'mlflow.db'}"
     in_containers = run_training(arguments, workdir=workdir, tracking_uri=store, runner="docker")
     in_subprocesses = run_training(arguments, workdir=tmp_path / "subprocess", runner="subprocess")
+    print(f"wine: docker {in_containers.seconds:.0f} s, subprocess {in_subprocesses.seconds:.0f} s")
 
     assert in_containers.fingerprint == in_subprocesses.fingerprint
     assert in_containers.metrics == pytest.approx(in_subprocesses.metrics, abs=1e-12)
