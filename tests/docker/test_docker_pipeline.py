@@ -46,10 +46,14 @@ def test_docker_run_gives_the_subprocess_and_warm_run_metrics_as_a_non_root_user
     assert not (tmp_path / "docker" / "mlflow.db").exists()
 
 
-def test_a_multiclass_run_in_containers_gives_the_subprocess_metrics_and_registers_a_multiclass_champion(
+def test_a_multiclass_run_in_containers_gives_the_warm_run_metrics_and_registers_a_multiclass_champion(
     built: dict[str, BuildResult], tmp_path: Path
 ) -> None:
-    """Issue 19's non-binary parity case: scikit-learn's wine (178 rows, three cultivars), every task in its image."""
+    """Issue 19's non-binary parity case: scikit-learn's wine (178 rows, three cultivars), every task in its image.
+
+    Compared with the warm runner only (the binary test above shows warm and subprocess runs give the same metrics
+    bit for bit): a subprocess run of wine costs 40-90 s of CI on 2 busy cores, a warm one under 10 s.
+    """
     from sklearn.datasets import load_wine
 
     workdir = tmp_path / "docker"
@@ -65,11 +69,11 @@ def test_a_multiclass_run_in_containers_gives_the_subprocess_metrics_and_registe
     }  # fmt: skip
     store = f"sqlite:///{tmp_path / 'stores' / 'mlflow.db'}"
     in_containers = run_training(arguments, workdir=workdir, tracking_uri=store, runner="docker")
-    in_subprocesses = run_training(arguments, workdir=tmp_path / "subprocess", runner="subprocess")
-    print(f"wine: docker {in_containers.seconds:.0f} s, subprocess {in_subprocesses.seconds:.0f} s")
+    warm = run_training(arguments, workdir=tmp_path / "warm", runner="warm")
+    print(f"wine: docker {in_containers.seconds:.0f} s, warm {warm.seconds:.0f} s")
 
-    assert in_containers.fingerprint == in_subprocesses.fingerprint
-    assert in_containers.metrics == pytest.approx(in_subprocesses.metrics, abs=1e-12)
+    assert in_containers.fingerprint == warm.fingerprint
+    assert in_containers.metrics == pytest.approx(warm.metrics, abs=1e-12)
     assert {"accuracy", "macro_f1", "log_loss", "roc_auc_ovr"} <= set(in_containers.metrics)
     assert in_containers.metrics["macro_f1"] > 0.9 and "roc_auc" not in in_containers.metrics
     assert (in_containers.rows_valid, in_containers.blessed, in_containers.registered_version) == (178, True, "1")
