@@ -1,5 +1,8 @@
 """Fixtures for the serving app: a registered champion, holdout rows as records, a real server process.
 
+``task_champion(tracking_uri, task)`` registers a multiclass (scikit-learn's wine: three cultivars) or a
+regression (diabetes: disease progression) champion trained by the train stage, for the per-task serving tests.
+
 The server process is ``python -m mlkeel.components.serve`` on 127.0.0.1 (what a serving pod runs), so a test
 can watch its memory, send it SIGTERM and read the prediction log it wrote on the way out.
 """
@@ -9,12 +12,13 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -38,6 +42,71 @@ def champion(mlflow_shared_uri: str, train_telco, model_name: str) -> str:
     trained = train_telco(mlflow_shared_uri, "strong-f1", threshold_policy="f1")
     register(trained.model_uri, BLESSED, model_name, mlflow_shared_uri)
     return f"models:/{model_name}@champion"
+
+
+@dataclass(frozen=True)
+class TaskChampion:
+    """A registered champion of a non-binary task and the holdout rows it never saw.
+
+    Attributes:
+        task: ``multiclass`` or ``regression``.
+        model_uri: ``models:/NAME@champion``.
+        name: The registered model name.
+        holdout: Holdout rows: the feature columns and ``target``.
+    """
+
+    task: str
+    model_uri: str
+    name: str
+    holdout: pa.Table
+
+
+def task_frame(task: str) -> pd.DataFrame:
+    """scikit-learn's wine (target: the cultivar's name) for multiclass, diabetes for regression."""
+    from sklearn.datasets import load_diabetes, load_wine
+
+    if task == "regression":
+        return load_diabetes(as_frame=True).frame
+    frame = load_wine(as_frame=True).frame
+    frame["target"] = frame["target"].map({0: "barolo", 1: "grignolino", 2: "barbera"})
+    return frame
+
+
+@pytest.fixture(scope="session")
+def task_champion(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], TaskChampion]:
+    """Factory: ``task_champion(tracking_uri, task)`` splits the task's data, trains with the train stage's logic
+    (a logistic regression, a ridge), registers version 1 as ``champion``; cached per ``(tracking_uri, task)``."""
+    from mlflow import MlflowClient, register_model
+
+    from mlkeel.components.split.logic import split
+    from mlkeel.components.train.logic import train
+    from mlkeel.constants import CHAMPION_ALIAS
+    from mlkeel.tracking import connect
+
+    cache: dict[tuple[str, str], TaskChampion] = {}
+
+    def make(tracking_uri: str, task: str) -> TaskChampion:
+        if (tracking_uri, task) in cache:
+            return cache[tracking_uri, task]
+        folder = tmp_path_factory.mktemp(f"serve-{task}")
+        pq.write_table(pa.Table.from_pandas(task_frame(task), preserve_index=False), folder / "all.parquet")
+        train_path, test_path = folder / "train.parquet", folder / "test.parquet"
+        split(str(folder / "all.parquet"), str(train_path), str(test_path), "target", "", 0.3, seed=7)
+        estimator = "ridge" if task == "regression" else "logistic_regression"
+        trained = train(
+            str(train_path), str(folder / "model"), "target", "", estimator=estimator, tracking_uri=tracking_uri, seed=3
+        )
+        assert trained.metadata["task"] == task
+        name = f"serve-{task}"
+        connect(tracking_uri)
+        version = str(register_model(trained.mlflow_model_uri, name).version)
+        MlflowClient(tracking_uri, registry_uri=tracking_uri).set_registered_model_alias(name, CHAMPION_ALIAS, version)
+        cache[tracking_uri, task] = TaskChampion(
+            task, f"models:/{name}@{CHAMPION_ALIAS}", name, pq.read_table(test_path)
+        )
+        return cache[tracking_uri, task]
+
+    return make
 
 
 def holdout_rows(test_path: Path, rows: int) -> pa.Table:

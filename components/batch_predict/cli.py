@@ -22,7 +22,12 @@ from mlkeel.clitools import echo_json, reports_user_errors
 )
 @click.option("--mlflow-uri", "tracking_uri", default="", help="Default: $MLFLOW_TRACKING_URI.")
 @click.option("--key-column", default="", help="Column whose value is each row's request_id (default: generated).")
-@click.option("--threshold", default=None, type=float, help="Decision threshold in [0, 1]. Default: the model's own.")
+@click.option(
+    "--threshold",
+    default=None,
+    type=float,
+    help="Decision threshold in [0, 1] (binary models). Default: the model's own.",
+)
 @click.option("--batch-id", default="", help="Prefix of generated request ids (default: from the file's SHA-256).")
 @click.option("--positive-label", default="", help="Text of the positive class (default: the model's tag).")
 @click.option("--negative-label", default="", help="Text of the other class (default: the model's tag, if any).")

@@ -1,5 +1,11 @@
 """Batch predict: score a dataset with a registered (or local) model and write a prediction log.
 
+Every task (``mlkeel.task``, read from the model's training run tag, else from the model itself): a binary
+model's log holds the positive class's probability and the prediction at the decision threshold; a multiclass
+model's every class's probability and the predicted class; a regression model's predicted value (the columns
+per task: ``mlkeel.prediction_log``). Batch predict and serving score with the same function
+(``mlkeel.prediction_log.score_outputs``).
+
 The model is resolved first: ``models:/NAME@alias`` becomes the version the alias points to *now*, and that
 version (``models:/NAME/VERSION``) is what gets loaded and named in every log row, so a log never says
 "champion" when it means "version 3". The model's own preprocessing (imputation, unseen categories) handles
@@ -15,7 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlkeel.constants import ArtifactMetadata, LineageTag
@@ -25,6 +31,8 @@ from mlkeel.storage import display_uri
 if TYPE_CHECKING:
     import pyarrow as pa
     from mlflow.tracking import MlflowClient
+
+    from mlkeel.prediction_log import TaskOutputs
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +63,8 @@ class ResolvedModel:
         negative_label: Text of the other class; None when unknown (the registry records only the positive
             label unless the training run tagged ``mlkeel.negative_label``).
         requested_uri: The URI as given (e.g. ``models:/churn@champion``), without credentials.
+        task: ``binary``, ``multiclass`` or ``regression``: the ``mlkeel.task`` tag of the model's version or
+            training run, else read from the model (``modeling.model_task``).
     """
 
     model: Any
@@ -64,6 +74,7 @@ class ResolvedModel:
     positive_label: str
     negative_label: str | None = None
     requested_uri: str = ""
+    task: str = "binary"
 
 
 @dataclass(frozen=True)
@@ -75,24 +86,30 @@ class BatchPredictionResult:
         rows_scored: Rows in the prediction log (always equal to ``rows_in``).
         model_name: Registered model name ("" when not from the registry).
         model_version: Registered version scored ("" when not from the registry).
-        positive_rate: Share of rows predicted positive.
+        positive_rate: Share of rows predicted positive (binary; None for another task).
         model_uri: The exact model scored.
-        threshold: The decision threshold used.
+        threshold: The decision threshold used (binary; None for another task).
         output_path: Where the prediction log was written.
+        task: The model's task.
+        class_shares: Multiclass: each class of the model -> the share of rows predicted that class; {} otherwise.
+        mean_predicted_value: Regression: the mean predicted value; None otherwise.
     """
 
     rows_in: int
     rows_scored: int
     model_name: str
     model_version: str
-    positive_rate: float
+    positive_rate: float | None
     model_uri: str = ""
-    threshold: float = 0.5
+    threshold: float | None = 0.5
     output_path: str = ""
+    task: str = "binary"
+    class_shares: dict[str, float] = field(default_factory=dict)
+    mean_predicted_value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (what the CLI prints)."""
-        return {
+        """JSON-ready form (what the CLI prints): a binary result as before; another task adds its summary."""
+        summary = {
             "rows_in": self.rows_in,
             "rows_scored": self.rows_scored,
             "model_name": self.model_name,
@@ -102,16 +119,30 @@ class BatchPredictionResult:
             "threshold": self.threshold,
             "output_path": self.output_path,
         }
+        return {**summary, **self._task_summary()}
+
+    def _task_summary(self) -> dict[str, Any]:
+        from mlkeel.task import Task
+
+        if self.task == Task.BINARY:
+            return {}
+        if self.task == Task.MULTICLASS:
+            return {"task": self.task, "class_shares": self.class_shares}
+        return {"task": self.task, "mean_predicted_value": self.mean_predicted_value}
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """KFP metadata of the predictions Dataset."""
-        return {
+        """KFP metadata of the predictions Dataset (a binary one as before; another task's without a rate)."""
+        from mlkeel.task import Task
+
+        found: dict[str, Any] = {
             "rows": self.rows_scored,
             ArtifactMetadata.REGISTERED_MODEL_NAME: self.model_name,
             ArtifactMetadata.REGISTERED_MODEL_VERSION: self.model_version,
-            "positive_rate": self.positive_rate,
         }
+        if self.task == Task.BINARY:
+            return {**found, "positive_rate": self.positive_rate}
+        return {**found, **self._task_summary()}
 
 
 def resolve_model(
@@ -175,7 +206,7 @@ def resolve_model(
     positive, negative = _labels(tags, positive_label, negative_label)
     if by_alias:
         logger.info("batch_predict: %s is version %s (%s)", shown, version, exact_uri)
-    return ResolvedModel(model, name, version, exact_uri, positive, negative, shown)
+    return ResolvedModel(model, name, version, exact_uri, positive, negative, shown, _task(tags, model))
 
 
 def _resolve_directory(path: str, positive_label: str, negative_label: str) -> ResolvedModel:
@@ -191,7 +222,15 @@ def _resolve_directory(path: str, positive_label: str, negative_label: str) -> R
     except Exception as error:  # MLflow raises MlflowException / OSError / skops errors by format
         raise DataError(f"{path}: cannot load the MLflow sklearn model: {type(error).__name__}: {error}") from error
     positive, negative = _labels({}, positive_label, negative_label)
-    return ResolvedModel(model, "", "", path, positive, negative, path)
+    return ResolvedModel(model, "", "", path, positive, negative, path, _task({}, model))
+
+
+def _task(tags: dict[str, str], model: Any) -> str:
+    from mlkeel.modeling import model_task
+    from mlkeel.task import TASKS
+
+    tagged = tags.get(LineageTag.TASK, "")
+    return tagged if tagged in TASKS else model_task(model)
 
 
 def _labels(tags: dict[str, str], positive_label: str, negative_label: str) -> tuple[str, str | None]:
@@ -253,17 +292,19 @@ def _version_by_number(client: MlflowClient, name: str, version: str, tracking_u
         raise
 
 
-def score_table(model: Any, table: pa.Table, feature_columns: list[str], source: str = "data") -> Any:
-    """Probability of the positive class for every row of ``table``, ``CHUNK_ROWS`` rows per model call.
+def score_table(model: Any, table: pa.Table, feature_columns: list[str], source: str = "data", task: str = "") -> Any:
+    """The model's outputs for every row of ``table``, ``CHUNK_ROWS`` rows per model call.
 
     Args:
-        model: A fitted scikit-learn classifier taking ``feature_columns`` as a DataFrame.
+        model: A fitted scikit-learn model taking ``feature_columns`` as a DataFrame.
         table: The rows (Arrow), holding at least ``feature_columns``.
         feature_columns: The model's input columns, in order.
         source: Printable name of the rows, for messages.
+        task: The model's task ("" = read from the model).
 
     Returns:
-        A float64 numpy array, one score per row.
+        A float64 numpy array: one positive-class probability per row (binary), rows x classes probabilities
+        (multiclass, in ``model.classes_`` order) or one predicted value per row (regression).
 
     Raises:
         SchemaMismatchError: a feature column is missing (the message names every one).
@@ -274,10 +315,8 @@ def score_table(model: Any, table: pa.Table, feature_columns: list[str], source:
     from mlkeel.modeling import feature_frame
 
     feature_frame(table.schema.empty_table().to_pandas(), feature_columns, source)  # missing columns, before work
-    scores = np.empty(table.num_rows, dtype=np.float64)
-    for start, chunk, chunk_scores in score_chunks(model, table, feature_columns, source):
-        scores[start : start + chunk.num_rows] = chunk_scores
-    return scores
+    parts = [outputs.values for _, _, outputs in score_chunks(model, table, feature_columns, source, task)]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
 
 
 def scoring_workers() -> int:
@@ -305,8 +344,8 @@ def _single_threaded_openmp() -> None:
 
 
 def score_chunks(
-    model: Any, table: pa.Table, feature_columns: list[str], source: str = "data"
-) -> Iterator[tuple[int, pa.Table, Any]]:
+    model: Any, table: pa.Table, feature_columns: list[str], source: str = "data", task: str = ""
+) -> Iterator[tuple[int, pa.Table, TaskOutputs]]:
     """Score ``table`` in chunks of ``CHUNK_ROWS`` rows, ``scoring_workers()`` chunks at a time, in row order.
 
     Each chunk is one ``predict_proba`` call on its own thread whose OpenMP code runs single-threaded: the
@@ -322,9 +361,10 @@ def score_chunks(
         table: The rows (Arrow), holding every feature column.
         feature_columns: The model's input columns, in order.
         source: Printable name of the rows, for messages.
+        task: The model's task ("" = read from the model).
 
     Yields:
-        ``(first row, chunk, scores)`` per chunk, in row order; scores as from ``score_chunk``.
+        ``(first row, chunk, outputs)`` per chunk, in row order; outputs as from ``score_chunk``.
 
     Raises:
         DataError: the model cannot score a chunk (the first such chunk in row order).
@@ -332,14 +372,18 @@ def score_chunks(
     from collections import deque
     from concurrent.futures import Future, ThreadPoolExecutor
 
+    from mlkeel.modeling import model_task
+
     starts = range(0, table.num_rows, CHUNK_ROWS)
     workers = min(scoring_workers(), max(1, len(starts)))
 
-    def score(start: int) -> tuple[pa.Table, Any]:
-        chunk = table.slice(start, CHUNK_ROWS)
-        return chunk, score_chunk(model, chunk, feature_columns, start, source)
+    task = task or model_task(model)
 
-    pending: deque[tuple[int, Future[tuple[pa.Table, Any]]]] = deque()
+    def score(start: int) -> tuple[pa.Table, TaskOutputs]:
+        chunk = table.slice(start, CHUNK_ROWS)
+        return chunk, score_chunk(model, chunk, feature_columns, start, source, task)
+
+    pending: deque[tuple[int, Future[tuple[pa.Table, TaskOutputs]]]] = deque()
     with ThreadPoolExecutor(workers, "batch-predict", initializer=_single_threaded_openmp) as pool:
         try:
             for start in starts:
@@ -355,26 +399,29 @@ def score_chunks(
                 future.cancel()
 
 
-def score_chunk(model: Any, chunk: pa.Table, feature_columns: list[str], first_row: int, source: str) -> Any:
-    """Positive-class probabilities of one chunk: one ``predict_proba`` call.
+def score_chunk(
+    model: Any, chunk: pa.Table, feature_columns: list[str], first_row: int, source: str, task: str = ""
+) -> TaskOutputs:
+    """The model's outputs for one chunk: one ``predict_proba`` (``predict`` for regression) call.
 
     Args:
-        model: A fitted scikit-learn classifier taking ``feature_columns`` as a DataFrame.
+        model: A fitted scikit-learn model taking ``feature_columns`` as a DataFrame.
         chunk: The rows, holding every feature column.
         feature_columns: The model's input columns, in order.
         first_row: Index of the chunk's first row in the dataset, for messages.
         source: Printable name of the rows, for messages.
+        task: The model's task ("" = read from the model).
 
     Returns:
-        A float64 numpy array, one score per row.
+        ``TaskOutputs`` (``mlkeel.prediction_log.score_outputs``): binary, the positive-class probability per row.
 
     Raises:
         DataError: the model cannot score the chunk (e.g. text in a numeric column).
     """
-    from mlkeel.modeling import positive_scores
+    from mlkeel.prediction_log import score_outputs
 
     try:
-        return positive_scores(model, chunk.select(feature_columns).to_pandas())
+        return score_outputs(model, chunk.select(feature_columns).to_pandas(), task)
     except (ValueError, TypeError) as error:
         end = first_row + chunk.num_rows - 1
         raise DataError(f"{source}: the model cannot score rows {first_row}-{end}: {error}") from error
@@ -460,7 +507,8 @@ def batch_predict(
         tracking_uri: MLflow tracking/registry URI ("" = ``$MLFLOW_TRACKING_URI``); unused for a folder.
         key_column: Column whose value becomes each row's ``request_id`` ("" = ``<batch_id>-<row>``).
         threshold: Decision threshold in [0, 1] for the ``prediction`` column; None = the model's own (the one
-            train chose and saved inside it; 0.5 for a model that carries none).
+            train chose and saved inside it; 0.5 for a model that carries none). Binary only: a multiclass
+            model predicts its most probable class, a regression model its value.
         batch_id: Prefix of generated request ids ("" = the start of the dataset file's SHA-256, so
             rescoring the same file gives the same ids).
         positive_label: Text of the positive class ("" = the model's recorded label).
@@ -470,11 +518,13 @@ def batch_predict(
         A ``BatchPredictionResult``.
 
     Raises:
-        ParameterError: bad threshold, empty model URI, no tracking URI for a registry URI.
+        ParameterError: bad threshold (or one for a non-binary model), empty model URI, no tracking URI for a
+            registry URI.
         RegistryError: no such model, version or alias, or the registry cannot be reached.
         DataError: the dataset is missing, empty or unreadable, a key is null, or the model cannot score it.
         SchemaMismatchError: a feature or key column is missing (the message names every one).
     """
+    from collections import Counter
     from datetime import UTC, datetime
 
     import numpy as np
@@ -488,14 +538,20 @@ def batch_predict(
         model_feature_columns,
         unseen_categories,
     )
-    from mlkeel.prediction_log import PredictionLogWriter, build_prediction_log, check_threshold
+    from mlkeel.prediction_log import PREDICTION_LABEL, PredictionLogWriter, build_prediction_log, check_threshold
     from mlkeel.storage import require_readable_file
+    from mlkeel.task import Task
 
     if threshold is not None:
         threshold = check_threshold(threshold)
     shown = display_uri(dataset_path)
     filesystem, path, _ = require_readable_file(dataset_path)
     resolved = resolve_model(model_uri, tracking_uri, positive_label, negative_label)
+    if threshold is not None and resolved.task != Task.BINARY:
+        raise ParameterError(
+            f"threshold={threshold}: {resolved.uri} is a {resolved.task} model; a decision threshold is for a binary "
+            "model only (a multiclass model predicts its most probable class, a regression model its value)"
+        )
     if threshold is None:
         threshold = decision_threshold(resolved.model)
     try:
@@ -515,44 +571,65 @@ def batch_predict(
 
     ids = request_ids(table, key_column, batch_id or default_batch_id(dataset_path), shown)
     predicted_at = datetime.now(UTC)  # one moment for the whole batch
+    binary = resolved.task == Task.BINARY
     positives = 0
+    value_sum = 0.0
+    counts: Counter[str] = Counter()
     categories = known_categories(resolved.model)
     with PredictionLogWriter(output_path) as writer:
-        for start, chunk, scores in score_chunks(resolved.model, table, columns, shown):
-            writer.write(
-                build_prediction_log(
-                    chunk.select(columns),
-                    ids.slice(start, chunk.num_rows),
-                    resolved.name,
-                    resolved.version,
-                    resolved.uri,
-                    scores,
-                    threshold,
-                    resolved.positive_label,
-                    resolved.negative_label,
-                    predicted_at,
-                    unseen_categories(chunk, categories),
-                )
+        for start, chunk, outputs in score_chunks(resolved.model, table, columns, shown, resolved.task):
+            log = build_prediction_log(
+                chunk.select(columns),
+                ids.slice(start, chunk.num_rows),
+                resolved.name,
+                resolved.version,
+                resolved.uri,
+                outputs,
+                threshold,
+                resolved.positive_label,
+                resolved.negative_label,
+                predicted_at,
+                unseen_categories(chunk, categories),
             )
-            positives += int(np.count_nonzero(scores >= threshold))
+            writer.write(log)
+            if binary:
+                positives += int(np.count_nonzero(outputs.values >= threshold))
+            elif resolved.task == Task.MULTICLASS:
+                counts.update(log.column(PREDICTION_LABEL).to_pylist())
+            else:
+                value_sum += float(np.sum(outputs.values))
         if writer.rows != rows_in:  # a broken promise, not a user error: fail loudly, and the file never appears
             raise RuntimeError(f"{shown}: {rows_in} rows in but {writer.rows} prediction log rows")
-    positive_rate = positives / rows_in
+    common = {
+        "rows_in": rows_in,
+        "rows_scored": writer.rows,
+        "model_name": resolved.name,
+        "model_version": resolved.version,
+        "model_uri": resolved.uri,
+        "output_path": str(output_path),
+        "task": resolved.task,
+    }
+    if binary:
+        positive_rate = positives / rows_in
+        logger.info(
+            "batch_predict: %d rows of %s scored with %s; %.1f%% predicted %r",
+            rows_in,
+            shown,
+            resolved.uri,
+            100 * positive_rate,
+            resolved.positive_label,
+        )
+        return BatchPredictionResult(positive_rate=positive_rate, threshold=threshold, **common)
+    if resolved.task == Task.MULTICLASS:
+        classes = [str(value) for value in resolved.model.classes_]
+        shares = {label: counts[label] / rows_in for label in classes}
+        shown_shares = ", ".join(f"{label} {100 * share:.1f}%" for label, share in shares.items())
+        logger.info(
+            "batch_predict: %d rows of %s scored with %s (multiclass): %s", rows_in, shown, resolved.uri, shown_shares
+        )
+        return BatchPredictionResult(positive_rate=None, threshold=None, class_shares=shares, **common)
+    mean = value_sum / rows_in
     logger.info(
-        "batch_predict: %d rows of %s scored with %s; %.1f%% predicted %r",
-        rows_in,
-        shown,
-        resolved.uri,
-        100 * positive_rate,
-        resolved.positive_label,
+        "batch_predict: %d rows of %s scored with %s (regression): mean %.4g", rows_in, shown, resolved.uri, mean
     )
-    return BatchPredictionResult(
-        rows_in=rows_in,
-        rows_scored=writer.rows,
-        model_name=resolved.name,
-        model_version=resolved.version,
-        positive_rate=positive_rate,
-        model_uri=resolved.uri,
-        threshold=threshold,
-        output_path=str(output_path),
-    )
+    return BatchPredictionResult(positive_rate=None, threshold=None, mean_predicted_value=mean, **common)

@@ -20,14 +20,27 @@ def serve(
 
     Starts the serving app (the one ``mlkeel serve`` runs) in the step's own process on a loopback port,
     waits until it is ready, sends the first holdout rows as /predict requests and checks: every request
-    answers 200, every served probability equals the model's own predict_proba on the same rows, a malformed
-    body gets a 4xx, /metrics counts the requests sent and the prediction log holds one row per record sent.
+    answers 200, every served output equals the model's own on the same rows (the positive-class probability
+    of a binary model, every class's probability of a multiclass one, a regression model's value), a
+    malformed body gets a 4xx, /metrics counts the requests sent and the prediction log holds one row per
+    record sent.
+
+    The app answers in the shape of the model's task (read from the model): a binary model's record gets
+    prediction (0/1), label and probability (of the positive class); a multiclass model's gets label (the
+    predicted class), probability (of that class) and probabilities (every class -> its probability); a
+    regression model's gets predicted_value. The Open Inference Protocol (/v2/models/NAME/infer) answers with
+    the same outputs as tensors (a multiclass model's probabilities as an [N, classes] tensor whose parameters
+    name the classes); /readyz and /v2/models/NAME name the task and the classes; /openapi.json describes the
+    served model's answer. /metrics adds per task: predicted classes (mlkeel_serve_class_predictions_total) or
+    a histogram of predicted values (mlkeel_serve_predicted_value). The prediction log has the task's columns
+    (mlkeel.prediction_log).
 
     Args:
         test_data: Input Dataset (Parquet): holdout rows with the model's feature columns (others ignored).
         report: Output Artifact (JSON): passed, each check and whether it held, and the facts behind them
-            (records and requests sent, largest probability difference, latency p50/p99, the model's name,
-            version and input fields). Metadata: passed, model_version.
+            (records and requests sent, largest difference between a served and a direct output, latency
+            p50/p99, the model's name, version, task, classes and input fields). Metadata: passed,
+            model_version.
         model_uri: The model: models:/NAME@ALIAS, models:/NAME/VERSION, or an MLflow model folder in the image.
         mlflow_tracking_uri: MLflow tracking/registry URI; "" reads $MLFLOW_TRACKING_URI.
         sample_rows: Holdout rows sent (the first ones).

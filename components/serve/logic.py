@@ -1,5 +1,8 @@
 """Serve: a registered model behind a REST endpoint, and the infrastructure check that runs it before release.
 
+The model's task (binary, multiclass or regression: ``mlkeel.modeling.model_task``, read from the model itself,
+as train saved it) decides the answer's shape, the ``/metrics`` series and the prediction-log columns.
+
 The app (Starlette on uvicorn: both already come with mlflow-skinny; chosen by measurement against
 ``mlflow models serve``, see benchmarks/README.md) loads ``models:/NAME@alias`` or ``models:/NAME/VERSION``
 in a background thread at start-up, so liveness answers at once and readiness only once the model is loaded.
@@ -11,11 +14,19 @@ Endpoints:
                     (the validated ``data/schema.json`` its training run logged, else its MLflow signature)
                     before scoring: a bad body gets a 4xx whose JSON names the record and field, never a 5xx.
                     Bodies over ``max_body_bytes`` are refused (413) before any parsing and never held in memory.
+                    The answer follows the model's task (``Scored.records``): binary ``prediction`` (0/1),
+                    ``label``, ``probability`` (positive class); multiclass ``label`` (the predicted class),
+                    ``probability`` (its probability), ``probabilities`` (every class -> its probability);
+                    regression ``predicted_value``.
     GET  /healthz   liveness: 200 while the process serves.
-    GET  /readyz    readiness: 200 once the model is loaded, else 503 with the reason.
-    GET  /metrics   Prometheus text: requests and latency by endpoint and status, predicted classes, a
-                    histogram of positive-class probabilities, categories the model never saw (by field), and
-                    the model's name/version as an info metric.
+    GET  /readyz    readiness: 200 once the model is loaded (with its task and classes), else 503 with the reason.
+    GET  /metrics   Prometheus text: requests and latency by endpoint and status, categories the model never saw
+                    (by field), the model's name/version as an info metric, and per task: a binary model's
+                    predicted classes (``mlkeel_serve_predictions_total``, 1/0) and histogram of positive-class
+                    probabilities (``mlkeel_serve_prediction_score``); a multiclass model's predicted classes
+                    (``mlkeel_serve_class_predictions_total{predicted_class=<label>}``); a histogram of a
+                    regression model's predicted values (``mlkeel_serve_predicted_value``; its count and sum:
+                    ``mlkeel_serve_predicted_value_stats``, as a histogram with negative buckets has no sum).
     /v2/...         the Open Inference Protocol (``protocols``): health, server and model metadata, model
                     readiness, ``POST /v2/models/{name}/infer``.
     GET  /openapi.json  the OpenAPI document (``openapi``).
@@ -58,6 +69,7 @@ if TYPE_CHECKING:
 
     from mlkeel.components.batch_predict.logic import ResolvedModel
     from mlkeel.components.serve.protocols import Rows
+    from mlkeel.prediction_log import TaskOutputs
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +89,10 @@ REQUEST_ID_HEADER: Final = "X-Request-ID"
 NUMERIC: Final = ("integer", "float")
 # Probability buckets of the prediction-score histogram.
 SCORE_BUCKETS: Final = tuple(round(0.1 * step, 1) for step in range(1, 11))
+# Buckets of a regression model's predicted values: 1-2-5 steps from 0.1 to 500,000 on either side of 0 (the
+# target's scale is not known up front; relative resolution is the same at every scale).
+_STEPS: Final = tuple(round(mantissa * 10.0**power, 1) for power in range(-1, 6) for mantissa in (1, 2, 5))
+VALUE_BUCKETS: Final = (*(-step for step in reversed(_STEPS)), 0.0, *_STEPS)
 # MLflow signature column types -> mlkeel logical types (the fallback when a run logged no schema.json).
 SIGNATURE_TYPES: Final = {
     "double": "float",
@@ -149,9 +165,11 @@ class ServingModel:
         resolved: The model and its registry identity (``batch_predict.logic.ResolvedModel``).
         fields: The model's input fields, in the model's column order.
         schema_source: Where ``fields`` came from (``run data/schema.json`` or ``MLflow signature``).
-        threshold: Decision threshold for ``prediction``.
+        threshold: Decision threshold for ``prediction`` (a binary model's; unused for the other tasks).
         categories: Categorical input field -> the categories its encoder saw in training (``known_categories``);
             a value outside them is scored (the encoder maps it to its infrequent/unknown code) and flagged.
+        task: What the model was trained for (``mlkeel.task``): ``binary``, ``multiclass`` or ``regression``.
+        classes: A multiclass model's classes as text, in the order of its ``predict_proba`` columns.
     """
 
     resolved: ResolvedModel
@@ -159,6 +177,8 @@ class ServingModel:
     schema_source: str
     threshold: float = 0.5
     categories: Mapping[str, frozenset[Any]] = field(default_factory=dict)
+    task: str = "binary"
+    classes: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -175,21 +195,33 @@ class ServingModel:
         """The input column names, in order."""
         return [spec.name for spec in self.fields]
 
-    def scores(self, table: pa.Table) -> Any:
-        """Positive-class probability of every row of ``table`` (the columns of ``fields``)."""
-        from mlkeel.modeling import positive_scores
+    def outputs(self, table: pa.Table) -> TaskOutputs:
+        """What the model answers for every row of ``table`` (the columns of ``fields``), in its task's shape.
 
-        return positive_scores(self.resolved.model, table.to_pandas())
+        Returns:
+            ``mlkeel.prediction_log.score_outputs``'s ``TaskOutputs`` (the scoring function batch prediction
+            uses too): the positive-class probability per row (binary), a rows x ``classes`` probability matrix
+            (multiclass) or the predicted value per row (regression).
+        """
+        from mlkeel.prediction_log import score_outputs
+
+        return score_outputs(self.resolved.model, table.to_pandas(), self.task)
+
+    def scores(self, table: pa.Table) -> Any:
+        """``outputs(table).values``: for a binary model the positive-class probability of every row."""
+        return self.outputs(table).values
 
     def describe(self) -> dict[str, Any]:
-        """JSON-ready identity of the model (what /readyz and the infra report show)."""
+        """JSON-ready identity of the model (what /readyz and the infra report show): its task and classes too."""
         return {
             "model_name": self.resolved.name,
             "model_version": self.resolved.version,
             "model_uri": self.resolved.uri,
             "requested_uri": self.resolved.requested_uri,
+            "task": self.task,
+            "classes": list(self.classes),
             "schema_source": self.schema_source,
-            "threshold": self.threshold,
+            "threshold": self.threshold if self.task == "binary" else None,
             "categorical_fields": sorted(self.categories),
             "fields": [{"name": spec.name, "type": spec.type, "nullable": spec.nullable} for spec in self.fields],
         }
@@ -202,32 +234,41 @@ def load_serving_model(model_uri: str, tracking_uri: str = "", threshold: float 
         model_uri: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or an MLflow sklearn model folder.
         tracking_uri: MLflow tracking/registry URI ("" = ``$MLFLOW_TRACKING_URI``); unused for a folder.
         threshold: Decision threshold in [0, 1]; None = the model's own (chosen by train, saved inside it; 0.5
-            for a model that carries none).
+            for a model that carries none). Only for a binary model.
 
     Returns:
-        The ``ServingModel``.
+        The ``ServingModel``; its task is the model's own (``mlkeel.modeling.model_task``: a regressor, a
+        classifier fitted on 0/1, or one fitted on class labels).
 
     Raises:
-        ParameterError: bad threshold or URI, no tracking URI for a registry URI.
+        ParameterError: bad threshold or URI, a threshold for a multiclass or regression model, no tracking URI
+            for a registry URI.
         RegistryError: no such model, version or alias; the registry cannot be reached.
         DataError: the model has neither a logged schema nor a signature covering its feature columns.
     """
     from mlkeel.components.batch_predict.logic import resolve_model
-    from mlkeel.modeling import decision_threshold, known_categories, model_feature_columns
+    from mlkeel.modeling import decision_threshold, known_categories, model_feature_columns, model_task
     from mlkeel.prediction_log import check_threshold
+    from mlkeel.task import Task
 
     if threshold is not None:
         threshold = check_threshold(threshold)
     resolved = resolve_model(model_uri, tracking_uri)
+    task = model_task(resolved.model)
+    if threshold is not None and task != Task.BINARY:
+        raise ParameterError(
+            f"{resolved.uri} is a {task} model: a decision threshold applies to a binary classifier only"
+        )
     if threshold is None:
         threshold = decision_threshold(resolved.model)
+    classes = tuple(str(name) for name in resolved.model.classes_) if task == Task.MULTICLASS else ()
     try:
         columns = model_feature_columns(resolved.model)
     except AttributeError as error:
         raise DataError(f"{resolved.uri}: the model has no feature_names_in_ (not fitted on a DataFrame)") from error
     fields, source = _input_fields(resolved, columns, tracking_uri)
-    logger.info("serve: loaded %s (%d input fields from %s)", resolved.uri, len(fields), source)
-    return ServingModel(resolved, fields, source, threshold, known_categories(resolved.model))
+    logger.info("serve: loaded %s, a %s model (%d input fields from %s)", resolved.uri, task, len(fields), source)
+    return ServingModel(resolved, fields, source, threshold, known_categories(resolved.model), task, classes)
 
 
 def _input_fields(resolved: ResolvedModel, columns: list[str], tracking_uri: str) -> tuple[tuple[InputField, ...], str]:
@@ -591,7 +632,7 @@ class ServingMetrics:
     """The Prometheus metrics of one app, in their own registry (several apps can live in one process)."""
 
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, Summary
 
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -617,6 +658,27 @@ class ServingMetrics:
             "Positive-class probability of each scored record",
             ["model_name", "model_version"],
             buckets=SCORE_BUCKETS,
+            registry=self.registry,
+        )
+        # Per task: a multiclass model's predicted classes, a regression model's predicted values.
+        self.class_predictions = Counter(
+            "mlkeel_serve_class_predictions",
+            "Records scored by a multiclass model, by model and predicted class (the log's prediction_label)",
+            ["model_name", "model_version", "predicted_class"],
+            registry=self.registry,
+        )
+        self.values = Histogram(
+            "mlkeel_serve_predicted_value",
+            "Value a regression model predicted for each scored record (the log's predicted_value)",
+            ["model_name", "model_version"],
+            buckets=VALUE_BUCKETS,
+            registry=self.registry,
+        )
+        # A histogram with negative buckets has no _sum (OpenMetrics): the mean comes from this summary's.
+        self.value_stats = Summary(
+            "mlkeel_serve_predicted_value_stats",
+            "Count and sum of a regression model's predicted values (mean = rate(_sum) / rate(_count))",
+            ["model_name", "model_version"],
             registry=self.registry,
         )
         self.unseen_values = Counter(
@@ -846,7 +908,9 @@ def create_app(settings: ServeSettings, loader: Loader = _default_loader) -> Any
         model = served_model(request)
         if isinstance(model, JSONResponse):
             return model
-        return JSONResponse(model_metadata(model.name, model.resolved.version, model.field_types))
+        return JSONResponse(
+            model_metadata(model.name, model.resolved.version, model.field_types, model.task, model.classes)
+        )
 
     async def v2_model_ready(request: Request) -> Response:
         model = served_model(request)
@@ -942,10 +1006,15 @@ class Scored:
 
     Attributes:
         ids: Record ids.
-        probabilities: Positive-class probability per record.
-        predictions: 1 (positive class) or 0 per record.
-        labels: The predicted class as text (None for 0 when the negative label is unknown).
+        probabilities: Positive-class probability per record (binary), the predicted class's (multiclass); []
+            for regression.
+        predictions: 1 (positive class) or 0 per record (binary); [] for the other tasks.
+        labels: The predicted class as text (binary: None for 0 when the negative label is unknown); [] for
+            regression.
         unseen: Per record, field -> a category value the model never saw in training.
+        task: The model's task.
+        class_probabilities: Multiclass: per record, class -> probability (every class of the model).
+        values: Regression: the predicted value per record.
     """
 
     ids: list[str]
@@ -953,6 +1022,60 @@ class Scored:
     predictions: list[int]
     labels: list[str | None]
     unseen: list[dict[str, Any]]
+    task: str = "binary"
+    class_probabilities: list[dict[str, float]] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+    def records(self) -> list[dict[str, Any]]:
+        """One ``/predict`` answer item per record, in the task's shape.
+
+        binary ``{id, prediction, label, probability, unseen_categories}``; multiclass ``{id, label, probability,
+        probabilities, unseen_categories}``; regression ``{id, predicted_value, unseen_categories}``.
+        """
+        if self.task == "regression":
+            return [
+                {"id": record_id, "predicted_value": value, "unseen_categories": found}
+                for record_id, value, found in zip(self.ids, self.values, self.unseen, strict=True)
+            ]
+        if self.task == "multiclass":
+            return [
+                {
+                    "id": record_id,
+                    "label": label,
+                    "probability": score,
+                    "probabilities": every,
+                    "unseen_categories": found,
+                }
+                for record_id, label, score, every, found in zip(
+                    self.ids, self.labels, self.probabilities, self.class_probabilities, self.unseen, strict=True
+                )
+            ]
+        return [
+            {"id": record_id, "prediction": flag, "label": label, "probability": score, "unseen_categories": found}
+            for record_id, flag, label, score, found in zip(
+                self.ids, self.predictions, self.labels, self.probabilities, self.unseen, strict=True
+            )
+        ]
+
+    def output_columns(self) -> dict[str, list[Any]]:
+        """Open Inference Protocol output name -> one value per record (``protocols.infer_response``)."""
+        from mlkeel.components.serve.protocols import (
+            OIP_LABEL,
+            OIP_PREDICTION,
+            OIP_PROBABILITIES,
+            OIP_PROBABILITY,
+            OIP_UNSEEN,
+            OIP_VALUE,
+        )
+
+        if self.task == "regression":
+            return {OIP_VALUE: self.values, OIP_UNSEEN: list(self.unseen)}
+        columns: dict[str, list[Any]] = {OIP_PROBABILITY: self.probabilities, OIP_LABEL: list(self.labels)}
+        if self.task == "multiclass":
+            columns[OIP_PROBABILITIES] = [list(every.values()) for every in self.class_probabilities]
+        else:
+            columns[OIP_PREDICTION] = self.predictions
+        return {**columns, OIP_UNSEEN: list(self.unseen)}
 
 
 def score_table(state: ServingState, model: ServingModel, table: pa.Table, record_ids: Sequence[str]) -> Scored:
@@ -965,7 +1088,7 @@ def score_table(state: ServingState, model: ServingModel, table: pa.Table, recor
         record_ids: One id per record.
 
     Returns:
-        The ``Scored`` answer.
+        The ``Scored`` answer, in the shape of the model's task.
 
     Raises:
         PayloadError: 422 when the model refuses the rows.
@@ -974,30 +1097,71 @@ def score_table(state: ServingState, model: ServingModel, table: pa.Table, recor
     import numpy as np
 
     from mlkeel.modeling import unseen_categories
-    from mlkeel.prediction_log import build_prediction_log
 
     try:
-        scores = model.scores(table)
+        outputs = model.outputs(table)
     except (ValueError, TypeError) as error:
         raise PayloadError(422, [f"the model cannot score these records: {error}"]) from error
+    finite = np.isfinite(outputs.values).reshape(len(outputs.values), -1).all(axis=1)
+    if not finite.all():  # e.g. a regressor's output overflows on values far outside what it was trained on
+        bad = np.flatnonzero(~finite)[:MAX_REPORTED_ERRORS].tolist()
+        raise PayloadError(
+            422,
+            [f"record {index} (id {record_ids[index]!r}): the model's output is not a finite number" for index in bad],
+        )
     unseen = unseen_categories(table, model.categories)
+    state.sink.append(_log_rows(model, table, list(record_ids), outputs, unseen))
+    metrics = state.metrics
+    labels = (model.resolved.name, model.resolved.version)
+    for found in unseen:
+        if found:
+            metrics.unseen_records.labels(*labels).inc()
+        for name in found:
+            metrics.unseen_values.labels(*labels, name).inc()
+    if model.task == "multiclass":
+        return _multiclass_scored(metrics, model, list(record_ids), outputs, unseen)
+    if model.task == "regression":
+        values = [float(value) for value in outputs.values.tolist()]
+        for value in values:
+            metrics.values.labels(*labels).observe(value)
+            metrics.value_stats.labels(*labels).observe(value)
+        return Scored(list(record_ids), [], [], [], unseen, model.task, values=values)
+    return _binary_scored(metrics, model, list(record_ids), outputs.values, unseen)
+
+
+def _log_rows(
+    model: ServingModel, table: pa.Table, ids: list[str], outputs: TaskOutputs, unseen: list[dict[str, Any]]
+) -> pa.Table:
+    """The prediction-log rows of one scored batch, in the columns of the model's task (``build_prediction_log``).
+
+    A binary model's threshold and labels; a multiclass model's predicted class, its probability and every
+    class's; a regression model's value.
+    """
+    from mlkeel.prediction_log import build_prediction_log
+
     resolved = model.resolved
-    log = build_prediction_log(
+    return build_prediction_log(
         table,
-        list(record_ids),
+        ids,
         resolved.name,
         resolved.version,
         resolved.uri,
-        scores,
+        outputs,
         model.threshold,
         resolved.positive_label,
         resolved.negative_label,
         unseen_categories=unseen,
     )
-    state.sink.append(log)
-    predicted = scores >= model.threshold
-    metrics = state.metrics
+
+
+def _binary_scored(
+    metrics: ServingMetrics, model: ServingModel, ids: list[str], scores: Any, unseen: list[dict[str, Any]]
+) -> Scored:
+    import numpy as np
+
+    resolved = model.resolved
     labels = (resolved.name, resolved.version)
+    predicted = scores >= model.threshold
     positives = int(np.count_nonzero(predicted))
     # predicted_class is the log's ``prediction``: "1" for the positive class, "0" for the other.
     if positives:
@@ -1006,19 +1170,37 @@ def score_table(state: ServingState, model: ServingModel, table: pa.Table, recor
         metrics.predictions.labels(*labels, "0").inc(len(scores) - positives)
     for score in scores.tolist():
         metrics.scores.labels(*labels).observe(score)
-    for found in unseen:
-        if found:
-            metrics.unseen_records.labels(*labels).inc()
-        for name in found:
-            metrics.unseen_values.labels(*labels, name).inc()
     negative = resolved.negative_label
     flags = predicted.tolist()
     return Scored(
-        list(record_ids),
+        ids,
         scores.tolist(),
         [int(flag) for flag in flags],
         [resolved.positive_label if flag else negative for flag in flags],
         unseen,
+    )
+
+
+def _multiclass_scored(
+    metrics: ServingMetrics, model: ServingModel, ids: list[str], outputs: TaskOutputs, unseen: list[dict[str, Any]]
+) -> Scored:
+    """Predicted class = the most probable one (``TaskOutputs.predicted_classes``: the log's ``prediction_label``)."""
+    import numpy as np
+
+    matrix = outputs.values
+    predicted: list[str | None] = [str(name) for name in outputs.predicted_classes().tolist()]
+    labels = (model.resolved.name, model.resolved.version)
+    names, counts = np.unique(np.asarray(predicted, dtype=object), return_counts=True)
+    for name, count in zip(names.tolist(), counts.tolist(), strict=True):
+        metrics.class_predictions.labels(*labels, name).inc(count)
+    return Scored(
+        ids,
+        matrix.max(axis=1).tolist(),
+        [],
+        predicted,
+        unseen,
+        model.task,
+        class_probabilities=[dict(zip(outputs.classes, row, strict=True)) for row in matrix.tolist()],
     )
 
 
@@ -1032,8 +1214,11 @@ def score_request(state: ServingState, model: ServingModel, body: bytes, request
         request_id: The request's id; record ``i`` without a given id gets ``<request_id>-<i>``.
 
     Returns:
-        The JSON answer: ``request_id``, the model's identity and one prediction per record (``id``,
-        ``prediction``, ``label``, ``probability``, ``unseen_categories``: field -> value never seen in training).
+        The JSON answer: ``request_id``, the model's identity and one prediction per record in the shape of the
+        model's task (``Scored.records``): binary ``id``, ``prediction``, ``label``, ``probability``,
+        ``unseen_categories`` (field -> value never seen in training); multiclass ``id``, ``label`` (the
+        predicted class), ``probability`` (its probability), ``probabilities`` (class -> probability, every
+        class), ``unseen_categories``; regression ``id``, ``predicted_value``, ``unseen_categories``.
 
     Raises:
         PayloadError: the body breaks the input schema (see ``parse_payload``).
@@ -1048,12 +1233,7 @@ def score_request(state: ServingState, model: ServingModel, body: bytes, request
         "model_name": resolved.name,
         "model_version": resolved.version,
         "model_uri": resolved.uri,
-        "predictions": [
-            {"id": record_id, "prediction": flag, "label": label, "probability": score, "unseen_categories": found}
-            for record_id, flag, label, score, found in zip(
-                scored.ids, scored.predictions, scored.labels, scored.probabilities, scored.unseen, strict=True
-            )
-        ],
+        "predictions": scored.records(),
     }
 
 
@@ -1073,10 +1253,10 @@ def infer_request(state: ServingState, model: ServingModel, body: bytes, request
         PayloadError: the body is not an inference request or breaks the input schema.
         LogBackpressureError: the prediction log cannot take the rows.
     """
-    from mlkeel.components.serve.protocols import ProtocolError, infer_response, infer_rows
+    from mlkeel.components.serve.protocols import OIP_TASK_OUTPUTS, ProtocolError, infer_response, infer_rows
 
     try:
-        request = infer_rows(decode_json(body), model.field_types)
+        request = infer_rows(decode_json(body), model.field_types, OIP_TASK_OUTPUTS[model.task])
     except ProtocolError as error:
         raise PayloadError(error.status, [str(error)]) from error
     table = records_table(request.rows, model.fields)
@@ -1087,10 +1267,9 @@ def infer_request(state: ServingState, model: ServingModel, body: bytes, request
         model.resolved.version,
         identifier,
         request.outputs,
-        scored.probabilities,
-        scored.predictions,
-        scored.labels,
-        scored.unseen,
+        scored.output_columns(),
+        model.task,
+        model.classes,
     )
 
 
@@ -1265,9 +1444,10 @@ def validate_infrastructure(
 ) -> InfraValidationResult:
     """Serve the model on a loopback port, send it holdout rows and check the answers (like TFX InfraValidator).
 
-    Checks: the app becomes ready; every ``/predict`` answers 200; every served probability equals the
-    model's own ``predict_proba`` on the same rows (within ``tolerance``); a malformed body gets a 4xx;
-    ``/metrics`` counts the requests sent; the prediction log holds one row per record sent.
+    Checks: the app becomes ready; every ``/predict`` answers 200; every served output equals the model's own on
+    the same rows (within ``tolerance``): the positive-class probability (binary), every class's probability
+    (multiclass) or the predicted value (regression); a malformed body gets a 4xx; ``/metrics`` counts the
+    requests sent; the prediction log holds one row per record sent.
 
     Args:
         model_uri: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or an MLflow sklearn model folder.
@@ -1277,7 +1457,7 @@ def validate_infrastructure(
         sample_rows: Rows sent (the first ones; all when the dataset has fewer).
         records_per_request: Records per ``/predict`` request.
         max_body_bytes: The app's body limit.
-        tolerance: Largest accepted difference between a served and a direct probability.
+        tolerance: Largest accepted difference between a served and a direct output (probability or value).
 
     Returns:
         The ``InfraValidationResult`` (also written to ``report_path``).
@@ -1290,9 +1470,10 @@ def validate_infrastructure(
     import tempfile
 
     import numpy as np
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlkeel.modeling import feature_frame, positive_scores
+    from mlkeel.modeling import feature_frame
     from mlkeel.prediction_log import read_prediction_logs
     from mlkeel.storage import display_uri, require_readable_file, write_json_atomic
 
@@ -1312,9 +1493,9 @@ def validate_infrastructure(
             model = wait_ready(state)
             checks = {"healthz_200": status == 200, "readyz_200": http_call(f"{base}/readyz")[0] == 200}
             features = feature_frame(table.to_pandas(), model.feature_names, shown)
-            expected = positive_scores(model.resolved.model, features)
+            expected = model.outputs(pa.Table.from_pandas(features, preserve_index=False)).values
             records = json_records(table.select(model.feature_names))
-            served: list[float] = []
+            served: list[Any] = []
             statuses, latencies = [], []
             for start in range(0, len(records), records_per_request):
                 body = json.dumps({RECORDS_KEY: records[start : start + records_per_request]}).encode()
@@ -1323,11 +1504,13 @@ def validate_infrastructure(
                 latencies.append(time.perf_counter() - began)
                 statuses.append(status)
                 if status == 200:
-                    served += [item["probability"] for item in json.loads(answer)["predictions"]]
+                    served += [_served_output(model, item) for item in json.loads(answer)["predictions"]]
             bad_status, _ = http_call(f"{base}/predict", json.dumps({RECORDS_KEY: [{}]}).encode())
             metrics_text = http_call(f"{base}/metrics")[1].decode()
         rows_logged = read_prediction_logs(log_dir).num_rows if any(Path(log_dir).rglob("*.parquet")) else 0
-    difference = float(np.max(np.abs(np.asarray(served) - expected))) if len(served) == len(expected) else math.inf
+    difference = math.inf
+    if len(served) == len(expected):
+        difference = float(np.max(np.abs(np.asarray(served, dtype=float) - expected)))
     counted = _metric_sum(metrics_text, "mlkeel_serve_requests_total", {"endpoint": "/predict"})
     checks.update(
         {
@@ -1357,6 +1540,13 @@ def validate_infrastructure(
     failed = [name for name, held in checks.items() if not held]
     logger.info("serve: infra validation of %s %s", model.resolved.uri, f"FAILED: {failed}" if failed else "passed")
     return result
+
+
+def _served_output(model: ServingModel, item: dict[str, Any]) -> Any:
+    """What ``mlkeel.modeling.model_outputs`` gives for one record, read from its ``/predict`` answer item."""
+    if model.task == "multiclass":
+        return [item["probabilities"][name] for name in model.classes]
+    return item["predicted_value" if model.task == "regression" else "probability"]
 
 
 def _metric_sum(text: str, name: str, labels: dict[str, str]) -> float:

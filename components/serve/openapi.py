@@ -1,8 +1,10 @@
 """The OpenAPI document of the serving app (``GET /openapi.json``; committed as ``components/serve/openapi.json``).
 
-Without a model (the committed document) a record is any object of scalar values; the served document, once the
-model is loaded, names its fields and their types, so that a client generator (or schemathesis, in
-``tests/unit/test_serve_protocols.py``) sends what this model reads. Regenerate the committed file with
+Without a model (the committed document) a record is any object of scalar values and a prediction is one of the
+three tasks' shapes (binary, multiclass, regression); the served document, once the model is loaded, names its
+fields and their types and describes its task's answer only (a multiclass model's classes by name), so that a
+client generator (or schemathesis, in ``tests/unit/test_serve_protocols.py``) sends what this model reads and
+can check what it answers. Regenerate the committed file with
 ``python -m mlkeel.components.serve.openapi components/serve/openapi.json``; a test fails when it is stale.
 """
 
@@ -19,7 +21,7 @@ from mlkeel.components.serve.protocols import (
     INPUTS,
     INSTANCES,
     OIP_DATATYPES,
-    OIP_OUTPUTS,
+    OIP_TASK_OUTPUTS,
     PARAMS_KEY,
     RECORDS_KEY,
 )
@@ -64,6 +66,59 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(status): _json("Error", reasons[status]) for status in statuses}
 
 
+_UNSEEN: Final = {
+    "type": "object",
+    "description": "field -> a category value the model never saw in training (scored anyway)",
+    "additionalProperties": _SCALAR,
+}
+_PROBABILITY: Final = {"type": "number", "minimum": 0, "maximum": 1}
+
+
+def _prediction_schemas(classes: list[str] | None) -> dict[str, dict[str, Any]]:
+    """Each task's ``/predict`` answer item; ``classes`` names a multiclass model's (None: any class names)."""
+    if classes is None:
+        every: dict[str, Any] = {"type": "object", "additionalProperties": _PROBABILITY, "minProperties": 2}
+        label: dict[str, Any] = {"type": "string"}
+    else:
+        properties = dict.fromkeys(classes, _PROBABILITY)
+        every = {"type": "object", "properties": properties, "required": classes, "additionalProperties": False}
+        label = {"type": "string", "enum": classes}
+    return {
+        "binary": {
+            "type": "object",
+            "properties": {
+                **_strings("id"),
+                "prediction": {"type": "integer", "enum": [0, 1]},
+                "label": {"type": "string", "nullable": True},
+                "probability": _PROBABILITY,
+                "unseen_categories": _UNSEEN,
+            },
+            "required": ["id", "prediction", "label", "probability", "unseen_categories"],
+        },
+        "multiclass": {
+            "type": "object",
+            "description": "A multiclass model's answer: the predicted class (the most probable), its probability "
+            "and every class's probability.",
+            "properties": {
+                **_strings("id"),
+                "label": label,
+                "probability": _PROBABILITY,
+                "probabilities": every,
+                "unseen_categories": _UNSEEN,
+            },
+            "required": ["id", "label", "probability", "probabilities", "unseen_categories"],
+            "additionalProperties": False,
+        },
+        "regression": {
+            "type": "object",
+            "description": "A regression model's answer: the predicted value.",
+            "properties": {**_strings("id"), "predicted_value": {"type": "number"}, "unseen_categories": _UNSEEN},
+            "required": ["id", "predicted_value", "unseen_categories"],
+            "additionalProperties": False,
+        },
+    }
+
+
 def _schemas(model: ServingModel | None) -> dict[str, Any]:
     if model is None:
         record: dict[str, Any] = {"type": "object", "additionalProperties": _SCALAR, "minProperties": 1}
@@ -96,6 +151,17 @@ def _schemas(model: ServingModel | None) -> dict[str, Any]:
             "additionalProperties": False,
         }
 
+    if model is None:
+        shapes = _prediction_schemas(None)
+        prediction: dict[str, Any] = {
+            "description": "One record's answer, in the shape of the served model's task (binary, multiclass, "
+            "regression; the served document names it).",
+            "oneOf": [shapes[task] for task in OIP_TASK_OUTPUTS],
+        }
+        outputs = sorted({name for names in OIP_TASK_OUTPUTS.values() for name in names})
+    else:
+        prediction = _prediction_schemas(list(model.classes))[model.task]
+        outputs = list(OIP_TASK_OUTPUTS[model.task])
     tensor_kinds = (
         [{"name": spec.name, "datatypes": list(OIP_DATATYPES[spec.type])} for spec in model.fields] if model else []
     )
@@ -126,21 +192,7 @@ def _schemas(model: ServingModel | None) -> dict[str, Any]:
                 request(INPUTS, column_object),
             ],
         },
-        "Prediction": {
-            "type": "object",
-            "properties": {
-                **_strings("id"),
-                "prediction": {"type": "integer", "enum": [0, 1]},
-                "label": {"type": "string", "nullable": True},
-                "probability": {"type": "number", "minimum": 0, "maximum": 1},
-                "unseen_categories": {
-                    "type": "object",
-                    "description": "field -> a category value the model never saw in training (scored anyway)",
-                    "additionalProperties": _SCALAR,
-                },
-            },
-            "required": ["id", "prediction", "label", "probability", "unseen_categories"],
-        },
+        "Prediction": prediction,
         "PredictResponse": {
             "type": "object",
             "properties": {
@@ -178,7 +230,7 @@ def _schemas(model: ServingModel | None) -> dict[str, Any]:
                     "type": "array",
                     "items": {
                         "type": "object",
-                        "properties": {"name": {"type": "string", "enum": list(OIP_OUTPUTS)}},
+                        "properties": {"name": {"type": "string", "enum": outputs}},
                         "required": ["name"],
                     },
                 },
@@ -198,6 +250,10 @@ def _schemas(model: ServingModel | None) -> dict[str, Any]:
                             **_strings("name", "datatype"),
                             "shape": {"type": "array", "items": {"type": "integer"}},
                             "data": {"type": "array"},
+                            "parameters": {
+                                "type": "object",
+                                "description": "multiclass probabilities: classes, the class of each column",
+                            },
                         },
                         "required": ["name", "datatype", "shape", "data"],
                     },
@@ -212,6 +268,10 @@ def _schemas(model: ServingModel | None) -> dict[str, Any]:
                 "versions": {"type": "array", "items": {"type": "string"}},
                 "inputs": {"type": "array", "items": {"type": "object"}},
                 "outputs": {"type": "array", "items": {"type": "object"}},
+                "parameters": {
+                    "type": "object",
+                    "description": "task (binary, multiclass, regression) and a multiclass model's classes",
+                },
             },
             "required": ["name", "platform", "inputs", "outputs"],
         },

@@ -16,9 +16,18 @@
 ``/v2/models/{name}/infer`` (the Open Inference Protocol, "KServe v2", that KServe, Triton and MLServer clients
 speak): one input tensor per column, named after it, of shape ``[N]`` or ``[N, 1]`` with the column's datatype
 (``INT64``/``INT32``/... for integers, ``FP64``/``FP32`` for numbers, ``BOOL``, ``BYTES`` for text and ISO
-timestamps); the answer has the outputs ``probability`` (FP64), ``prediction`` (INT64, 1 = positive class),
-``label`` (BYTES) and ``unseen_categories`` (BYTES: the fields holding a category the model never saw, comma-
-separated, "" for none), or those the request names in ``outputs``.
+timestamps); the answer has the outputs of the model's task (``OIP_TASK_OUTPUTS``), or those the request names
+in ``outputs``:
+
+    binary      ``probability`` (FP64 [N], of the positive class), ``prediction`` (INT64 [N], 1 = positive class),
+                ``label`` (BYTES [N]), ``unseen_categories``
+    multiclass  ``label`` (BYTES [N], the predicted class), ``probability`` (FP64 [N], of the predicted class),
+                ``probabilities`` (FP64 [N, C], every class's probability, row-major, columns in the order of the
+                tensor's ``parameters.classes``), ``unseen_categories``
+    regression  ``predicted_value`` (FP64 [N]), ``unseen_categories``
+
+``unseen_categories`` (BYTES [N]) holds the fields with a category the model never saw, comma-separated ("" for
+none).
 """
 
 from __future__ import annotations
@@ -55,8 +64,17 @@ OIP_PROBABILITY: Final = "probability"
 OIP_PREDICTION: Final = "prediction"
 OIP_LABEL: Final = "label"
 OIP_UNSEEN: Final = "unseen_categories"
-# Output name -> datatype, in answer order.
+OIP_PROBABILITIES: Final = "probabilities"
+OIP_VALUE: Final = "predicted_value"
+# Output name -> datatype, in answer order: a binary model's, then each task's (``mlkeel.task.Task`` values).
 OIP_OUTPUTS: Final = {OIP_PROBABILITY: "FP64", OIP_PREDICTION: "INT64", OIP_LABEL: "BYTES", OIP_UNSEEN: "BYTES"}
+OIP_TASK_OUTPUTS: Final[dict[str, dict[str, str]]] = {
+    "binary": OIP_OUTPUTS,
+    "multiclass": {OIP_LABEL: "BYTES", OIP_PROBABILITY: "FP64", OIP_PROBABILITIES: "FP64", OIP_UNSEEN: "BYTES"},
+    "regression": {OIP_VALUE: "FP64", OIP_UNSEEN: "BYTES"},
+}
+# The tensor parameter naming the class of each column of ``probabilities``.
+OIP_CLASSES_PARAMETER: Final = "classes"
 OIP_PROTOCOL_VERSION: Final = "v2"
 
 Locate = Callable[[int, str | None], str]
@@ -280,12 +298,15 @@ def _flatten(data: list[Any]) -> list[Any]:
     return flat
 
 
-def infer_rows(document: Any, field_types: Mapping[str, str]) -> InferRequest:
+def infer_rows(
+    document: Any, field_types: Mapping[str, str], available: Mapping[str, str] = OIP_OUTPUTS
+) -> InferRequest:
     """Read an Open Inference Protocol ``infer`` request against the model's fields.
 
     Args:
         document: The decoded JSON body.
         field_types: The model's input fields: name -> mlkeel logical type.
+        available: The outputs the model's task answers with (``OIP_TASK_OUTPUTS``), name -> datatype.
 
     Returns:
         The ``InferRequest``.
@@ -306,7 +327,7 @@ def infer_rows(document: Any, field_types: Mapping[str, str]) -> InferRequest:
         raise ProtocolError(400, f"field 'id': expected a string, got {_kind(request_id)}")
     if not isinstance(document.get("parameters", {}), dict):
         raise ProtocolError(400, "field 'parameters': expected an object")
-    outputs = _requested_outputs(document.get("outputs"))
+    outputs = _requested_outputs(document.get("outputs"), available)
     tensors = document["inputs"]
     if not tensors:
         raise ProtocolError(422, "field 'inputs': no tensors; send one per input field")
@@ -368,18 +389,18 @@ def infer_rows(document: Any, field_types: Mapping[str, str]) -> InferRequest:
     return InferRequest(Rows(records, locate, INPUTS, columnar=True), request_id, outputs)
 
 
-def _requested_outputs(requested: Any) -> tuple[str, ...]:
+def _requested_outputs(requested: Any, available: Mapping[str, str]) -> tuple[str, ...]:
     if requested is None:
-        return tuple(OIP_OUTPUTS)
+        return tuple(available)
     if not isinstance(requested, list) or not all(isinstance(item, dict) and "name" in item for item in requested):
         raise ProtocolError(400, "field 'outputs': expected a list of {\"name\": ...} objects")
     names = [item["name"] for item in requested]
-    unknown = [name for name in names if name not in OIP_OUTPUTS]
+    unknown = [name for name in names if name not in available]
     if unknown:
         raise ProtocolError(
-            400, f"field 'outputs': no output named {', '.join(map(repr, unknown))} (outputs: {', '.join(OIP_OUTPUTS)})"
+            400, f"field 'outputs': no output named {', '.join(map(repr, unknown))} (outputs: {', '.join(available)})"
         )
-    return tuple(name for name in OIP_OUTPUTS if name in names)
+    return tuple(name for name in available if name in names)
 
 
 def infer_response(
@@ -387,10 +408,9 @@ def infer_response(
     model_version: str,
     request_id: str,
     outputs: Sequence[str],
-    probabilities: Sequence[float],
-    predictions: Sequence[int],
-    labels: Sequence[str | None],
-    unseen: Sequence[Mapping[str, Any]],
+    columns: Mapping[str, Sequence[Any]],
+    task: str = "binary",
+    classes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The Open Inference Protocol answer to an ``infer`` request.
 
@@ -398,43 +418,62 @@ def infer_response(
         model_name: The model's name.
         model_version: Its version.
         request_id: The request's id.
-        outputs: Output names to include (``OIP_OUTPUTS`` keys).
-        probabilities: Positive-class probability per row.
-        predictions: 1 (positive class) or 0 per row.
-        labels: Predicted class text per row (None when unknown: sent as "").
-        unseen: Per row, the fields holding a category the model never saw (field -> value).
+        outputs: Output names to include (keys of ``OIP_TASK_OUTPUTS[task]``), in answer order.
+        columns: Output name -> one value per row: a number or text, a list of one probability per class for
+            ``probabilities``, for ``unseen_categories`` the fields holding a category the model never saw (a
+            mapping or a list of names), for ``label`` the class text or None (sent as "").
+        task: The model's task (``binary``, ``multiclass``, ``regression``): which outputs exist and their types.
+        classes: A multiclass model's classes, in the order of the columns of ``probabilities``.
 
     Returns:
-        ``{"model_name", "model_version", "id", "outputs": [{"name", "datatype", "shape", "data"}, ...]}``.
+        ``{"model_name", "model_version", "id", "outputs": [{"name", "datatype", "shape", "data"}, ...]}``;
+        ``probabilities`` has shape ``[N, C]``, its data row-major, and ``parameters.classes``.
     """
-    data: dict[str, list[Any]] = {
-        OIP_PROBABILITY: list(probabilities),
-        OIP_PREDICTION: list(predictions),
-        OIP_LABEL: [label or "" for label in labels],
-        OIP_UNSEEN: [",".join(found) for found in unseen],
-    }
-    rows = len(probabilities)
-    return {
-        "model_name": model_name,
-        "model_version": model_version,
-        "id": request_id,
-        "outputs": [
-            {"name": name, "datatype": OIP_OUTPUTS[name], "shape": [rows], "data": data[name]} for name in outputs
-        ],
-    }
+    datatypes = OIP_TASK_OUTPUTS[task]
+    rows = len(next(iter(columns.values())))
+    answered = []
+    for name in outputs:
+        values = list(columns[name])
+        tensor: dict[str, Any] = {"name": name, "datatype": datatypes[name], "shape": [rows]}
+        if name == OIP_LABEL:
+            values = [label or "" for label in values]
+        elif name == OIP_UNSEEN:
+            values = [",".join(found) for found in values]
+        elif name == OIP_PROBABILITIES:
+            tensor["shape"] = [rows, len(classes)]
+            tensor["parameters"] = {OIP_CLASSES_PARAMETER: list(classes)}
+            values = [probability for row in values for probability in row]
+        answered.append({**tensor, "data": values})
+    return {"model_name": model_name, "model_version": model_version, "id": request_id, "outputs": answered}
 
 
-def model_metadata(model_name: str, model_version: str, field_types: Mapping[str, str]) -> dict[str, Any]:
+def model_metadata(
+    model_name: str,
+    model_version: str,
+    field_types: Mapping[str, str],
+    task: str = "binary",
+    classes: Sequence[str] = (),
+) -> dict[str, Any]:
     """The Open Inference Protocol model metadata (``GET /v2/models/{name}``).
 
     Args:
         model_name: The model's name.
         model_version: Its version ("" when not from a registry).
         field_types: Input field name -> mlkeel logical type.
+        task: The model's task: its outputs (``OIP_TASK_OUTPUTS``).
+        classes: A multiclass model's classes (the columns of ``probabilities``).
 
     Returns:
-        ``{"name", "versions", "platform", "inputs": [{"name", "datatype", "shape"}], "outputs": [...]}``.
+        ``{"name", "versions", "platform", "inputs": [{"name", "datatype", "shape"}], "outputs": [...],
+        "parameters": {"task", "classes"?}}``; a multiclass ``probabilities`` output has shape ``[-1, C]`` and
+        ``parameters.classes``.
     """
+    outputs = []
+    for name, datatype in OIP_TASK_OUTPUTS[task].items():
+        tensor: dict[str, Any] = {"name": name, "datatype": datatype, "shape": [-1]}
+        if name == OIP_PROBABILITIES:
+            tensor = {**tensor, "shape": [-1, len(classes)], "parameters": {OIP_CLASSES_PARAMETER: list(classes)}}
+        outputs.append(tensor)
     return {
         "name": model_name,
         "versions": [model_version] if model_version else [],
@@ -442,5 +481,6 @@ def model_metadata(model_name: str, model_version: str, field_types: Mapping[str
         "inputs": [
             {"name": name, "datatype": OIP_DATATYPES[kind][0], "shape": [-1]} for name, kind in field_types.items()
         ],
-        "outputs": [{"name": name, "datatype": datatype, "shape": [-1]} for name, datatype in OIP_OUTPUTS.items()],
+        "outputs": outputs,
+        "parameters": {"task": task, **({OIP_CLASSES_PARAMETER: list(classes)} if task == "multiclass" else {})},
     }

@@ -1,34 +1,54 @@
 """The prediction log: one row per scored input row, written by batch prediction and by the serving endpoint.
 
-Both writers build their rows with ``build_prediction_log``, so monitoring reads one schema whatever scored
-the rows. A log is a Parquet file; a folder of them (a serving log appended file by file) reads as one table
-with ``read_prediction_logs``.
+Both writers score with ``score_outputs`` (one scoring function for every task) and build their rows with
+``build_prediction_log``, so monitoring reads one schema whatever scored the rows. A log is a Parquet file; a
+folder of them (a serving log appended file by file) reads as one table with ``read_prediction_logs``.
 
-Columns (``PREDICTION_LOG_SCHEMA`` holds the fixed ones):
-    request_id        string     the row's id: the key column's value, else ``<batch_id>-<row number>``
-    model_name        string     registered model name ("" when the model is not from the registry)
-    model_version     string     registered version, e.g. "3" ("" when not from the registry)
-    model_uri         string     the exact model scored, e.g. ``models:/churn/3`` (never an alias)
-    prediction        int8       1 = the positive class, 0 = the other; ``probability >= threshold``
-    prediction_label  string     the predicted class as text: the positive label for 1, the negative label for 0;
-                                 null for 0 when the negative label is unknown (the registry records only the
-                                 positive one unless the training run tagged ``mlkeel.negative_label``)
-    probability       double     the model's probability of the positive class
-    threshold         double     the decision threshold used for ``prediction``
-    predicted_at      timestamp[us, tz=UTC]
-    unseen_categories list<string> the categorical features whose value the model never saw in training (scored
-                                 anyway, through the encoder's infrequent/unknown code); [] for none. Optional:
-                                 logs written before it have no such column (it reads as null)
-    feature.<column>  any        each input feature the model read, in its input type, nulls kept as nulls
+Columns (``PREDICTION_LOG_SCHEMA`` holds the fixed ones), per task of the model (``mlkeel.task``):
 
-``prediction`` (a number) is the column to compute with; ``prediction_label`` is for people and downstream
-systems that speak in the dataset's labels.
+====================  ======================  ==========================  =====================  =================
+column                type                    binary                      multiclass             regression
+====================  ======================  ==========================  =====================  =================
+request_id            string                  the row's id: the key column's value, else ``<batch_id>-<row number>``
+model_name            string                  registered model name ("" when the model is not from the registry)
+model_version         string                  registered version, e.g. "3" ("" when not from the registry)
+model_uri             string                  the exact model scored, e.g. ``models:/churn/3`` (never an alias)
+prediction            int8 (nullable)         1 = positive class, 0 =     null                   null
+                                              the other; ``probability
+                                              >= threshold``
+prediction_label      string (nullable)       the positive label for 1,   the predicted class    null
+                                              the negative label for 0;   (argmax of the class
+                                              null for 0 when the         probabilities), never
+                                              negative label is unknown   null
+probability           double (nullable)       the positive class's        the predicted class's  null
+                                              probability                 probability
+threshold             double (nullable)       the decision threshold      null                   null
+predicted_at          timestamp[us, tz=UTC]   when the batch/request was scored
+task                  string (optional)       absent (or "binary")        "multiclass"           "regression"
+class_probabilities   map<string, double>     absent                      every class of the     absent
+                      (optional)                                          model -> probability
+predicted_value       double (optional)       absent                      absent                 the model's output
+unseen_categories     list<string>            the categorical features whose value the model never saw in training
+                      (optional)              (scored anyway, through the encoder's infrequent/unknown code); [] for
+                                              none. Logs written before it have no such column (it reads as null)
+feature.<column>      any                     each input feature the model read, in its input type, nulls kept
+====================  ======================  ==========================  =====================  =================
+
+A binary log is exactly what it was before multiclass and regression existed: no ``task``,
+``class_probabilities`` or ``predicted_value`` column. Logs of different writers read together
+(``read_prediction_logs``) fill a column one of them lacks with nulls: a null ``task`` means binary
+(``log_task``). The negative label of a binary model is null when unknown (the registry records only the
+positive one unless the training run tagged ``mlkeel.negative_label``).
+
+``prediction`` (a number) is the column to compute with for a binary model; ``prediction_label`` is for people
+and downstream systems that speak in the dataset's labels, and the predicted class of a multiclass model.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -49,6 +69,10 @@ PROBABILITY: Final = "probability"
 THRESHOLD: Final = "threshold"
 PREDICTED_AT: Final = "predicted_at"
 UNSEEN_CATEGORIES: Final = "unseen_categories"
+# Written only for a multiclass or regression model (a binary log has none of them; null = binary).
+TASK: Final = "task"
+CLASS_PROBABILITIES: Final = "class_probabilities"
+PREDICTED_VALUE: Final = "predicted_value"
 # Input features are stored as ``feature.<name>`` so that any dataset's columns fit beside the fixed ones.
 FEATURE_PREFIX: Final = "feature."
 
@@ -80,7 +104,94 @@ def prediction_log_schema() -> pa.Schema:
         "float64": pa.float64(),
         "timestamp[us, tz=UTC]": pa.timestamp("us", tz="UTC"),
     }
-    return pa.schema([pa.field(name, types[kind], nullable=name == PREDICTION_LABEL) for name, kind in FIXED_COLUMNS])
+    return pa.schema([pa.field(name, types[kind], nullable=name in NULLABLE_COLUMNS) for name, kind in FIXED_COLUMNS])
+
+
+# Fixed columns that may be null: null for the tasks that have no such output (see the module's table).
+NULLABLE_COLUMNS: Final = frozenset({PREDICTION, PREDICTION_LABEL, PROBABILITY, THRESHOLD})
+
+
+def optional_column_types() -> dict[str, pa.DataType]:
+    """The Arrow types of the columns only a multiclass or regression log has.
+
+    Returns:
+        Column name -> type (``task``, ``class_probabilities``, ``predicted_value``).
+    """
+    import pyarrow as pa
+
+    return {
+        TASK: pa.string(),
+        CLASS_PROBABILITIES: pa.map_(pa.string(), pa.float64()),
+        PREDICTED_VALUE: pa.float64(),
+    }
+
+
+@dataclass(frozen=True)
+class TaskOutputs:
+    """What a model answered for a batch of rows, in the shape of its task (``score_outputs`` makes one).
+
+    Attributes:
+        task: ``binary``, ``multiclass`` or ``regression``.
+        values: A float array: the positive class's probability per row (binary), rows x classes probabilities
+            (multiclass, columns in ``classes`` order) or the predicted value per row (regression).
+        classes: The class labels as text, in the model's ``classes_`` order (multiclass; () otherwise).
+    """
+
+    task: str
+    values: Any
+    classes: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def slice(self, start: int, rows: int) -> TaskOutputs:
+        """The outputs of rows ``start`` to ``start + rows - 1``.
+
+        Args:
+            start: First row.
+            rows: Number of rows.
+
+        Returns:
+            A ``TaskOutputs`` of the same task and classes.
+        """
+        return TaskOutputs(self.task, self.values[start : start + rows], self.classes)
+
+    def predicted_classes(self) -> Any:
+        """The predicted class of every row of a multiclass model: the class of highest probability (text).
+
+        Returns:
+            A str numpy array, one label per row.
+        """
+        import numpy as np
+
+        return np.asarray(self.classes, dtype=object)[np.argmax(self.values, axis=1)]
+
+
+def score_outputs(model: Any, features: pd.DataFrame, task: str = "") -> TaskOutputs:
+    """Score ``features`` with ``model`` in the shape of its task: the one scoring function of batch and serve.
+
+    Args:
+        model: A fitted scikit-learn model as train saves it, taking ``features``' columns.
+        features: The model's input columns (a DataFrame), one row per prediction.
+        task: ``binary``, ``multiclass`` or ``regression``; "" = the model's own (``modeling.model_task``).
+
+    Returns:
+        ``TaskOutputs``: the positive class's probability (binary: ``modeling.positive_scores``, exactly the
+        binary log's ``probability``), every class's probability and the class labels (multiclass), or the
+        predicted value (regression).
+
+    Raises:
+        ParameterError: an unknown task.
+    """
+    from mlkeel.modeling import model_outputs, model_task
+    from mlkeel.task import TASKS, Task
+
+    task = task or model_task(model)
+    if task not in TASKS:
+        raise ParameterError(f"task {task!r} is not one of {', '.join(TASKS)}")
+    values = model_outputs(model, features, task)
+    classes = tuple(str(value) for value in model.classes_) if task == Task.MULTICLASS else ()
+    return TaskOutputs(str(task), values, classes)
 
 
 def feature_column(name: str) -> str:
@@ -114,8 +225,8 @@ def build_prediction_log(
     model_version: str,
     model_uri: str,
     scores: Any,
-    threshold: float,
-    positive_label: str,
+    threshold: float = 0.5,
+    positive_label: str = "",
     negative_label: str | None = None,
     predicted_at: datetime | None = None,
     unseen_categories: Sequence[Any] | None = None,
@@ -129,71 +240,159 @@ def build_prediction_log(
         model_name: Registered model name ("" when not from the registry).
         model_version: Registered version ("" when not from the registry).
         model_uri: The exact model scored (``models:/NAME/VERSION``, a directory...).
-        scores: Probability of the positive class per row (array-like of floats in [0, 1]).
-        threshold: Decision threshold in [0, 1]: ``prediction = probability >= threshold``.
-        positive_label: Text of the positive class.
+        scores: The model's outputs: ``TaskOutputs`` (from ``score_outputs``; its task decides the columns), or,
+            for a binary model, the probability of the positive class per row (array-like of floats in [0, 1]).
+        threshold: Decision threshold in [0, 1]: ``prediction = probability >= threshold`` (binary only).
+        positive_label: Text of the positive class (binary only).
         negative_label: Text of the other class; None or "" when unknown (``prediction_label`` is then null
-            for negative predictions).
+            for negative predictions; binary only).
         predicted_at: When the rows were scored, timezone-aware; None means now.
         unseen_categories: Per row, the features holding a category the model never saw (names, or a dict whose
             keys are the names: ``modeling.unseen_categories``); None = not checked ([] in every row).
 
     Returns:
-        The log as an Arrow table: the fixed columns of ``prediction_log_schema()``, ``unseen_categories``, then
-        the features.
+        The log as an Arrow table: the fixed columns of ``prediction_log_schema()``, the task's own columns
+        (``task`` and ``class_probabilities`` or ``predicted_value``; none for binary), ``unseen_categories``,
+        then the features.
 
     Raises:
-        DataError: lengths differ, an id is null, or a score is not a probability.
-        ParameterError: the threshold is outside [0, 1] or ``predicted_at`` has no timezone.
+        DataError: lengths differ, an id is null, a score is not a probability, a class probability row does
+            not match the classes, or a predicted value is not finite (the message names the row).
+        ParameterError: the threshold is outside [0, 1], ``predicted_at`` has no timezone, or an unknown task.
     """
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from mlkeel.task import TASKS, Task
+
+    outputs = scores if isinstance(scores, TaskOutputs) else TaskOutputs(Task.BINARY.value, scores)
+    if outputs.task not in TASKS:
+        raise ParameterError(f"task {outputs.task!r} is not one of {', '.join(TASKS)}")
     if isinstance(features_frame, pa.Table):
         features = features_frame
     else:
         features = pa.Table.from_pandas(features_frame, preserve_index=False)
     rows = features.num_rows
-    probabilities = np.asarray(scores, dtype=np.float64).reshape(-1)
+    values = np.asarray(outputs.values, dtype=np.float64)
+    values = values.reshape(len(values), -1) if outputs.task == Task.MULTICLASS else values.reshape(-1)
     ids = request_ids if isinstance(request_ids, pa.ChunkedArray | pa.Array) else pa.array(request_ids)
     ids = ids.cast(pa.string())
-    if len(probabilities) != rows or len(ids) != rows:
-        raise DataError(f"{rows} feature rows but {len(probabilities)} scores and {len(ids)} request ids")
+    if len(values) != rows or len(ids) != rows:
+        raise DataError(f"{rows} feature rows but {len(values)} scores and {len(ids)} request ids")
     if ids.null_count:
         first = pc.index(pc.is_null(ids), True).as_py()
         raise DataError(f"request id is null in row {first}: every prediction needs an id")
-    bad = ~np.isfinite(probabilities) | (probabilities < 0.0) | (probabilities > 1.0)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise DataError(f"score {float(probabilities[first])!r} in row {first} is not a probability in [0, 1]")
-    threshold = check_threshold(threshold)
     moment = _utc(predicted_at)
-
-    predicted = probabilities >= threshold
-    labels = pa.array([negative_label or None, positive_label], pa.string())
     schema = prediction_log_schema()
+    task_columns: list[tuple[pa.Field, pa.Array]] = []
+    if outputs.task == Task.BINARY:
+        _check_probabilities(values)
+        threshold = check_threshold(threshold)
+        predicted = values >= threshold
+        labels = pa.array([negative_label or None, positive_label], pa.string())
+        outcome = [
+            pa.array(predicted.astype(np.int8), pa.int8()),
+            labels.take(pa.array(predicted.astype(np.int8))),
+            pa.array(values, pa.float64()),
+            pa.repeat(pa.scalar(threshold, pa.float64()), rows),
+        ]
+    elif outputs.task == Task.MULTICLASS:
+        task_columns = _multiclass_columns(outputs, values)
+        chosen = np.argmax(values, axis=1) if rows else np.zeros(0, dtype=np.int64)
+        outcome = [
+            pa.nulls(rows, pa.int8()),
+            pa.array(np.asarray(outputs.classes, dtype=object)[chosen], pa.string()),
+            pa.array(values[np.arange(rows), chosen], pa.float64()),
+            pa.nulls(rows, pa.float64()),
+        ]
+    else:
+        bad = ~np.isfinite(values)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise DataError(f"predicted value {float(values[first])!r} in row {first} is not a finite number")
+        task_columns = [(pa.field(PREDICTED_VALUE, pa.float64()), pa.array(values, pa.float64()))]
+        outcome = [pa.nulls(rows, pa.int8()), pa.nulls(rows, pa.string()), *[pa.nulls(rows, pa.float64())] * 2]
+    if task_columns:
+        task_columns.insert(0, (pa.field(TASK, pa.string()), pa.repeat(pa.scalar(outputs.task, pa.string()), rows)))
     fixed = [
         ids,
         pa.repeat(pa.scalar(model_name, pa.string()), rows),
         pa.repeat(pa.scalar(str(model_version), pa.string()), rows),
         pa.repeat(pa.scalar(model_uri, pa.string()), rows),
-        pa.array(predicted.astype(np.int8), pa.int8()),
-        labels.take(pa.array(predicted.astype(np.int8))),
-        pa.array(probabilities, pa.float64()),
-        pa.repeat(pa.scalar(threshold, pa.float64()), rows),
+        *outcome,
         pa.repeat(pa.scalar(moment, schema.field(PREDICTED_AT).type), rows),
     ]
     flagged = [sorted(found) for found in unseen_categories] if unseen_categories is not None else [[]] * rows
     if len(flagged) != rows:
         raise DataError(f"{rows} feature rows but {len(flagged)} unseen-category entries")
-    columns = [*fixed, pa.array(flagged, pa.list_(pa.string())), *features.columns]
+    columns = [
+        *fixed,
+        *(column for _, column in task_columns),
+        pa.array(flagged, pa.list_(pa.string())),
+        *features.columns,
+    ]
     fields = [
         *schema,
+        *(field for field, _ in task_columns),
         pa.field(UNSEEN_CATEGORIES, pa.list_(pa.string())),
         *(field.with_name(feature_column(field.name)) for field in features.schema),
     ]
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def _check_probabilities(values: Any, what: str = "score") -> None:
+    import numpy as np
+
+    bad = ~np.isfinite(values) | (values < 0.0) | (values > 1.0)
+    if bad.any():
+        first = np.argwhere(bad)[0]
+        raise DataError(f"{what} {float(values[tuple(first)])!r} in row {int(first[0])} is not a probability in [0, 1]")
+
+
+def _multiclass_columns(outputs: TaskOutputs, values: Any) -> list[tuple[pa.Field, pa.Array]]:
+    import numpy as np
+    import pyarrow as pa
+
+    classes = list(outputs.classes)
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise DataError(f"a multiclass model needs two or more distinct classes, got {classes}")
+    if values.shape[1] != len(classes):
+        raise DataError(f"{values.shape[1]} class probabilities per row but {len(classes)} classes {classes}")
+    _check_probabilities(values, "class probability")
+    rows = len(values)
+    offsets = pa.array(np.arange(rows + 1, dtype=np.int32) * len(classes), pa.int32())
+    keys = pa.array(np.tile(np.asarray(classes, dtype=object), rows), pa.string())
+    mapped = pa.MapArray.from_arrays(offsets, keys, pa.array(values.reshape(-1), pa.float64()))
+    return [(pa.field(CLASS_PROBABILITIES, optional_column_types()[CLASS_PROBABILITIES]), mapped)]
+
+
+def log_task(table: pa.Table, source: str = "prediction log") -> str:
+    """The task of the model(s) that wrote a prediction log: its ``task`` column, null or absent = binary.
+
+    Args:
+        table: A prediction log.
+        source: Printable name of the log, for messages.
+
+    Returns:
+        ``binary``, ``multiclass`` or ``regression``.
+
+    Raises:
+        SchemaMismatchError: the log mixes tasks (rows of models of different tasks), or names an unknown one.
+    """
+    import pyarrow.compute as pc
+
+    from mlkeel.task import TASKS, Task
+
+    if TASK not in table.column_names:
+        return Task.BINARY.value
+    found = sorted({value or Task.BINARY.value for value in pc.unique(table.column(TASK)).to_pylist()})
+    unknown = [value for value in found if value not in TASKS]
+    if unknown:
+        raise SchemaMismatchError(f"{source}: unknown task {unknown[0]!r} in column {TASK!r}")
+    if len(found) > 1:
+        raise SchemaMismatchError(f"{source}: rows of models of different tasks ({', '.join(found)}) in one log")
+    return found[0] if found else Task.BINARY.value
 
 
 def check_threshold(threshold: float) -> float:
@@ -265,6 +464,17 @@ def validate_prediction_log(table: pa.Table, source: str = "prediction log") -> 
                 f"{source}: column {expected.name!r} ({actual}) does not convert to {expected.type}: {error}"
             ) from error
         table = table.set_column(index, pa.field(expected.name, expected.type), column)
+    for name, kind in optional_column_types().items():
+        if name not in table.column_names:
+            continue
+        actual = table.schema.field(name).type
+        if actual == kind or pat.is_null(actual):
+            continue
+        try:
+            column = table.column(name).cast(kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise SchemaMismatchError(f"{source}: column {name!r} is {actual}, expected {kind}") from error
+        table = table.set_column(table.schema.get_field_index(name), pa.field(name, kind), column)
     return table
 
 

@@ -39,7 +39,7 @@ def _log(scores=(0.9, 0.2, 0.5, 0.49), negative_label: str | None = "No", **over
         "model_name": "churn",
         "model_version": "3",
         "model_uri": "models:/churn/3",
-        "scores": list(scores),
+        "scores": scores if hasattr(scores, "task") else list(scores),
         "threshold": 0.5,
         "positive_label": "Yes",
         "negative_label": negative_label,
@@ -193,3 +193,22 @@ def test_the_writer_appears_whole_or_not_at_all(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no rows were written"), PredictionLogWriter(other):
         pass
     assert sorted(item.name for item in tmp_path.rglob("*")) == ["batch.parquet", "logs"]
+
+
+def test_a_binary_log_has_no_task_columns_and_reads_beside_a_multiclass_one(tmp_path: Path) -> None:
+    from mlkeel.prediction_log import TaskOutputs, log_task
+
+    binary = _log()
+    assert [name for name in ("task", "class_probabilities", "predicted_value") if name in binary.column_names] == []
+    assert log_task(binary) == "binary"
+    # A log written before tasks existed (non-nullable outputs) reads with a multiclass one: null task = binary.
+    outcome = {"prediction", "probability", "threshold"}
+    old_schema = pa.schema([field.with_nullable(field.name not in outcome) for field in binary.schema])
+    pq.write_table(binary.cast(old_schema), tmp_path / "a-old.parquet")
+    outputs = TaskOutputs("multiclass", np.array([[0.1, 0.7, 0.2]] * 4), ("x", "y", "z"))
+    pq.write_table(_log(scores=outputs), tmp_path / "b-new.parquet")
+    both = read_prediction_logs(tmp_path)
+    assert both.column("task").to_pylist() == [None] * 4 + ["multiclass"] * 4
+    assert both.column("prediction").to_pylist() == [1, 0, 1, 0, None, None, None, None]
+    assert both.column("prediction_label").to_pylist() == ["Yes", "No", "Yes", "No"] + ["y"] * 4
+    assert both.column("class_probabilities").to_pylist()[4] == [("x", 0.1), ("y", 0.7), ("z", 0.2)]

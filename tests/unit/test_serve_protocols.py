@@ -1,6 +1,7 @@
 """Serve's scoring protocols with real requests to a real uvicorn server on 127.0.0.1: MLflow's four input formats,
 the Open Inference Protocol (v2), records with categories the model never saw, and the OpenAPI document (checked
-against the committed file and fuzzed by schemathesis: no request it generates gets a 5xx)."""
+against the committed file and fuzzed by schemathesis for a model of each task: no request it generates gets a
+5xx, and every answer fits the schema the served document gives it)."""
 
 from __future__ import annotations
 
@@ -255,8 +256,10 @@ def test_a_category_the_model_never_saw_is_scored_flagged_logged_and_counted(
 
 
 def fuzz(operation: Any, base: str, seen: dict[str, set[int]], failures: list[str]) -> None:
-    """Send the requests hypothesis generates from one operation's schemas; record statuses and every 5xx."""
+    """Send the requests hypothesis generates from one operation's schemas; record statuses, every 5xx and every
+    answer that does not fit the document's response schema for its status."""
     from hypothesis import HealthCheck, given, settings
+    from schemathesis.specs.openapi.checks import response_schema_conformance
 
     label = f"{operation.method.upper()} {operation.path}"
     examples = FUZZ_EXAMPLES if operation.method == "post" else 5
@@ -268,14 +271,29 @@ def fuzz(operation: Any, base: str, seen: dict[str, set[int]], failures: list[st
         seen.setdefault(label, set()).add(response.status_code)
         if response.status_code >= 500:
             failures.append(f"{label}: {response.status_code} {response.text[:300]} for {case.body!r:.300}")
+            return
+        try:
+            case.validate_response(response, checks=[response_schema_conformance])
+        except Exception as error:  # schemathesis's FailureGroup: the answer breaks the documented schema
+            failures.append(f"{label}: {response.status_code} answer breaks its schema: {error!s:.500}")
 
     exercise()
 
 
+@pytest.fixture(params=["binary", "multiclass", "regression"])
+def task_model(request: pytest.FixtureRequest, mlflow_shared_uri: str, task_champion) -> tuple[str, str]:
+    """``(task, models:/...@champion)``: the Telco champion (binary), wine (multiclass), diabetes (regression)."""
+    if request.param == "binary":
+        return "binary", request.getfixturevalue("champion")
+    return request.param, task_champion(mlflow_shared_uri, request.param).model_uri
+
+
 def test_the_openapi_document_is_committed_served_and_no_generated_request_gets_a_5xx(
-    champion: str, mlflow_shared_uri: str, tmp_path: Path
+    task_model: tuple[str, str], mlflow_shared_uri: str, tmp_path: Path
 ) -> None:
     import schemathesis
+
+    task, champion = task_model
 
     assert COMMITTED_OPENAPI.read_text(encoding="utf-8") == render(), (
         "components/serve/openapi.json is stale: regenerate it with "
@@ -294,8 +312,20 @@ def test_the_openapi_document_is_committed_served_and_no_generated_request_gets_
         errors_logged = metric(base, "mlkeel_serve_requests_total", status="500")
 
     assert status == 200 and document["paths"]["/v2/models/{model_name}/infer"]["post"]
-    fields = document["components"]["schemas"]["Record"]["properties"]
-    assert fields["tenure"]["type"] == "integer" and fields["Contract"]["type"] == "string"
+    schemas = document["components"]["schemas"]
+    fields = schemas["Record"]["properties"]
+    if task == "binary":
+        assert fields["tenure"]["type"] == "integer" and fields["Contract"]["type"] == "string"
+    # The served document describes this model's answer only: its task's fields (a multiclass model's classes).
+    answer = schemas["Prediction"]["properties"]
+    expected = {
+        "binary": {"id", "prediction", "label", "probability", "unseen_categories"},
+        "multiclass": {"id", "label", "probability", "probabilities", "unseen_categories"},
+        "regression": {"id", "predicted_value", "unseen_categories"},
+    }
+    assert set(answer) == expected[task]
+    if task == "multiclass":
+        assert answer["label"]["enum"] == answer["probabilities"]["required"] == ["barbera", "barolo", "grignolino"]
     # Every operation was fuzzed (schemathesis leaves out the document's own path).
     assert {operation.path for operation in operations} == set(document["paths"]) - {"/openapi.json"}
     assert not failures, "\n".join(failures[:10])
