@@ -53,6 +53,7 @@ def trial_tasks(
     feature_types: str,
     mlflow_tracking_uri: str,
     experiment_name: str,
+    task: str,
 ) -> List[dict]:
     """One tune_trial task per trial, at most TRIAL_PARALLELISM at once; their results, collected."""
     with dsl.ParallelFor(trials, parallelism=TRIAL_PARALLELISM) as trial:
@@ -71,6 +72,7 @@ def trial_tasks(
                 feature_types=feature_types,
                 mlflow_tracking_uri=mlflow_tracking_uri,
                 experiment_name=experiment_name,
+                task=task,
             ),
             "tune_trial",
         )
@@ -116,6 +118,7 @@ def search(params: dict[str, Any], parts: dsl.PipelineTask, ingested: dsl.Pipeli
         feature_types=p["feature_types"],
         mlflow_tracking_uri=p["mlflow_tracking_uri"],
         experiment_name=p["experiment_name"],
+        task=p["task"],
     ).set_display_name("trials")
     chosen = configure(
         tune_select(

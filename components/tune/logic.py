@@ -55,6 +55,10 @@ DEFAULT_SEARCH_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     "logistic_regression": {
         "C": {"type": "float", "low": 1e-3, "high": 100.0, "log": True},
     },
+    # The linear regressor (a regression target's): its one strength of regularisation, around the default 1.0.
+    "ridge": {
+        "alpha": {"type": "float", "low": 1e-3, "high": 100.0, "log": True},
+    },
 }
 PARAMETER_TYPES = ("float", "int", "categorical")
 # Told trials before TPE stops sampling at random: a first batch is random (seeded), a later one learns.
@@ -258,6 +262,7 @@ def score_trial(
     threshold_policy: str = "fixed:0.5",
     class_weight: str = "",
     feature_types: dict[str, str] | None = None,
+    task: str = "",
 ) -> tuple[TrialResult, FittedModel | None]:
     """Fit one configuration as the train stage does and score it on the validation part of the train split.
 
@@ -277,6 +282,7 @@ def score_trial(
         threshold_policy: As the train stage's.
         class_weight: As the train stage's.
         feature_types: As the train stage's.
+        task: As the train stage's (binary, multiclass, regression; "" = inferred from the target).
 
     Returns:
         The ``TrialResult`` and the fitted model (None when the fit failed).
@@ -300,6 +306,7 @@ def score_trial(
             threshold_policy=threshold_policy,
             class_weight=class_weight,
             feature_types=feature_types,
+            task=task,
         )
     except ValueError as error:  # scikit-learn's InvalidParameterError is a ValueError
         logger.warning("tune: trial %d %s failed: %s", trial, hyperparameters, error)
@@ -490,6 +497,7 @@ def run_trial(
     parent_run_id: str = "",
     tracking_uri: str = "",
     experiment_name: str = "mlkeel",
+    task: str = "",
 ) -> TrialResult:
     """Score one proposed trial on the train split's validation part and log it as a child run of the search.
 
@@ -508,6 +516,7 @@ def run_trial(
         parent_run_id: The search's MLflow run ("" = the trial's ``parent_run_id``; neither = log no run).
         tracking_uri: MLflow tracking URI ("" = ``$MLFLOW_TRACKING_URI``).
         experiment_name: MLflow experiment.
+        task: As the train stage's ("" = inferred from the target).
 
     Returns:
         The ``TrialResult`` (with its child run's id).
@@ -541,6 +550,7 @@ def run_trial(
         threshold_policy,
         class_weight,
         feature_types,
+        task,
     )
     logger.info("tune: trial %d %s: validation %s %s", number, hyperparameters, metric, result.score)
     if not parent_run_id:
@@ -643,6 +653,7 @@ def run_search(
     feature_types: dict[str, str] | None = None,
     tracking_uri: str = "",
     experiment_name: str = "mlkeel",
+    task: str = "",
 ) -> TuningSummary:
     """A whole search in this process, in batches: ask a batch, score it, tell it, ask the next (ask-and-tell).
 
@@ -667,6 +678,7 @@ def run_search(
         feature_types: As the train stage's.
         tracking_uri: MLflow URI: when set, a parent run with the trials as child runs; "" logs nothing.
         experiment_name: MLflow experiment.
+        task: As the train stage's ("" = inferred from the target).
 
     Returns:
         The ``TuningSummary``.
@@ -699,6 +711,7 @@ def run_search(
                 parent,
                 tracking_uri,
                 experiment_name,
+                task,
             )
             for trial in batch
         ]

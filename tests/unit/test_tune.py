@@ -189,3 +189,30 @@ def test_cli_refuses_a_bad_space_with_one_line_and_a_non_zero_exit(tmp_path: Pat
     assert completed.returncode != 0
     assert "search_space['random_forest']['max_depth']: 'low' (9) must be below 'high' (3)" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize(
+    ("loader", "task", "estimator", "metric"),
+    [("load_diabetes", "regression", "ridge", "rmse"), ("load_wine", "multiclass", "random_forest", "macro_f1")],
+)
+def test_a_search_scores_every_trial_in_the_tasks_own_metric_and_chooses_by_its_direction(
+    tmp_path: Path, loader: str, task: str, estimator: str, metric: str
+) -> None:
+    import sklearn.datasets
+
+    frame = getattr(sklearn.datasets, loader)(as_frame=True).frame
+    frame.to_parquet(tmp_path / "train.parquet", index=False)
+    trials = propose(estimator, 4, seed=3)
+    results = [
+        run_trial(str(tmp_path / "train.parquet"), trial, "target", "", estimator=estimator, seed=3, metric=metric,
+                  task=task)
+        for trial in trials
+    ]  # fmt: skip
+    scores = [result.score for result in results]
+    assert all(result.metric == metric and not math.isnan(result.score) for result in results), results
+    assert len(set(scores)) > 1  # the sampled configurations score differently
+    chosen = select(results)
+    # rmse: lower is better; macro F1: higher is better.
+    assert chosen.score == (min(scores) if metric == "rmse" else max(scores))
+    if task == "regression":
+        assert all(0.0 < score < 100.0 for score in scores)  # diabetes' target spans 25-346: rmse, not R²
