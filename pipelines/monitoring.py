@@ -2,7 +2,13 @@
 
 champion -> ingest -> validate (the champion's schema) -> drift (vs the champion's reference rows)
                                                        -> batch_predict (champion) -> performance (live labels)
+champion -> batch_predict (champion, on its reference rows) -> drift (prediction drift, beside the features)
 -> dsl.If(drift) / dsl.Elif(degraded) -> the training pipeline, nested, on the current batch (gate + register).
+
+Every task (binary, multiclass, regression; the ``task`` parameter, inferred from the target by default):
+batch_predict writes the task's prediction log, performance measures the task's metric (``degradation_metric``
+"" = roc_auc, macro_f1 or rmse), drift reports the predictions' drift in the task's shape, and the retraining
+trains for the same task.
 -> dsl.If(pushgateway_url) -> push_metrics: the run's figures to a Prometheus Pushgateway (failures only logged).
 """
 
@@ -42,12 +48,13 @@ def monitoring_pipeline(
     model_name: str = "mlkeel-churn",
     target_column: str = "Churn",
     positive_label: str = "Yes",
+    task: str = "",
     key_column: str = "customerID",
     file_format: str = "auto",
     max_invalid_fraction: float = 0.05,
     drift_p_val: float = 0.05,
     psi_threshold: float = 0.2,
-    degradation_metric: str = "roc_auc",
+    degradation_metric: str = "",
     max_metric_drop: float = 0.05,
     mlflow_tracking_uri: str = "",
     experiment_name: str = "mlkeel-churn",
@@ -65,15 +72,21 @@ def monitoring_pipeline(
         current_uri: The new batch (CSV or Parquet, path or pyarrow URI), with its labels.
         model_name: Registered model whose champion is monitored (and retrained).
         target_column: The label column.
-        positive_label: The label value meaning positive.
+        positive_label: The label value meaning positive (binary targets).
+        task: binary | multiclass | regression, or "" to infer it from the target (as the training pipeline);
+            validation and the retraining follow it. For multiclass or regression, set gate_metric and
+            gate_thresholds to the task's metrics (``mlkeel run monitoring`` does: macro_f1 or rmse, no
+            thresholds).
         key_column: The row identifier (joins predictions with labels; excluded from drift). Retraining keeps
             the champion's key columns.
         file_format: "auto", "csv" or "parquet".
         max_invalid_fraction: Fail when more than this share of the batch breaks the champion's schema.
         drift_p_val: Significance level of the drift tests (before the multiple-testing correction).
         psi_threshold: PSI above which a feature is reported as shifted.
-        degradation_metric: Live metric compared with the champion's registered holdout metric.
-        max_metric_drop: Largest tolerated drop of that metric.
+        degradation_metric: Live metric compared with the champion's registered holdout metric, one of the
+            task's; "" = the task's own: roc_auc (binary), macro_f1 (multiclass), rmse (regression).
+        max_metric_drop: Largest tolerated worsening of that metric, in its direction: a difference for scores
+            and log_loss; for rmse and mae a share of the holdout value (0.05 = 5% worse).
         mlflow_tracking_uri: MLflow tracking URI; "" reads $MLFLOW_TRACKING_URI in each task.
         experiment_name: MLflow experiment of retraining runs.
         estimator: Estimator of a retraining run.
@@ -102,27 +115,29 @@ def monitoring_pipeline(
             target_column=target_column,
             positive_label=positive_label,
             max_invalid_fraction=max_invalid_fraction,
+            task=task,
         ),
         "validate",
     )
+    champion_scores = {"model_uri": looked_up.outputs["model_uri"], "mlflow_tracking_uri": mlflow_tracking_uri}
+    scored = configure(
+        batch_predict(dataset=validated.outputs["valid"], key_column=key_column, **champion_scores), "batch_predict"
+    )
+    # The champion's answers on its own reference rows: what drift compares the batch's answers with.
+    scored_reference = configure(
+        batch_predict(dataset=looked_up.outputs["reference"], **champion_scores), "batch_predict"
+    ).set_display_name("batch-predict-reference")
     drifted = configure(
         drift(
             reference=looked_up.outputs["reference"],
             current=validated.outputs["valid"],
+            reference_predictions=scored_reference.outputs["predictions"],
+            current_predictions=scored.outputs["predictions"],
             exclude_columns=[key_column, target_column],
             p_val=drift_p_val,
             psi_threshold=psi_threshold,
         ),
         "drift",
-    )
-    scored = configure(
-        batch_predict(
-            dataset=validated.outputs["valid"],
-            model_uri=looked_up.outputs["model_uri"],
-            mlflow_tracking_uri=mlflow_tracking_uri,
-            key_column=key_column,
-        ),
-        "batch_predict",
     )
     judged = configure(
         performance(
@@ -142,6 +157,7 @@ def monitoring_pipeline(
         "file_format": file_format,
         "target_column": target_column,
         "positive_label": positive_label,
+        "task": task,
         # The champion's keys (a list built from parameters does not reach a nested pipeline under kfp.local).
         "key_columns": looked_up.outputs["key_columns"],
         "max_invalid_fraction": max_invalid_fraction,

@@ -58,6 +58,12 @@ DRIFT_EXIT_CODE = 3
 )
 @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Seed of the --max-rows sample.")
 @click.option(
+    "--reference-predictions",
+    default="",
+    help="The model's prediction log on the reference rows; with --current-predictions, prediction drift is reported.",
+)
+@click.option("--current-predictions", default="", help="The same model's prediction log on the current batch.")
+@click.option(
     "--fail-on-drift",
     is_flag=True,
     help=f"Exit with code {DRIFT_EXIT_CODE} when drift is found (after writing both outputs); default: exit 0.",
@@ -76,6 +82,8 @@ def main(
     psi_threshold: float,
     max_rows: int,
     seed: int,
+    reference_predictions: str,
+    current_predictions: str,
     fail_on_drift: bool,
 ) -> None:
     """Test a current batch against reference data for drift; write the JSON result and HTML report, print it.
@@ -98,6 +106,8 @@ def main(
         max_rows=max_rows,
         seed=seed,
         exclude_columns=exclude_columns,
+        reference_predictions_path=reference_predictions,
+        current_predictions_path=current_predictions,
     )
     echo_json(result)
     if fail_on_drift and result["data"]["is_drift"]:

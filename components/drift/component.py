@@ -18,6 +18,8 @@ def drift(
     result: Output[Artifact],
     report: Output[HTML],
     metrics: Output[Metrics],
+    reference_predictions: Optional[Input[Dataset]] = None,
+    current_predictions: Optional[Input[Dataset]] = None,
     feature_columns: Optional[list] = None,
     categorical_columns: Optional[list] = None,
     exclude_columns: Optional[list] = None,
@@ -36,17 +38,29 @@ def drift(
     (null shares reported); categorical nulls are a category; categories the reference lacks are reported
     with their share. The step succeeds whether or not drift is found: branch on its output.
 
+    Given the champion's prediction logs on both sides, prediction drift in the model's task is reported
+    beside the features (class shares of the predicted class for a classifier, the predicted value's
+    distribution for a regressor; one chi-squared or KS test at ``p_val`` and the PSI); it does not change
+    the decision, which stays the features'.
+
     Args:
         reference: Input Dataset (Parquet): the reference data, e.g. the training split.
         current: Input Dataset (Parquet): the batch to test, with the same columns (or at least the features).
         result: Output Artifact (JSON): the drift result, ``{"meta": {...}, "data": {"is_drift", "threshold",
             "drifted_features", "features": {name: {kind, test, statistic, p_value, drift, psi, psi_drift,
-            null shares, unseen_categories, unseen_share}}}}``. Metadata: is_drift, drifted_features,
-            psi_drifted_features, p_val, correction, reference_rows, current_rows.
+            null shares, unseen_categories, unseen_share}}, "prediction_drift": {task, column, test,
+            statistic, p_value, is_drift, psi, psi_drift, shares or summary} (with the prediction logs)}}``.
+            Metadata: is_drift, drifted_features, psi_drifted_features, p_val, correction, reference_rows,
+            current_rows; prediction_drift, prediction_task and predictions (one line) with the
+            prediction logs.
         report: Output HTML: a self-contained page with the verdict, a table of every feature and a plot of
             each flagged feature (histograms or category shares, reference vs current).
         metrics: Output Metrics: is_drift (0 or 1), drifted_features and psi_drifted_features (counts), and
-            p_<feature> and psi_<feature> for each feature.
+            p_<feature> and psi_<feature> for each feature; prediction_drift (0 or 1),
+            prediction_drift_p_value and prediction_drift_psi with the prediction logs.
+        reference_predictions: Optional input Dataset (Parquet): the model's prediction log on the reference
+            rows (batch_predict); with ``current_predictions``, prediction drift is reported.
+        current_predictions: Optional input Dataset (Parquet): the same model's prediction log on the batch.
         feature_columns: Columns to compare; None compares every column but ``exclude_columns``, and then the
             two datasets must have the same columns.
         categorical_columns: Numeric columns to treat as categorical (e.g. a month number); text and boolean
@@ -79,6 +93,8 @@ def drift(
         exclude_columns=exclude_columns or (),
         reference_source=reference.metadata.get("source") or reference.uri,
         current_source=current.metadata.get("source") or current.uri,
+        reference_predictions_path=reference_predictions.path if reference_predictions else "",
+        current_predictions_path=current_predictions.path if current_predictions else "",
     )
     result.metadata.update(drift_metadata(outcome))
     for name, value in drift_metrics(outcome).items():

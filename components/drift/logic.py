@@ -15,6 +15,11 @@ The result is data first, alibi-detect style (``{"meta": {...}, "data": {"is_dri
 into a self-contained HTML report second. Plain functions on Arrow tables (or pandas frames) and paths; no
 kfp import, and every heavy library (numpy, pyarrow, alibi-detect, matplotlib) is imported where it is used.
 The KFP shell is ``component.py``, the command line ``cli.py``.
+
+Given the champion's prediction logs on both sides (``drift(..., reference_predictions_path,
+current_predictions_path)``), the result also reports prediction drift in the task's shape, beside the features
+(``data.prediction_drift``; see ``predictions.py``): class shares of the predicted class for a classifier, the
+predicted value's distribution for a regressor. It is reported, not deciding: ``is_drift`` is the features'.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import logging
 import math
 import os
 import sys
@@ -1040,7 +1046,8 @@ def drift_metrics(result: Mapping[str, Any]) -> dict[str, float]:
 
     Returns:
         ``is_drift`` (0 or 1), ``drifted_features`` (how many), ``psi_drifted_features`` (how many), and for
-        each feature ``p_<name>`` (its p-value) and ``psi_<name>``.
+        each feature ``p_<name>`` (its p-value) and ``psi_<name>``; with prediction drift, ``prediction_drift``
+        (0 or 1), ``prediction_drift_p_value`` and ``prediction_drift_psi``.
     """
     data = result["data"]
     metrics: dict[str, float] = {
@@ -1051,13 +1058,18 @@ def drift_metrics(result: Mapping[str, Any]) -> dict[str, float]:
     for name, feature in data["features"].items():
         metrics[f"p_{name}"] = feature["p_value"]
         metrics[f"psi_{name}"] = feature["psi"]
+    predicted = data.get("prediction_drift")
+    if predicted:
+        metrics["prediction_drift"] = int(predicted["is_drift"])
+        metrics["prediction_drift_p_value"] = predicted["p_value"]
+        metrics["prediction_drift_psi"] = predicted["psi"]
     return metrics
 
 
 def drift_metadata(result: Mapping[str, Any]) -> dict[str, Any]:
     """KFP metadata for the result artifact: the decision and what a reader needs to act on it."""
     data, meta = result["data"], result["meta"]
-    return {
+    found = {
         "is_drift": data["is_drift"],
         "drifted_features": data["drifted_features"],
         "psi_drifted_features": data["psi_drifted_features"],
@@ -1066,6 +1078,14 @@ def drift_metadata(result: Mapping[str, Any]) -> dict[str, Any]:
         "reference_rows": data["reference_rows"],
         "current_rows": data["current_rows"],
     }
+    predicted = data.get("prediction_drift")
+    if predicted:
+        from mlkeel.components.drift.predictions import describe
+
+        found.update(
+            prediction_drift=predicted["is_drift"], prediction_task=predicted["task"], predictions=describe(predicted)
+        )
+    return found
 
 
 # --- the HTML report --------------------------------------------------------------------------------
@@ -1279,8 +1299,32 @@ def render_html_report(result: Mapping[str, Any], reference: Any, current: Any) 
                 f'<figure><img src="data:image/png;base64,{image}" alt="{escape(name)}: reference vs current">'
                 f"<figcaption>{escape(name)} ({feature['kind']}): {escape(caption)}</figcaption></figure>"
             )
+    if data.get("prediction_drift"):
+        lines.extend(_prediction_section(data["prediction_drift"]))
     lines.append(f"<p><small>mlkeel {escape(str(meta['version']))}</small></p></body></html>")
     return "\n".join(lines) + "\n"
+
+
+def _prediction_section(found: Mapping[str, Any]) -> list[str]:
+    """The report's prediction drift section: the verdict line and each side's class shares or value summary."""
+    from mlkeel.components.drift.predictions import describe
+
+    lines = ["<h2>Prediction drift</h2>", f"<p>{html.escape(describe(dict(found)))} (reported, not deciding)</p>"]
+    if "shares" in found:
+        rows = [(name, shares["reference"], shares["current"]) for name, shares in found["shares"].items()]
+        lines.append("<table><thead><tr><th>predicted class</th><th>reference</th><th>current</th></tr></thead><tbody>")
+        lines.extend(
+            f"<tr><td>{html.escape(name)}</td><td>{ref:.2%}</td><td>{cur:.2%}</td></tr>" for name, ref, cur in rows
+        )
+    else:
+        reference, current = found["summary"]["reference"], found["summary"]["current"]
+        lines.append("<table><thead><tr><th>predicted value</th><th>reference</th><th>current</th></tr></thead><tbody>")
+        lines.extend(
+            f"<tr><td>{name}</td><td>{_number(reference[name])}</td><td>{_number(current[name])}</td></tr>"
+            for name in reference
+        )
+    lines.append("</tbody></table>")
+    return lines
 
 
 # --- files ------------------------------------------------------------------------------------------
@@ -1302,6 +1346,8 @@ def drift(
     reference_source: str = "",
     current_source: str = "",
     streaming: bool | None = None,
+    reference_predictions_path: str = "",
+    current_predictions_path: str = "",
 ) -> dict[str, Any]:
     """Compare two Parquet files; write the drift result (JSON) and the HTML report.
 
@@ -1325,20 +1371,28 @@ def drift(
         current_source: Printable name of the current batch; defaults to ``current_path``.
         streaming: True compares feature by feature, False reads both files whole; None (default) streams
             when a file has more than ``STREAMING_MIN_ROWS`` rows.
+        reference_predictions_path: The champion's prediction log on the reference rows ("" = no prediction
+            drift); with ``current_predictions_path``, the result's ``data.prediction_drift`` compares them
+            (``predictions.prediction_drift``: class shares or the value distribution, reported, not deciding).
+        current_predictions_path: The same model's prediction log on the current batch.
 
     Returns:
         The result, as written.
 
     Raises:
         DataError: a file is missing, unreadable or has no rows.
-        SchemaMismatchError: the files' columns differ (each side's missing columns named).
-        ParameterError: a parameter out of range.
+        SchemaMismatchError: the files' columns differ (each side's missing columns named), or the prediction
+            logs are of models of different tasks.
+        ParameterError: a parameter out of range; one prediction log without the other.
         MissingExtraError: alibi-detect is not installed (``require_alibi_detect``).
     """
     from mlkeel.components.ingest.logic import open_parquet_dataset, read_source
 
     require_alibi_detect()
     check_parameters(p_val, correction, psi_threshold, max_rows)
+    if bool(reference_predictions_path) != bool(current_predictions_path):
+        given = "reference_predictions_path" if reference_predictions_path else "current_predictions_path"
+        raise ParameterError(f"{given} given alone: prediction drift compares the reference's and the batch's logs")
     if streaming is None:
         rows = max(open_parquet_dataset(path)[0].count_rows() for path in (reference_path, current_path))
         streaming = rows > STREAMING_MIN_ROWS
@@ -1365,6 +1419,19 @@ def drift(
         reference_source=display_uri(reference_source or reference_path),
         current_source=display_uri(current_source or current_path),
     )
+    if reference_predictions_path:
+        from mlkeel.components.drift.predictions import describe, prediction_drift
+        from mlkeel.prediction_log import read_prediction_logs
+
+        result["data"]["prediction_drift"] = prediction_drift(
+            read_prediction_logs(reference_predictions_path),
+            read_prediction_logs(current_predictions_path),
+            p_val,
+            psi_threshold,
+            f"predictions on {display_uri(reference_source or reference_path)}",
+            f"predictions on {display_uri(current_source or current_path)}",
+        )
+        logging.getLogger(__name__).info("drift: %s", describe(result["data"]["prediction_drift"]))
     write_json_atomic(result, result_path)
     write_text_atomic(render_html_report(result, reference, current), report_path)
     return result

@@ -22,11 +22,15 @@ from mlkeel.clitools import echo_json, reports_user_errors
     help="Where to write the result JSON.",
 )
 @click.option("--label-column", required=True, help="The label column of the ground truth.")
-@click.option("--positive-label", required=True, help="The label value meaning positive.")
+@click.option("--positive-label", default="", help="The label value meaning positive (binary models).")
 @click.option("--id-column", default="request_id", show_default=True, help="The prediction log's id column.")
 @click.option("--label-id-column", default="", help="The ground truth's id column (default: --id-column).")
 @click.option("--mlflow-uri", "tracking_uri", default="", help="Default: $MLFLOW_TRACKING_URI.")
-@click.option("--metric", default="roc_auc", show_default=True, help="Metric compared with the holdout.")
+@click.option(
+    "--metric",
+    default="",
+    help="Metric compared with the holdout (default: the task's: roc_auc, macro_f1 or rmse).",
+)
 @click.option("--max-drop", default=0.05, show_default=True, type=float, help="Largest tolerated worsening.")
 @reports_user_errors
 def main(

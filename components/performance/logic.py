@@ -9,6 +9,14 @@
 
 A log may hold several model versions (a serving log across a deployment): each version is assessed on its own
 rows against its own holdout metrics, and the result is degraded when any version is.
+
+Every task (the log's ``task`` column, ``mlkeel.prediction_log.log_task``): the live metrics are the task's own,
+computed by the same functions the evaluate stage used (``mlkeel.metrics.task_metrics``): binary accuracy,
+precision, recall, F1, ROC AUC and log loss at each row's threshold; multiclass accuracy, macro and weighted F1,
+log loss and one-vs-rest ROC AUC from the logged ``class_probabilities``; regression RMSE, MAE, R² (and MAPE
+when no label is 0) from ``predicted_value``. The metric compared defaults to the task's
+(``mlkeel.metrics.DEFAULT_TASK_METRIC``: roc_auc, macro_f1, rmse) and is compared in its direction (a rise of
+RMSE is a worsening).
 """
 
 from __future__ import annotations
@@ -26,11 +34,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Column of the joined frame holding the 0/1 ground truth.
+# Column of the joined frame holding the ground truth: 0/1 (binary), the class as text (multiclass), the value
+# (regression).
 LABEL = "label"
+# The metric parameter's value that means "the task's own" (``mlkeel.metrics.DEFAULT_TASK_METRIC``).
+TASK_DEFAULT_METRIC = ""
 # Prefix of the evaluate stage's metrics on the training run.
 HOLDOUT_PREFIX = "holdout_"
 RESULT_NAME = "mlkeel.performance"
+# Metrics in the target's own units (minutes, dollars): their tolerated worsening is a share of the holdout value
+# (max_drop 0.05 = 5% worse), since one number cannot suit every scale. The others are scale-free (scores in
+# [0, 1], log loss, MAPE, R²): their worsening is a difference, as for binary metrics.
+RELATIVE_DROP_METRICS = frozenset({"rmse", "mae"})
 # A drop equal to max_drop is tolerated even when float subtraction overshoots it (0.8 - 0.7 > 0.1).
 DROP_TOLERANCE = 1e-12
 
@@ -40,14 +55,18 @@ class JoinedPredictions:
     """Predictions that found their ground truth, and how every row on both sides was accounted for.
 
     Attributes:
-        frame: One row per matched prediction: request_id, model_name, model_version, probability, threshold,
-            prediction and ``label`` (1 = the positive label).
+        frame: One row per matched prediction: request_id, model_name, model_version, the task's outputs and
+            ``label``. Binary: probability, threshold, prediction and label (1 = the positive label); multiclass:
+            prediction_label, class_probabilities (class -> probability, a dict per row) and label (the class as
+            text); regression: predicted_value and label (a float).
         counts: predictions, labels, matched, unmatched_predictions, unmatched_labels, null_labels (label rows
             without an id or a label, set aside) and duplicate_labels (repeated identical label rows, dropped).
+        task: The task of the model(s) that wrote the log.
     """
 
     frame: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
+    task: str = "binary"
 
 
 def join_ground_truth(
@@ -55,17 +74,18 @@ def join_ground_truth(
     labels_table: pa.Table,
     *,
     label_column: str,
-    positive_label: str,
+    positive_label: str = "",
     id_column: str = "request_id",
     label_id_column: str = "",
 ) -> JoinedPredictions:
     """Inner-join predictions with labels by id (compared as text) and count what matched and what did not.
 
     Args:
-        prediction_log: A prediction log (see ``mlkeel.prediction_log``).
+        prediction_log: A prediction log (see ``mlkeel.prediction_log``), of one task.
         labels_table: Ground truth: an id column and ``label_column``.
         label_column: The label column of ``labels_table``.
-        positive_label: The label value meaning positive (compared as text, like training).
+        positive_label: The label value meaning positive (compared as text, like training); binary logs only
+            (ignored for a multiclass or regression log).
         id_column: The log's id column (``request_id``, or e.g. ``feature.customerID``).
         label_id_column: The labels' id column ("" = ``id_column``).
 
@@ -74,8 +94,9 @@ def join_ground_truth(
 
     Raises:
         SchemaMismatchError: an id or label column is missing.
-        DataError: an id has two different labels, the labels have more than two classes, or
-            ``positive_label`` is not the class the model's log calls positive.
+        DataError: an id has two different labels, a binary log's labels have more than two classes,
+            ``positive_label`` is not the class the model's log calls positive, or a regression label is not a
+            number (the message names the id).
     """
     import numpy as np
     import pandas as pd
@@ -87,16 +108,24 @@ def join_ground_truth(
         PROBABILITY,
         REQUEST_ID,
         THRESHOLD,
+        log_task,
         validate_prediction_log,
     )
+    from mlkeel.task import Task
 
     prediction_log = validate_prediction_log(prediction_log)
+    task = log_task(prediction_log)
+    binary = task == Task.BINARY
     label_id_column = label_id_column or id_column
     _require_columns(prediction_log, [id_column], "prediction log")
     _require_columns(labels_table, [label_id_column, label_column], "labels")
-    _check_positive_label(prediction_log, positive_label)
+    if binary:
+        if not positive_label:
+            raise ParameterError("positive_label is empty: a binary model's labels need the value meaning positive")
+        _check_positive_label(prediction_log, positive_label)
 
-    kept = list(dict.fromkeys([MODEL_NAME, MODEL_VERSION, PROBABILITY, PREDICTION, THRESHOLD, REQUEST_ID]))
+    outputs = [PROBABILITY, PREDICTION, THRESHOLD] if binary else _task_columns(task)
+    kept = list(dict.fromkeys([MODEL_NAME, MODEL_VERSION, *outputs, REQUEST_ID]))
     predictions = prediction_log.select(kept).to_pandas()
     predictions["_id"] = _text_ids(prediction_log.column(id_column))
     labels = pd.DataFrame(
@@ -121,9 +150,9 @@ def join_ground_truth(
             f"({int(distinct.loc[conflicting, '_id'].nunique())} id(s) in all): which one is true?"
         )
     classes = sorted(distinct["_label"].unique())
-    if len(classes) > 2:
+    if binary and len(classes) > 2:
         raise DataError(f"labels: column {label_column!r} has {len(classes)} classes {classes[:5]}; expected 2")
-    if len(classes) == 2 and positive_label not in classes:
+    if binary and len(classes) == 2 and positive_label not in classes:
         raise DataError(
             f"labels: positive_label {positive_label!r} does not occur in column {label_column!r} (classes: {classes})"
         )
@@ -144,19 +173,59 @@ def join_ground_truth(
         len(matched_ids) + counts["unmatched_labels"] + null_labels + duplicate_labels != counts["labels"]
     ):
         raise RuntimeError(f"join counts do not add up: {counts}")
-    frame = pd.DataFrame(
-        {
-            REQUEST_ID: matched[REQUEST_ID].to_numpy(),
-            MODEL_NAME: matched[MODEL_NAME].to_numpy(),
-            MODEL_VERSION: matched[MODEL_VERSION].to_numpy(),
-            PROBABILITY: matched[PROBABILITY].to_numpy(dtype=np.float64),
-            PREDICTION: matched[PREDICTION].to_numpy(),
-            THRESHOLD: matched[THRESHOLD].to_numpy(dtype=np.float64),
-            LABEL: (matched["_label"] == positive_label).to_numpy().astype(np.int8),
-        }
-    )
+    identity = {
+        REQUEST_ID: matched[REQUEST_ID].to_numpy(),
+        MODEL_NAME: matched[MODEL_NAME].to_numpy(),
+        MODEL_VERSION: matched[MODEL_VERSION].to_numpy(),
+    }
+    if binary:
+        frame = pd.DataFrame(
+            {
+                **identity,
+                PROBABILITY: matched[PROBABILITY].to_numpy(dtype=np.float64),
+                PREDICTION: matched[PREDICTION].to_numpy(),
+                THRESHOLD: matched[THRESHOLD].to_numpy(dtype=np.float64),
+                LABEL: (matched["_label"] == positive_label).to_numpy().astype(np.int8),
+            }
+        )
+    else:
+        frame = pd.DataFrame(
+            {
+                **identity,
+                **{column: matched[column].to_numpy() for column in outputs},
+                LABEL: _task_labels(matched, task, label_column),
+            }
+        )
     logger.info("performance: %s", ", ".join(f"{name} {value}" for name, value in counts.items()))
-    return JoinedPredictions(frame, counts)
+    return JoinedPredictions(frame, counts, str(task))
+
+
+def _task_columns(task: str) -> list[str]:
+    """The prediction-log columns holding a multiclass or regression model's outputs."""
+    from mlkeel.prediction_log import CLASS_PROBABILITIES, PREDICTED_VALUE, PREDICTION_LABEL
+    from mlkeel.task import Task
+
+    return [PREDICTION_LABEL, CLASS_PROBABILITIES] if task == Task.MULTICLASS else [PREDICTED_VALUE]
+
+
+def _task_labels(matched: pd.DataFrame, task: str, label_column: str) -> Any:
+    """The matched labels as the task's metrics read them: the class as text, or a float (regression)."""
+    import numpy as np
+    import pandas as pd
+
+    from mlkeel.task import Task
+
+    if task == Task.MULTICLASS:
+        return matched["_label"].to_numpy(dtype=object)
+    values = pd.to_numeric(matched["_label"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"labels: column {label_column!r} holds {matched['_label'].iloc[first]!r} for id "
+            f"{matched['_id'].iloc[first]!r}: a regression model's label must be a number"
+        )
+    return values
 
 
 def _require_columns(table: pa.Table, columns: list[str], source: str) -> None:
@@ -200,30 +269,81 @@ def _check_positive_label(prediction_log: pa.Table, positive_label: str) -> None
         )
 
 
-def live_metrics(joined: JoinedPredictions | pd.DataFrame) -> dict[str, float]:
-    """The evaluate stage's metrics on matched rows: the same function, at the threshold each prediction used.
+def live_metrics(joined: JoinedPredictions | pd.DataFrame, task: str = "") -> dict[str, float]:
+    """The evaluate stage's metrics on matched rows: the same functions, on what the model logged.
 
-    Each row is judged at the decision threshold its prediction log row records (the model's own, which is also
-    what the registered holdout metrics are at), so live and holdout precision, recall and F1 compare like for
-    like.
+    Binary: each row is judged at the decision threshold its prediction log row records (the model's own, which
+    is also what the registered holdout metrics are at), so live and holdout precision, recall and F1 compare
+    like for like. Multiclass: from the logged class probabilities (the predicted class is the most probable
+    one, as in the log). Regression: from the logged predicted values.
 
     Args:
-        joined: ``join_ground_truth``'s result (or its frame: ``label`` and ``probability`` columns).
+        joined: ``join_ground_truth``'s result (or its frame: ``label`` and the task's output columns).
+        task: The task of the rows ("" = the joined result's; a bare frame without it is binary).
 
     Returns:
-        accuracy, precision, recall, f1, roc_auc, log_loss.
+        The task's metrics (``mlkeel.metrics.TASK_METRICS``): binary accuracy, precision, recall, f1, roc_auc,
+        log_loss; multiclass accuracy, macro_f1, weighted_f1, log_loss, roc_auc_ovr; regression rmse, mae, r2
+        (and mape when no label is 0).
 
     Raises:
-        DataError: no matched rows, or they hold one class only.
+        DataError: no matched rows, one class only (classification), fewer than two rows (regression), or a
+            label the multiclass model never saw.
     """
-    from mlkeel.metrics import DECISION_THRESHOLD, classification_metrics
-    from mlkeel.prediction_log import PROBABILITY, THRESHOLD
+    from mlkeel.metrics import DECISION_THRESHOLD, task_metrics
+    from mlkeel.prediction_log import CLASS_PROBABILITIES, PREDICTED_VALUE, PROBABILITY, THRESHOLD
+    from mlkeel.task import Task
 
     frame = joined.frame if isinstance(joined, JoinedPredictions) else joined
+    task = task or (joined.task if isinstance(joined, JoinedPredictions) else Task.BINARY.value)
     if frame.empty:
         raise DataError("no prediction has its label yet (0 matched rows): nothing to measure")
+    if task == Task.MULTICLASS:
+        labels = frame[LABEL].to_numpy()
+        classes, probabilities = class_probability_matrix(frame[CLASS_PROBABILITIES], labels)
+        return task_metrics(task, labels, probabilities, classes)
+    if task == Task.REGRESSION:
+        return task_metrics(task, frame[LABEL].to_numpy(dtype=float), frame[PREDICTED_VALUE].to_numpy(dtype=float))
     threshold = frame[THRESHOLD].to_numpy(dtype=float) if THRESHOLD in frame.columns else DECISION_THRESHOLD
-    return classification_metrics(frame[LABEL].to_numpy(), frame[PROBABILITY].to_numpy(), threshold)
+    return task_metrics(task, frame[LABEL].to_numpy(), frame[PROBABILITY].to_numpy(), threshold=threshold)
+
+
+def class_probability_matrix(entries: Any, labels: Any = ()) -> tuple[list[str], Any]:
+    """The logged ``class_probabilities`` of many rows as one rows x classes matrix.
+
+    A class that arrives in the labels but that the model never saw (a new carrier, a new product line) gets a
+    column of probability 0: the model cannot predict it, so its rows count as errors (F1 0 for that class, the
+    clipped log loss), which is what a user of the model lives with. It is logged as a warning.
+
+    Args:
+        entries: One entry per row, as Arrow's map reads into pandas: a list of ``(class, probability)`` pairs
+            (or a dict).
+        labels: The true classes of the rows (text), to add the classes the model never saw.
+
+    Returns:
+        ``(classes, matrix)``: the classes in the order the first row lists them (classes only later rows list,
+        e.g. of another model version, follow; then unseen label classes), and their probabilities (0 for a
+        class a row does not list).
+    """
+    import numpy as np
+
+    rows = [dict(entry) for entry in entries]
+    classes = list(dict.fromkeys(name for row in rows for name in row))
+    unseen = sorted({str(label) for label in labels} - set(classes))
+    if unseen:
+        count = sum(str(label) in unseen for label in labels)
+        logger.warning(
+            "performance: %d labelled row(s) of class(es) the model never saw: %s (scored as errors)",
+            count,
+            ", ".join(unseen[:10]),
+        )
+        classes += unseen
+    matrix = np.zeros((len(rows), len(classes)), dtype=np.float64)
+    column = {name: index for index, name in enumerate(classes)}
+    for index, row in enumerate(rows):
+        for name, value in row.items():
+            matrix[index, column[name]] = value
+    return classes, matrix
 
 
 def registered_metrics(model_name: str, model_version: str, tracking_uri: str = "") -> dict[str, float]:
@@ -297,12 +417,14 @@ def assess(
         live: Live metrics (``live_metrics``).
         registered: Holdout metrics of the same model version (``registered_metrics``).
         metric: The metric compared.
-        max_drop: Largest tolerated worsening (>= 0), in the metric's units: a fall for scores, a rise for
-            ``log_loss``.
+        max_drop: Largest tolerated worsening (>= 0): a fall for scores, a rise for ``log_loss`` and ``mape``,
+            in the metric's units; for ``rmse`` and ``mae`` (``RELATIVE_DROP_METRICS``, in the target's units) a
+            share of the holdout value: 0.05 tolerates 5% worse.
 
     Returns:
         ``{"degraded", "metric", "live", "registered", "drop", "max_drop", "reason"}``; ``drop`` is the
-        worsening (negative when live is better).
+        worsening (negative when live is better), a share of the holdout value for ``rmse`` and ``mae`` (then
+        ``"relative": True`` too).
 
     Raises:
         ParameterError: unknown metric or negative ``max_drop``.
@@ -316,16 +438,23 @@ def assess(
     live_value, registered_value = float(live[metric]), float(registered[metric])
     higher = HIGHER_IS_BETTER[metric]
     drop = registered_value - live_value if higher else live_value - registered_value
+    relative = metric in RELATIVE_DROP_METRICS and registered_value > 0
+    if relative:
+        drop /= registered_value
     degraded = drop > max_drop + DROP_TOLERANCE
     direction = "higher" if higher else "lower"
     compared = f"live {metric} {live_value:.4f} vs {registered_value:.4f} on the holdout"
+    worse, limit = (
+        (f"{drop:.1%} of the holdout's", f"{max_drop:.1%}") if relative else (f"{drop:.4f}", f"{max_drop:.4f}")
+    )
     if degraded:
+        reason = f"Degraded: {compared}, worse by {worse}, more than the tolerated {limit} ({direction} is better)."
+    elif relative:
         reason = (
-            f"Degraded: {compared}, worse by {drop:.4f}, more than the tolerated {max_drop:.4f} "
-            f"({direction} is better)."
+            f"Not degraded: {compared}, worse by {drop:+.1%} of the holdout's, within {limit} ({direction} is better)."
         )
     else:
-        reason = f"Not degraded: {compared}, worse by {drop:+.4f}, within {max_drop:.4f} ({direction} is better)."
+        reason = f"Not degraded: {compared}, worse by {drop:+.4f}, within {limit} ({direction} is better)."
     return {
         "degraded": degraded,
         "metric": metric,
@@ -334,6 +463,7 @@ def assess(
         "drop": drop,
         "max_drop": max_drop,
         "reason": reason,
+        **({"relative": True} if relative else {}),
     }
 
 
@@ -392,11 +522,11 @@ def performance(
     result_path: str,
     *,
     label_column: str,
-    positive_label: str,
+    positive_label: str = "",
     id_column: str = "request_id",
     label_id_column: str = "",
     tracking_uri: str = "",
-    metric: str = "roc_auc",
+    metric: str = TASK_DEFAULT_METRIC,
     max_drop: float = 0.05,
 ) -> PerformanceResult:
     """Join a prediction log with its labels, measure live metrics per model version and flag degradation.
@@ -406,19 +536,21 @@ def performance(
         labels_path: Ground truth (Parquet, or CSV when the name ends in ``.csv``).
         result_path: Where to write the result JSON (atomically).
         label_column: The label column of the ground truth.
-        positive_label: The label value meaning positive.
+        positive_label: The label value meaning positive (a binary model's log only).
         id_column: The log's id column.
         label_id_column: The ground truth's id column ("" = ``id_column``).
         tracking_uri: MLflow tracking/registry URI ("" = ``$MLFLOW_TRACKING_URI``); needed when the log names
             registered versions.
-        metric: The metric compared with the holdout.
-        max_drop: Largest tolerated worsening of ``metric`` (>= 0).
+        metric: The metric compared with the holdout; "" = the task's (roc_auc, macro_f1, rmse). It must be one
+            of the task's metrics (``mlkeel.metrics.TASK_METRICS``).
+        max_drop: Largest tolerated worsening of ``metric`` (>= 0), in its units and direction.
 
     Returns:
         The ``PerformanceResult`` (also written to ``result_path``).
 
     Raises:
-        ParameterError: unknown metric, negative ``max_drop``, no tracking URI for registered versions.
+        ParameterError: unknown metric or one of another task, negative ``max_drop``, no tracking URI for
+            registered versions, no ``positive_label`` for a binary log.
         DataError: unreadable files, conflicting labels, no matched rows, one class only.
         SchemaMismatchError: a column is missing, or a file is not a prediction log.
         RegistryError: a logged version is not in the registry, or the registry cannot be reached.
@@ -426,12 +558,17 @@ def performance(
     from datetime import UTC, datetime
 
     from mlkeel import __version__
-    from mlkeel.prediction_log import MODEL_NAME, MODEL_VERSION, read_prediction_logs
+    from mlkeel.metrics import DEFAULT_TASK_METRIC, require_task_metric
+    from mlkeel.prediction_log import MODEL_NAME, MODEL_VERSION, log_task, read_prediction_logs
     from mlkeel.storage import write_json_atomic
+    from mlkeel.task import Task
 
-    require_metric(metric)
+    if metric:
+        require_metric(metric)
     max_drop = check_max_drop(max_drop)
     log = read_prediction_logs(prediction_log_path)
+    task = log_task(log)
+    metric = require_task_metric(metric or DEFAULT_TASK_METRIC[task], task)
     joined = join_ground_truth(
         log,
         read_labels(labels_path),
@@ -447,9 +584,11 @@ def performance(
             f"{counts['labels']} labels by {label_id_column or id_column!r}: check the id columns, or wait for labels"
         )
     overall = live_metrics(joined)
+    if task != Task.BINARY:
+        logger.info("performance: %s model; live %s", task, ", ".join(f"{k} {v:.4f}" for k, v in overall.items()))
     versions = []
     for (name, version), rows in joined.frame.groupby([MODEL_NAME, MODEL_VERSION], sort=True):
-        versions.append(_assess_version(str(name), str(version), rows, tracking_uri, metric, max_drop))
+        versions.append(_assess_version(str(name), str(version), rows, tracking_uri, metric, max_drop, task))
     assessed = [entry for entry in versions if entry["assessment"] is not None]
     worse = [entry for entry in assessed if entry["assessment"]["degraded"]]
     if worse:
@@ -462,6 +601,7 @@ def performance(
         meta={
             "name": RESULT_NAME,
             "version": __version__,
+            **({} if task == Task.BINARY else {"task": task}),
             "metric": metric,
             "max_drop": max_drop,
             "id_column": id_column,
@@ -490,7 +630,7 @@ def _model_text(entry: dict[str, Any]) -> str:
 
 
 def _assess_version(
-    name: str, version: str, rows: pd.DataFrame, tracking_uri: str, metric: str, max_drop: float
+    name: str, version: str, rows: pd.DataFrame, tracking_uri: str, metric: str, max_drop: float, task: str
 ) -> dict[str, Any]:
     """Live metrics of one model version's rows and their comparison with its holdout metrics."""
     entry: dict[str, Any] = {
@@ -503,7 +643,7 @@ def _assess_version(
         "skipped": "",
     }
     try:
-        entry["live"] = live_metrics(rows)
+        entry["live"] = live_metrics(rows, task)
     except DataError as error:
         entry["skipped"] = f"no live metrics ({error})"
         return entry

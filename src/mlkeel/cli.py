@@ -276,10 +276,7 @@ def run_training(
         "model_name": model_name,
         "experiment_name": model_name,
     }
-    if chosen != "binary":  # the pipeline's gate defaults are binary metrics (roc_auc); --param overrides these
-        from mlkeel.metrics import DEFAULT_TASK_METRIC
-
-        arguments.update({"gate_metric": DEFAULT_TASK_METRIC[chosen], "gate_thresholds": {}})
+    arguments.update(task_gate_arguments(chosen))
     # The pipeline's fairness and slice defaults name Telco columns: other data gets only what is asked for.
     if data or sensitive_columns:
         arguments["sensitive_columns"] = list(sensitive_columns)
@@ -306,6 +303,24 @@ def run_training(
     click.echo(summary.render())
 
 
+def task_gate_arguments(task: str) -> dict[str, Any]:
+    """The gate parameters a multiclass or regression run needs (the pipelines' gate defaults are binary).
+
+    Args:
+        task: The target's task.
+
+    Returns:
+        ``{}`` for binary; else ``gate_metric`` = the task's (macro_f1, rmse) and no ``gate_thresholds``
+        (``--param`` overrides both).
+    """
+    from mlkeel.metrics import DEFAULT_TASK_METRIC
+    from mlkeel.task import Task
+
+    if task == Task.BINARY:
+        return {}
+    return {"gate_metric": DEFAULT_TASK_METRIC[task], "gate_thresholds": {}}
+
+
 @run.command(name="monitoring")
 @click.option("--local", "local_run", is_flag=True, help="Run with kfp.local on this machine (required for now).")
 @click.option("--runner", type=click.Choice(RUNNERS), default=DEFAULT_RUNNER, show_default=True, help=RUNNER_HELP)
@@ -318,6 +333,7 @@ def run_training(
 )
 @click.option("--target", "target_column", required=True, help="Target column.")
 @click.option("--positive-label", default=None, help="Positive class value (default: 1/True/Yes when present).")
+@task_option
 @click.option("--key-column", required=True, help="Row identifier: joins predictions with labels.")
 @click.option("--model-name", default="mlkeel-churn", show_default=True)
 @click.option(
@@ -355,6 +371,7 @@ def run_monitoring(
     reference_uri: str,
     target_column: str,
     positive_label: str | None,
+    task: str,
     key_column: str,
     model_name: str,
     estimator: str,
@@ -364,7 +381,11 @@ def run_monitoring(
     extra_params: tuple[str, ...],
     verbose: bool,
 ) -> None:
-    """Check a new batch against the champion (schema, drift, live metrics); retrain on drift or degradation."""
+    """Check a new batch against the champion (schema, drift, live metrics); retrain on drift or degradation.
+
+    Every task: binary, multiclass and regression targets (inferred, or --task): predictions, live metrics,
+    prediction drift and the retraining follow the task.
+    """
     from mlkeel.components.champion.logic import resolve_champion
     from mlkeel.errors import RegistryError
     from mlkeel.local import LocalStore, require_monitoring_libraries, run_training
@@ -373,8 +394,10 @@ def run_monitoring(
     if not local_run:
         raise ParameterError("`mlkeel run` runs on this machine: add --local (for a cluster: `mlkeel submit`)")
     require_monitoring_libraries(runner)
-    binary_only = "the monitoring pipeline (drift, performance, batch predict) handles binary targets only so far"
-    label, _ = preflight(current_uri, "auto", None, target_column, positive_label or "", binary_only=binary_only)
+    label, chosen = preflight(current_uri, "auto", None, target_column, positive_label or "", task=task)
+    # A non-binary task is named to every stage (validation and the retraining then never infer another).
+    named = task or ("" if chosen == "binary" else chosen)
+    task_arguments = {**({"task": named} if named else {}), **task_gate_arguments(chosen)}
     store = LocalStore.create(workdir, tracking_uri)
     try:
         resolve_champion(model_name, store.tracking_uri)
@@ -382,7 +405,7 @@ def run_monitoring(
         if not reference_uri:
             raise
         click.echo(f"no champion for {model_name!r} yet: training one on {reference_uri}")
-        preflight(reference_uri, "auto", None, target_column, label, binary_only=binary_only)
+        preflight(reference_uri, "auto", None, target_column, label, task=named)
         first = run_training(
             {
                 "data_uri": reference_uri,
@@ -395,6 +418,7 @@ def run_monitoring(
                 # As the monitoring pipeline's retraining: no Telco sensitive or slice columns on other data.
                 "sensitive_columns": [],
                 "slice_columns": [],
+                **task_arguments,
             },
             workdir=workdir,
             tracking_uri=tracking_uri,
@@ -410,6 +434,7 @@ def run_monitoring(
         "key_column": key_column,
         "estimator": estimator,
         "experiment_name": model_name,
+        **task_arguments,
         **({"pushgateway_url": pushgateway_url} if pushgateway_url else {}),
         **parse_params(extra_params),
     }

@@ -538,6 +538,8 @@ class MonitoringSummary:
         store: Where outputs and the MLflow store are.
         run_folder: This run's output folder.
         seconds: Wall time of the pipeline run.
+        predictions: The prediction drift line (the champion's answers, reference vs batch; reported, not
+            deciding), "" when the drift step did not compare predictions.
     """
 
     model_name: str
@@ -550,6 +552,7 @@ class MonitoringSummary:
     store: LocalStore
     run_folder: Path | None
     seconds: float
+    predictions: str = ""
 
     @property
     def retrained(self) -> bool:
@@ -589,6 +592,7 @@ class MonitoringSummary:
                 "mlkeel monitoring run summary",
                 f"  champion         : {self.champion_before}",
                 f"  drift            : {'DRIFT' if self.is_drift else 'no drift'} (drifted features: {drifted})",
+                *([f"  predictions      : {self.predictions}"] if self.predictions else []),
                 f"  performance      : {self.performance_reason}",
                 f"  retraining       : {outcome}",
                 f"  metrics push     : {pushed}",
@@ -672,4 +676,5 @@ def run_monitoring(
         store=store,
         run_folder=_newest_run_folder(store.workdir, "mlkeel-monitoring", started),
         seconds=seconds,
+        predictions=str(drift_metadata.get("predictions", "")),
     )

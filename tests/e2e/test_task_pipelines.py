@@ -15,21 +15,14 @@ import pytest
 from sklearn.datasets import load_diabetes, load_wine
 
 from mlkeel.constants import CHAMPION_ALIAS, PREVIOUS_CHAMPION_ALIAS, LineageTag
+from tests.e2e.cli import run_mlkeel
 from tests.e2e.registry import registry
 
 pytestmark = pytest.mark.pipeline
 
 
 def run_cli(*args: str) -> str:
-    completed = subprocess.run(
-        [sys.executable, "-m", "mlkeel.cli", "run", "training", "--local", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    return completed.stdout + completed.stderr
+    return run_mlkeel("run", "training", "--local", *args, timeout=600)
 
 
 def line(summary: str, name: str) -> str:
