@@ -15,6 +15,7 @@ from mlkeel.clitools import JSON_OBJECT, model_choice_options, reports_user_erro
 from mlkeel.constants import DEFAULT_RUNNER, RUNNER_HELP, RUNNERS
 from mlkeel.errors import DataError, ParameterError
 from mlkeel.pipelines import PIPELINES
+from mlkeel.task import task_gate_arguments
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -301,24 +302,6 @@ def run_training(
     arguments.update(user_params)
     summary = run_locally(arguments, workdir=workdir, tracking_uri=tracking_uri, runner=runner, verbose=verbose)
     click.echo(summary.render())
-
-
-def task_gate_arguments(task: str) -> dict[str, Any]:
-    """The gate parameters a multiclass or regression run needs (the pipelines' gate defaults are binary).
-
-    Args:
-        task: The target's task.
-
-    Returns:
-        ``{}`` for binary; else ``gate_metric`` = the task's (macro_f1, rmse) and no ``gate_thresholds``
-        (``--param`` overrides both).
-    """
-    from mlkeel.metrics import DEFAULT_TASK_METRIC
-    from mlkeel.task import Task
-
-    if task == Task.BINARY:
-        return {}
-    return {"gate_metric": DEFAULT_TASK_METRIC[task], "gate_thresholds": {}}
 
 
 @run.command(name="monitoring")

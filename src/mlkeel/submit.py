@@ -216,7 +216,9 @@ def check_arguments(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         arguments: Parameter name -> value.
 
     Returns:
-        A copy of ``arguments``, typed as the pipeline declares them (``typed_arguments``).
+        A copy of ``arguments``, typed as the pipeline declares them (``typed_arguments``); with ``task``
+        multiclass or regression, the task's gate metric (``task_gate_arguments``) where none is given: the
+        pipelines' gate defaults are binary (roc_auc), which such a run cannot compute.
 
     Raises:
         ParameterError: a name the pipeline does not take, a required parameter missing, a value of the wrong
@@ -237,6 +239,10 @@ def check_arguments(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
             f"{TRACKING_URI_PARAMETER}={display_uri(tracking_uri)}...: carries credentials, which the run record "
             "would keep and show; leave it empty and set MLFLOW_TRACKING_URI on the cluster from a Secret"
         )
+    if "gate_metric" in known and "gate_metric" not in arguments:
+        from mlkeel.task import task_gate_arguments
+
+        arguments = {**task_gate_arguments(str(arguments.get("task") or "")), **arguments}
     return typed_arguments(name, arguments, known)
 
 

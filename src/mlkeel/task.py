@@ -237,3 +237,20 @@ def rare_rows(strata: np.ndarray, min_rows: int = 2) -> np.ndarray:
 
     _, inverse, counts = np.unique(strata, return_inverse=True, return_counts=True)
     return np.asarray(counts[inverse] < min_rows)
+
+
+def task_gate_arguments(task: str) -> dict[str, Any]:
+    """The gate parameters a multiclass or regression run needs (the pipelines' gate defaults are binary).
+
+    Args:
+        task: The target's task.
+
+    Returns:
+        ``{}`` for binary (or an inferred task, ""); else ``gate_metric`` = the task's (macro_f1, rmse) and no
+        ``gate_thresholds`` (the user's own ``--param`` values go over both).
+    """
+    from mlkeel.metrics import DEFAULT_TASK_METRIC
+
+    if task not in (Task.MULTICLASS, Task.REGRESSION):
+        return {}
+    return {"gate_metric": DEFAULT_TASK_METRIC[task], "gate_thresholds": {}}

@@ -15,6 +15,7 @@ import pytest
 from mlkeel.errors import ParameterError
 from mlkeel.submit import (
     ClusterError,
+    check_arguments,
     compiled_pipeline_path,
     dedupe_run_name,
     default_version_name,
@@ -294,3 +295,14 @@ def test_the_stand_in_refuses_what_the_kfp_upload_handlers_refuse(kfp_api: KfpSt
     with pytest.raises(kfp_server_api.ApiException) as unknown:
         client.upload_pipeline_version(package, pipeline_version_name="x", pipeline_id="no-such-pipeline")
     assert unknown.value.status == 400
+
+
+@pytest.mark.parametrize(("task", "metric"), [("multiclass", "macro_f1"), ("regression", "rmse")])
+def test_a_non_binary_task_submitted_gets_its_gate_metric_unless_one_is_given(task: str, metric: str) -> None:
+    arguments = {"data_uri": "s3://bucket/wine.parquet", "target_column": "cultivar", "task": task}
+    checked = check_arguments("training", arguments)
+    # The pipeline's default gate (roc_auc >= 0.7) cannot be computed for this task.
+    assert checked["gate_metric"] == metric and checked["gate_thresholds"] == {}
+    given = check_arguments("training", {**arguments, "gate_metric": "mae", "gate_thresholds": {"r2": 0.3}})
+    assert given["gate_metric"] == "mae" and given["gate_thresholds"] == {"r2": 0.3}
+    assert "gate_metric" not in check_arguments("training", {**arguments, "task": "binary"})
