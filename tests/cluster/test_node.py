@@ -1,0 +1,255 @@
+"""A real node: mlkeel's images run as pods under a real kubelet, containerd 2.x and runc (marker ``node``).
+
+The control plane is tools/kubecluster's (no fake node: the scheduler has only the real one); the node is
+``mlkeel.cluster.node``: containerd built from its module, Debian's runc and CNI plugins, the project's own pause
+image, kubelet and kube-proxy of the same build. Images are side-loaded from Docker (``docker save`` | ``ctr
+images import``); pods use IfNotPresent. Pods run in a namespace that enforces Pod Security "restricted".
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mlkeel.cluster import node as real
+from mlkeel.cluster.controlplane import ControlPlane
+from mlkeel.imagebuild import RUNTIME_UID
+from tests.cluster.conftest import wait_for
+
+NAMESPACE = "mlkeel-node-test"
+POD_READY_TIMEOUT_S = 120.0
+
+
+def restricted_container(name: str, image: str, command: list[str], **extra: Any) -> dict[str, Any]:
+    """A container that Pod Security "restricted" admits, pulled only if not present."""
+    return {
+        "name": name,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def core(node_plane: ControlPlane, real_node: real.Node) -> Iterator[Any]:
+    """A CoreV1Api of the admin, with the test namespace (Pod Security "restricted" enforced) created."""
+    from kubernetes import client as k8s
+
+    with node_plane.api_client() as api_client:
+        api = k8s.CoreV1Api(api_client)
+        api.create_namespace(
+            {
+                "metadata": {
+                    "name": NAMESPACE,
+                    "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+                }
+            }
+        )
+        wait_for(
+            "the default ServiceAccount of the test namespace",
+            lambda: any(sa.metadata.name == "default" for sa in api.list_namespaced_service_account(NAMESPACE).items),
+            30,
+            real_node.logs,
+        )
+        yield api
+
+
+def pod_ready(core: Any, name: str) -> Any:
+    pod = core.read_namespaced_pod(name, NAMESPACE)
+    ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+    return pod if ready else None
+
+
+def test_node_registers_with_the_runtime_and_versions_of_this_build(node_plane: ControlPlane, real_node: real.Node):
+    from kubernetes import client as k8s
+
+    with node_plane.api_client() as api_client:
+        (registered,) = k8s.CoreV1Api(api_client).list_node().items
+    info = registered.status.node_info
+    assert registered.metadata.name == real.NODE_NAME
+    assert info.kubelet_version == "v1.36.3"
+    assert info.container_runtime_version.startswith("containerd://2.4.2")
+    assert {address.address for address in registered.status.addresses if address.type == "InternalIP"} == {
+        real.NODE_IP
+    }
+    assert real.normalized(real_node.pause_image) in real_node.images()
+    print(f"node Ready {real_node.started_s:.1f} s after containerd started")
+
+
+def test_serve_image_pod_runs_as_uid_1000_is_ready_logs_and_answers(
+    core: Any, real_node: real.Node, serve_image: str
+) -> None:
+    """The serve image as a pod: Running and Ready (an HTTP readiness probe the kubelet really calls), its
+    logs through the API server (kubectl logs' path: API server -> kubelet -> containerd), uid 1000 from the
+    image's own USER, and its port reachable at the pod's IP on the node's bridge.
+    """
+    script = 'echo "uid=$(id -u) gid=$(id -g)"; exec python -m http.server 8080 --bind 0.0.0.0'
+    container = restricted_container(
+        "serve",
+        serve_image,
+        ["sh", "-c", script],
+        ports=[{"containerPort": 8080, "name": "http"}],
+        readinessProbe={"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1},
+    )
+    core.create_namespaced_pod(NAMESPACE, {"metadata": {"name": "serve-image"}, "spec": {"containers": [container]}})
+    started = time.monotonic()
+    pod = wait_for(
+        "the serve-image pod Ready", lambda: pod_ready(core, "serve-image"), POD_READY_TIMEOUT_S, real_node.logs
+    )
+    print(f"serve-image pod Ready {time.monotonic() - started:.1f} s after it was created")
+    assert pod.status.phase == "Running"
+    assert pod.spec.node_name == real.NODE_NAME
+    assert pod.status.container_statuses[0].image.endswith(serve_image.split("/", 1)[1])
+    log = core.read_namespaced_pod_log("serve-image", NAMESPACE)
+    assert f"uid={RUNTIME_UID} gid={RUNTIME_UID}" in log
+    with urllib.request.urlopen(f"http://{pod.status.pod_ip}:8080/", timeout=5) as response:
+        assert response.status == 200
+    assert pod.status.pod_ip.startswith(real.POD_CIDR.rsplit(".", 1)[0] + ".")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# deploy of a registered champion with the real serve image
+# ----------------------------------------------------------------------------------------------------------
+
+SERVING_NAMESPACE = "mlkeel-serving"
+DEPLOY_WAITING_TIMEOUT_S = 300.0
+HOLDOUT_ROWS = 40
+
+
+@pytest.fixture(scope="module")
+def node_mlflow(real_node: real.Node, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``mlflow server`` on the host, listening on the node's address so the serving pods reach it."""
+    from tests.fixtures_mlflow import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("node-mlflow"), host=real.NODE_IP)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def probe_successes(plane: ControlPlane, pod: str) -> set[str]:
+    """The probe types (Startup, Readiness, Liveness) the kubelet counted as successful for ``pod``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, text = plane.get(f"/api/v1/nodes/{real.NODE_NAME}/proxy/metrics/probes")
+    assert status == 200, text
+    return {
+        sample.labels["probe_type"]
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "prober_probe_total"
+        and sample.labels.get("pod") == pod
+        and sample.labels.get("result") == "successful"
+        and sample.value > 0
+    }
+
+
+def test_deploy_serves_the_registered_champion_through_the_service_with_real_probes(
+    node_plane: ControlPlane,
+    real_node: real.Node,
+    serve_image: str,
+    node_mlflow: str,
+    train_telco: Any,
+    telco_split: Any,
+    model_name: str,
+    tmp_path: Any,
+) -> None:
+    """deploy (rolling) of the champion the register stage blessed, with mlkeel/serve: the pod loads the model
+    from the host's MLflow server, its startup, readiness and liveness probes call the real /healthz and /readyz,
+    and /predict through the Service's ClusterIP (kube-proxy's iptables rules) returns the model's probabilities
+    for the holdout rows.
+    """
+    import base64
+    import json
+
+    import pyarrow.parquet as pq
+    from kubernetes import client as k8s
+
+    from mlkeel.components.deploy.logic import DeploySettings, KubeApis, Waiting, deploy_model
+    from mlkeel.components.register.logic import register
+    from mlkeel.components.serve.logic import http_call, json_records
+    from mlkeel.constants import MLFLOW_SECRET_NAME, MLFLOW_SECRET_URI_KEY, ServingLabel
+    from mlkeel.modeling import load_sklearn_model, model_feature_columns, positive_scores
+    from tests.cluster.conftest import MANIFESTS, apply, rendered_kustomization
+    from tests.fixtures_serve import BLESSED
+
+    trained = train_telco(node_mlflow, "strong")
+    register(trained.model_uri, BLESSED, model_name, node_mlflow)
+    documents = rendered_kustomization(MANIFESTS / "serving", tmp_path)
+    for document in documents:
+        if document["kind"] == "Secret" and document["metadata"]["name"] == MLFLOW_SECRET_NAME:
+            document.pop("stringData", None)
+            document["data"] = {MLFLOW_SECRET_URI_KEY: base64.b64encode(node_mlflow.encode()).decode()}
+    with node_plane.api_client() as admin:
+        apply(admin, documents)
+        apis = KubeApis(apps=k8s.AppsV1Api(admin), core=k8s.CoreV1Api(admin), autoscaling=k8s.AutoscalingV2Api(admin))
+        settings = DeploySettings(
+            model_name=model_name,
+            model_version="",
+            namespace=SERVING_NAMESPACE,
+            image=serve_image,
+            replicas=1,
+            cpu_request="100m",
+        )
+        started = time.monotonic()
+        result = deploy_model(
+            apis,
+            settings,
+            strategy="rolling",
+            tracking_uri=node_mlflow,
+            waiting=Waiting(timeout_s=DEPLOY_WAITING_TIMEOUT_S, poll_s=1.0),
+        )
+        ready_s = time.monotonic() - started
+        assert result.model_version == "1", result
+
+        service = apis.core.read_namespaced_service(settings.serving_name, SERVING_NAMESPACE)
+        url = f"http://{service.spec.cluster_ip}:{service.spec.ports[0].port}"
+        model = load_sklearn_model(str(trained.model_dir))
+        columns = model_feature_columns(model)
+        rows = pq.read_table(telco_split[1]).slice(0, HOLDOUT_ROWS)
+        payload = json.dumps({"records": json_records(rows.select(columns))}).encode()
+
+        def predicted() -> Any:
+            try:  # refused until kube-proxy has the Service's ready endpoint (it rejects one without)
+                status, body = http_call(f"{url}/predict", payload)
+            except OSError:
+                return None
+            return json.loads(body) if status == 200 else None
+
+        answer = wait_for("a 200 from /predict through the Service", predicted, 60, real_node.logs)
+        first_predict_s = time.monotonic() - started
+        served = [item["probability"] for item in answer["predictions"]]
+        assert served == pytest.approx(positive_scores(model, rows.to_pandas()[columns]).tolist(), abs=1e-9)
+
+        (pod,) = apis.core.list_namespaced_pod(
+            SERVING_NAMESPACE, label_selector=f"{ServingLabel.APP}={settings.serving_name}"
+        ).items
+        status = pod.status.container_statuses[0]
+        assert (status.ready, status.started, status.restart_count) == (True, True, 0)
+        assert pod.spec.node_name == real.NODE_NAME
+        probes = pod.spec.containers[0]
+        assert (probes.readiness_probe.http_get.path, probes.liveness_probe.http_get.path) == ("/readyz", "/healthz")
+        # The kubelet's own prober counters (through the API server's node proxy): the startup, readiness and
+        # liveness probes each ran against the container and succeeded (liveness starts 10 s after startup).
+        wait_for(
+            "a successful startup, readiness and liveness probe in the kubelet's /metrics/probes",
+            lambda: probe_successes(node_plane, pod.metadata.name) >= {"Startup", "Readiness", "Liveness"},
+            60,
+            real_node.logs,
+        )
+        print(
+            f"deploy -> pods Ready {ready_s:.1f} s; deploy -> first 200 from /predict through the Service "
+            f"{first_predict_s:.1f} s"
+        )
