@@ -8,9 +8,10 @@ images import``); pods use IfNotPresent. Pods run in a namespace that enforces P
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -156,53 +157,100 @@ def probe_successes(plane: ControlPlane, pod: str) -> set[str]:
     }
 
 
-def test_deploy_serves_the_registered_champion_through_the_service_with_real_probes(
-    node_plane: ControlPlane,
-    real_node: real.Node,
-    serve_image: str,
-    node_mlflow: str,
-    train_telco: Any,
-    telco_split: Any,
-    model_name: str,
-    tmp_path: Any,
-) -> None:
-    """deploy (rolling) of the champion the register stage blessed, with mlkeel/serve: the pod loads the model
-    from the host's MLflow server, its startup, readiness and liveness probes call the real /healthz and /readyz,
-    and /predict through the Service's ClusterIP (kube-proxy's iptables rules) returns the model's probabilities
-    for the holdout rows.
-    """
+@pytest.fixture(scope="module")
+def serving_namespace(node_plane: ControlPlane, node_mlflow: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """manifests/serving applied (Pod Security "restricted", RBAC, the prediction-log claim), its MLflow Secret
+    pointing at the host's server."""
     import base64
-    import json
 
-    import pyarrow.parquet as pq
-    from kubernetes import client as k8s
-
-    from mlkeel.components.deploy.logic import DeploySettings, KubeApis, Waiting, deploy_model
-    from mlkeel.components.register.logic import register
-    from mlkeel.components.serve.logic import http_call, json_records
-    from mlkeel.constants import MLFLOW_SECRET_NAME, MLFLOW_SECRET_URI_KEY, ServingLabel
-    from mlkeel.modeling import load_sklearn_model, model_feature_columns, positive_scores
+    from mlkeel.constants import MLFLOW_SECRET_NAME, MLFLOW_SECRET_URI_KEY
     from tests.cluster.conftest import MANIFESTS, apply, rendered_kustomization
-    from tests.fixtures_serve import BLESSED
 
-    trained = train_telco(node_mlflow, "strong")
-    register(trained.model_uri, BLESSED, model_name, node_mlflow)
-    documents = rendered_kustomization(MANIFESTS / "serving", tmp_path)
+    documents = rendered_kustomization(MANIFESTS / "serving", tmp_path_factory.mktemp("serving"))
     for document in documents:
         if document["kind"] == "Secret" and document["metadata"]["name"] == MLFLOW_SECRET_NAME:
             document.pop("stringData", None)
             document["data"] = {MLFLOW_SECRET_URI_KEY: base64.b64encode(node_mlflow.encode()).decode()}
     with node_plane.api_client() as admin:
         apply(admin, documents)
-        apis = KubeApis(apps=k8s.AppsV1Api(admin), core=k8s.CoreV1Api(admin), autoscaling=k8s.AutoscalingV2Api(admin))
-        settings = DeploySettings(
-            model_name=model_name,
-            model_version="",
-            namespace=SERVING_NAMESPACE,
-            image=serve_image,
-            replicas=1,
-            cpu_request="100m",
-        )
+    return SERVING_NAMESPACE
+
+
+def champion(node_mlflow: str, train_telco: Any, model_name: str, serve_image: str, **overrides: Any) -> Any:
+    """Train and register (blessed, alias champion) the Telco model; the deploy settings that serve it."""
+    from mlkeel.components.deploy.logic import DeploySettings
+    from mlkeel.components.register.logic import register
+    from tests.fixtures_serve import BLESSED
+
+    trained = train_telco(node_mlflow, "strong")
+    register(trained.model_uri, BLESSED, model_name, node_mlflow)
+    settings = DeploySettings(
+        model_name=model_name,
+        model_version="",
+        namespace=SERVING_NAMESPACE,
+        image=serve_image,
+        replicas=1,
+        cpu_request="100m",
+        **overrides,
+    )
+    return trained, settings
+
+
+def kube_apis(admin: Any) -> Any:
+    """deploy's API clients on an admin connection."""
+    from kubernetes import client as k8s
+
+    from mlkeel.components.deploy.logic import KubeApis
+
+    return KubeApis(apps=k8s.AppsV1Api(admin), core=k8s.CoreV1Api(admin), autoscaling=k8s.AutoscalingV2Api(admin))
+
+
+def predict_through_service(core: Any, service_name: str, payload: bytes, logs: Callable[[], str]) -> Any:
+    """POST ``payload`` to /predict at the Service's ClusterIP until it answers 200; the decoded answer."""
+    import json
+
+    from mlkeel.components.serve.logic import http_call
+
+    service = core.read_namespaced_service(service_name, SERVING_NAMESPACE)
+    url = f"http://{service.spec.cluster_ip}:{service.spec.ports[0].port}/predict"
+
+    def predicted() -> Any:
+        try:  # refused until kube-proxy has the Service's ready endpoint (it rejects one without)
+            status, body = http_call(url, payload)
+        except OSError:
+            return None
+        return json.loads(body) if status == 200 else None
+
+    return wait_for("a 200 from /predict through the Service", predicted, 60, logs)
+
+
+def test_deploy_serves_the_registered_champion_through_the_service_with_real_probes(
+    node_plane: ControlPlane,
+    real_node: real.Node,
+    serve_image: str,
+    serving_namespace: str,
+    node_mlflow: str,
+    train_telco: Any,
+    telco_split: Any,
+    model_name: str,
+) -> None:
+    """deploy (rolling) of the champion the register stage blessed, with mlkeel/serve: the pod loads the model
+    from the host's MLflow server, its startup, readiness and liveness probes call the real /healthz and /readyz,
+    and /predict through the Service's ClusterIP (kube-proxy's iptables rules) returns the model's probabilities
+    for the holdout rows.
+    """
+    import json
+
+    import pyarrow.parquet as pq
+
+    from mlkeel.components.deploy.logic import Waiting, deploy_model
+    from mlkeel.components.serve.logic import json_records
+    from mlkeel.constants import ServingLabel
+    from mlkeel.modeling import load_sklearn_model, model_feature_columns, positive_scores
+
+    trained, settings = champion(node_mlflow, train_telco, model_name, serve_image)
+    with node_plane.api_client() as admin:
+        apis = kube_apis(admin)
         started = time.monotonic()
         result = deploy_model(
             apis,
@@ -214,21 +262,11 @@ def test_deploy_serves_the_registered_champion_through_the_service_with_real_pro
         ready_s = time.monotonic() - started
         assert result.model_version == "1", result
 
-        service = apis.core.read_namespaced_service(settings.serving_name, SERVING_NAMESPACE)
-        url = f"http://{service.spec.cluster_ip}:{service.spec.ports[0].port}"
         model = load_sklearn_model(str(trained.model_dir))
         columns = model_feature_columns(model)
         rows = pq.read_table(telco_split[1]).slice(0, HOLDOUT_ROWS)
         payload = json.dumps({"records": json_records(rows.select(columns))}).encode()
-
-        def predicted() -> Any:
-            try:  # refused until kube-proxy has the Service's ready endpoint (it rejects one without)
-                status, body = http_call(f"{url}/predict", payload)
-            except OSError:
-                return None
-            return json.loads(body) if status == 200 else None
-
-        answer = wait_for("a 200 from /predict through the Service", predicted, 60, real_node.logs)
+        answer = predict_through_service(apis.core, settings.serving_name, payload, real_node.logs)
         first_predict_s = time.monotonic() - started
         served = [item["probability"] for item in answer["predictions"]]
         assert served == pytest.approx(positive_scores(model, rows.to_pandas()[columns]).tolist(), abs=1e-9)
@@ -253,3 +291,193 @@ def test_deploy_serves_the_registered_champion_through_the_service_with_real_pro
             f"deploy -> pods Ready {ready_s:.1f} s; deploy -> first 200 from /predict through the Service "
             f"{first_predict_s:.1f} s"
         )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A stage image as a Job, with its compiled component's command and arguments
+# ----------------------------------------------------------------------------------------------------------
+
+JOB_TIMEOUT_S = 240.0
+INGEST_ROWS = 200
+
+
+def test_ingest_image_runs_as_a_job_with_the_compiled_components_command_as_uid_1000(
+    node_plane: ControlPlane, real_node: real.Node, tmp_path: Any, telco_parquet: Any
+) -> None:
+    """components/ingest/component.yaml's container (image, command, args) as a Kubernetes Job: ``{{$}}`` is the
+    executor input a KFP driver would write (a small CSV in, the Dataset and the executor output to a hostPath
+    folder). The Job completes, its files belong to uid 1000, the Dataset holds the rows.
+    """
+    import json
+
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    import yaml
+    from kubernetes import client as k8s
+
+    from mlkeel import imagebuild
+    from tests.cluster.conftest import REPO
+
+    compiled = yaml.safe_load((REPO / "components" / "ingest" / "component.yaml").read_text())
+    (executor,) = compiled["deploymentSpec"]["executors"].values()
+    container = executor["container"]
+    imagebuild.build_all(offline=True, stages=["ingest"])  # the tag the YAML names, up to date with this tree
+    real_node.load_images(container["image"])
+
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    outputs.mkdir()
+    outputs.chmod(0o777)  # the container's uid 1000 writes here
+    inputs.chmod(0o755)
+    pacsv.write_csv(pq.read_table(telco_parquet).slice(0, INGEST_ROWS), inputs / "telco.csv")
+    (inputs / "telco.csv").chmod(0o644)
+    executor_input = {
+        "inputs": {"parameterValues": {"source_uri": "/in/telco.csv", "column_types": {}}},
+        "outputs": {
+            "artifacts": {
+                "dataset": {
+                    "artifacts": [
+                        {
+                            "name": "dataset",
+                            "type": {"schemaTitle": "system.Dataset", "schemaVersion": "0.0.1"},
+                            "uri": "/out/dataset",
+                            "metadata": {},
+                        }
+                    ]
+                }
+            },
+            "parameters": {"fingerprint": {"outputFile": "/out/fingerprint"}, "num_rows": {"outputFile": "/out/rows"}},
+            "outputFile": "/out/executor_output.json",
+        },
+    }
+    args = [json.dumps(executor_input) if arg == "{{$}}" else arg for arg in container["args"]]
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "ingest", "namespace": "default"},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        restricted_container(
+                            "main",
+                            container["image"],
+                            container["command"],
+                            args=args,
+                            volumeMounts=[
+                                {"name": "in", "mountPath": "/in", "readOnly": True},
+                                {"name": "out", "mountPath": "/out"},
+                            ],
+                        )
+                    ],
+                    "volumes": [
+                        {"name": "in", "hostPath": {"path": str(inputs), "type": "Directory"}},
+                        {"name": "out", "hostPath": {"path": str(outputs), "type": "Directory"}},
+                    ],
+                }
+            },
+        },
+    }
+    with node_plane.api_client() as admin:
+        batch, core = k8s.BatchV1Api(admin), k8s.CoreV1Api(admin)
+        batch.create_namespaced_job("default", job)
+
+        def finished() -> Any:
+            status = batch.read_namespaced_job_status("ingest", "default").status
+            return "succeeded" if status.succeeded else "failed" if status.failed else None
+
+        outcome = wait_for("the ingest Job to finish", finished, JOB_TIMEOUT_S, real_node.logs)
+        (pod,) = core.list_namespaced_pod("default", label_selector="job-name=ingest").items
+        log = core.read_namespaced_pod_log(pod.metadata.name, "default")
+    assert outcome == "succeeded", log[-3000:]
+    written = json.loads((outputs / "executor_output.json").read_text())
+    assert written["parameterValues"]["num_rows"] == INGEST_ROWS
+    assert written["parameterValues"]["fingerprint"].startswith("sha256:")
+    assert pq.read_table(outputs / "dataset").num_rows == INGEST_ROWS
+    owners = {os.stat(path).st_uid for path in [outputs / "executor_output.json", outputs / "dataset"]}
+    assert owners == {RUNTIME_UID}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The prediction log on a PersistentVolume of the test's own
+# ----------------------------------------------------------------------------------------------------------
+
+
+def test_prediction_log_on_a_persistent_volume_survives_the_pod(
+    node_plane: ControlPlane,
+    real_node: real.Node,
+    serve_image: str,
+    serving_namespace: str,
+    node_mlflow: str,
+    train_telco: Any,
+    telco_split: Any,
+    model_name: str,
+    tmp_path: Any,
+) -> None:
+    """deploy with ``prediction_log_claim``: manifests/serving's claim binds to a hostPath PersistentVolume of the
+    test's own; the serving pod logs the rows it scored there, and after the pod is deleted (its Deployment
+    starts another) the host's folder holds every row once.
+    """
+    import json
+
+    import pyarrow.parquet as pq
+    from kubernetes import client as k8s
+
+    from mlkeel.components.deploy.logic import Waiting, deploy_model
+    from mlkeel.components.serve.logic import json_records
+    from mlkeel.constants import ServingLabel
+    from mlkeel.modeling import load_sklearn_model, model_feature_columns
+    from mlkeel.prediction_log import read_prediction_logs
+
+    claim = "mlkeel-prediction-log"  # manifests/serving/prediction-log-pvc.yaml
+    volume = tmp_path / "prediction-log-volume"
+    volume.mkdir()
+    volume.chmod(0o777)  # hostPath volumes take no fsGroup: the serving uid 1000 writes here
+    trained, settings = champion(node_mlflow, train_telco, model_name, serve_image, prediction_log_claim=claim)
+    with node_plane.api_client() as admin:
+        core = k8s.CoreV1Api(admin)
+        core.create_persistent_volume(
+            {
+                "metadata": {"name": "mlkeel-prediction-log-test"},
+                "spec": {
+                    "capacity": {"storage": "5Gi"},
+                    "accessModes": ["ReadWriteOnce"],
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "storageClassName": "",
+                    "hostPath": {"path": str(volume), "type": "Directory"},
+                    "claimRef": {"namespace": SERVING_NAMESPACE, "name": claim},
+                },
+            }
+        )
+        wait_for(
+            "the prediction-log claim Bound",
+            lambda: core.read_namespaced_persistent_volume_claim(claim, SERVING_NAMESPACE).status.phase == "Bound",
+            60,
+            real_node.logs,
+        )
+        deploy_model(
+            kube_apis(admin), settings, tracking_uri=node_mlflow, waiting=Waiting(timeout_s=DEPLOY_WAITING_TIMEOUT_S)
+        )
+        columns = model_feature_columns(load_sklearn_model(str(trained.model_dir)))
+        rows = pq.read_table(telco_split[1]).slice(0, HOLDOUT_ROWS).select(columns)
+        payload = json.dumps({"records": json_records(rows)}).encode()
+        predict_through_service(core, settings.serving_name, payload, real_node.logs)
+
+        selector = f"{ServingLabel.APP}={settings.serving_name}"
+        (pod,) = core.list_namespaced_pod(SERVING_NAMESPACE, label_selector=selector).items
+        core.delete_namespaced_pod(pod.metadata.name, SERVING_NAMESPACE)  # graceful: SIGTERM flushes the log
+
+        def replaced() -> bool:
+            current = core.list_namespaced_pod(SERVING_NAMESPACE, label_selector=selector).items
+            return all(p.metadata.name != pod.metadata.name for p in current) and any(
+                any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or []) for p in current
+            )
+
+        wait_for("the deleted serving pod gone, a new one Ready", replaced, DEPLOY_WAITING_TIMEOUT_S, real_node.logs)
+    logged = read_prediction_logs(volume).to_pandas()
+    assert len(logged) == HOLDOUT_ROWS
+    assert logged["request_id"].is_unique
+    assert sorted(logged["feature.tenure"].tolist()) == sorted(rows.column("tenure").to_pylist())
+    assert {os.stat(path).st_uid for path in volume.rglob("*.parquet")} == {RUNTIME_UID}

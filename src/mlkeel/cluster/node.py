@@ -52,7 +52,7 @@ CNI_BIN_DIRS = ("/usr/lib/cni", "/opt/cni/bin")  # Debian's containernetworking-
 CGROUP_ROOT = "mlkeel-node"
 PAUSE_REPOSITORY = "mlkeel/pause"
 START_TIMEOUT_S = 120.0
-POD_CLEANUP_TIMEOUT_S = 45.0
+POD_CLEANUP_TIMEOUT_S = 20.0
 # Where containerd's sockets go: a short path (a unix socket path has at most 107 bytes).
 RUN_ROOT = Path("/run/mlkeel-node")
 # iptables chains the node's parts create (kubelet, kube-proxy, the CNI plugins): removed when it stops.
@@ -426,7 +426,11 @@ class Node:
         return all(name in self.processes and self.processes[name].poll() is None for name in names)
 
     def _delete_pods(self) -> None:
-        """Delete every pod at once and wait (bounded) until kubelet has stopped their containers."""
+        """Delete every pod with a 1 s grace period; wait (bounded) until kubelet has confirmed each deletion.
+
+        kubelet removes a pod's object once it has stopped its containers and unmounted its volumes; what stays
+        (sandboxes, their network namespaces) goes with the rest of ``stop``.
+        """
         from kubernetes import client as k8s
 
         if not self._alive("kubelet", "containerd"):
@@ -435,15 +439,15 @@ class Node:
             core = k8s.CoreV1Api(api_client)
             for pod in core.list_pod_for_all_namespaces(_request_timeout=10).items:
                 core.delete_namespaced_pod(
-                    pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0, _request_timeout=10
+                    pod.metadata.name, pod.metadata.namespace, grace_period_seconds=1, _request_timeout=10
                 )
-        deadline = time.monotonic() + POD_CLEANUP_TIMEOUT_S
-        while (
-            time.monotonic() < deadline
-            and self._alive("kubelet", "containerd")
-            and self.ctr("tasks", "list", "--quiet", check=False).stdout.strip()
-        ):
-            time.sleep(0.5)
+            deadline = time.monotonic() + POD_CLEANUP_TIMEOUT_S
+            while (
+                time.monotonic() < deadline
+                and self._alive("kubelet", "containerd")
+                and core.list_pod_for_all_namespaces(_request_timeout=10).items
+            ):
+                time.sleep(0.5)
 
     def _remove_containers(self) -> None:
         for task in self.ctr("tasks", "list", "--quiet", check=False).stdout.decode().split():
