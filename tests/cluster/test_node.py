@@ -481,3 +481,86 @@ def test_prediction_log_on_a_persistent_volume_survives_the_pod(
     assert logged["request_id"].is_unique
     assert sorted(logged["feature.tenure"].tolist()) == sorted(rows.column("tenure").to_pylist())
     assert {os.stat(path).st_uid for path in volume.rglob("*.parquet")} == {RUNTIME_UID}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A rolling update to an image that crashes at start is rolled back; traffic never fails meanwhile
+# ----------------------------------------------------------------------------------------------------------
+
+CRASH_WAITING_TIMEOUT_S = 25.0
+
+
+def test_rolling_update_to_a_crashing_image_is_rolled_back_without_a_failed_request(
+    node_plane: ControlPlane,
+    real_node: real.Node,
+    serve_image: str,
+    serving_namespace: str,
+    node_mlflow: str,
+    train_telco: Any,
+    telco_split: Any,
+    model_name: str,
+) -> None:
+    """The champion serves; deploy rolls it to an image whose container cannot start (the pause image: no
+    python in it, so the kubelet reports the start error and backs off). deploy waits, puts the previous template
+    back and says so; a client sending /predict through the Service the whole time sees no failed request
+    (maxUnavailable 0: the old pod serves until the new one would be Ready).
+    """
+    import dataclasses
+    import json
+    import threading
+
+    import pyarrow.parquet as pq
+
+    from mlkeel.components.deploy.logic import Waiting, deploy_model
+    from mlkeel.components.serve.logic import http_call, json_records
+    from mlkeel.constants import ServingLabel
+    from mlkeel.errors import DeployError
+    from mlkeel.modeling import load_sklearn_model, model_feature_columns
+
+    trained, settings = champion(node_mlflow, train_telco, model_name, serve_image)
+    columns = model_feature_columns(load_sklearn_model(str(trained.model_dir)))
+    payload = json.dumps({"records": json_records(pq.read_table(telco_split[1]).slice(0, 1).select(columns))})
+    with node_plane.api_client() as admin:
+        apis = kube_apis(admin)
+        deploy_model(apis, settings, tracking_uri=node_mlflow, waiting=Waiting(timeout_s=DEPLOY_WAITING_TIMEOUT_S))
+        predict_through_service(apis.core, settings.serving_name, payload.encode(), real_node.logs)
+        service = apis.core.read_namespaced_service(settings.serving_name, SERVING_NAMESPACE)
+        url = f"http://{service.spec.cluster_ip}:{service.spec.ports[0].port}/predict"
+        outcomes: list[str] = []
+        stop = threading.Event()
+
+        def client() -> None:  # bounded: stops when told or after 2,000 requests
+            while not stop.is_set() and len(outcomes) < 2000:
+                try:
+                    outcomes.append(str(http_call(url, payload.encode())[0]))
+                except OSError as error:
+                    outcomes.append(f"{type(error).__name__}: {error}")
+                time.sleep(0.1)
+
+        thread = threading.Thread(target=client, daemon=True)
+        thread.start()
+        try:
+            with pytest.raises(DeployError) as refused:
+                deploy_model(
+                    apis,
+                    dataclasses.replace(settings, image=real_node.pause_image),
+                    tracking_uri=node_mlflow,
+                    waiting=Waiting(timeout_s=CRASH_WAITING_TIMEOUT_S),
+                )
+            selector = f"{ServingLabel.APP}={settings.serving_name}"
+
+            def only_the_serve_image_left() -> bool:
+                current = apis.core.list_namespaced_pod(SERVING_NAMESPACE, label_selector=selector).items
+                return [p.spec.containers[0].image for p in current] == [serve_image]
+
+            wait_for("the crashing pod scaled away", only_the_serve_image_left, 60, real_node.logs)
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+        message = str(refused.value)
+        assert "did not become Ready" in message and "restored Deployment" in message, message
+        (deployment,) = apis.apps.list_namespaced_deployment(SERVING_NAMESPACE, label_selector=selector).items
+        assert deployment.spec.template.spec.containers[0].image == serve_image
+    failed = [outcome for outcome in outcomes if outcome != "200"]
+    assert len(outcomes) > 50 and failed == [], (len(outcomes), failed[:5])
+    print(f"rolling update to a crashing image rolled back; {len(outcomes)} requests meanwhile, none failed")
