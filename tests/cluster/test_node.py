@@ -8,6 +8,7 @@ images import``); pods use IfNotPresent. Pods run in a namespace that enforces P
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import urllib.request
@@ -205,14 +206,49 @@ def kube_apis(admin: Any) -> Any:
     return KubeApis(apps=k8s.AppsV1Api(admin), core=k8s.CoreV1Api(admin), autoscaling=k8s.AutoscalingV2Api(admin))
 
 
+@contextlib.contextmanager
+def client_loop(url: str, payload: bytes) -> Iterator[list[str]]:
+    """POST ``payload`` to ``url`` every 0.1 s in a thread while the block runs (2,000 requests at most).
+
+    Yields the list it fills: each answer's status ("200", ...) or the connection error.
+    """
+    import threading
+
+    from mlkeel.components.serve.logic import http_call
+
+    outcomes: list[str] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        while not stop.is_set() and len(outcomes) < 2000:
+            try:
+                outcomes.append(str(http_call(url, payload)[0]))
+            except OSError as error:
+                outcomes.append(f"{type(error).__name__}: {error}")
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=client, daemon=True)
+    thread.start()
+    try:
+        yield outcomes
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def service_url(core: Any, service_name: str) -> str:
+    """The Service's /predict at its ClusterIP."""
+    service = core.read_namespaced_service(service_name, SERVING_NAMESPACE)
+    return f"http://{service.spec.cluster_ip}:{service.spec.ports[0].port}/predict"
+
+
 def predict_through_service(core: Any, service_name: str, payload: bytes, logs: Callable[[], str]) -> Any:
     """POST ``payload`` to /predict at the Service's ClusterIP until it answers 200; the decoded answer."""
     import json
 
     from mlkeel.components.serve.logic import http_call
 
-    service = core.read_namespaced_service(service_name, SERVING_NAMESPACE)
-    url = f"http://{service.spec.cluster_ip}:{service.spec.ports[0].port}/predict"
+    url = service_url(core, service_name)
 
     def predicted() -> Any:
         try:  # refused until kube-proxy has the Service's ready endpoint (it rejects one without)
@@ -507,12 +543,11 @@ def test_rolling_update_to_a_crashing_image_is_rolled_back_without_a_failed_requ
     """
     import dataclasses
     import json
-    import threading
 
     import pyarrow.parquet as pq
 
     from mlkeel.components.deploy.logic import Waiting, deploy_model
-    from mlkeel.components.serve.logic import http_call, json_records
+    from mlkeel.components.serve.logic import json_records
     from mlkeel.constants import ServingLabel
     from mlkeel.errors import DeployError
     from mlkeel.modeling import load_sklearn_model, model_feature_columns
@@ -524,22 +559,7 @@ def test_rolling_update_to_a_crashing_image_is_rolled_back_without_a_failed_requ
         apis = kube_apis(admin)
         deploy_model(apis, settings, tracking_uri=node_mlflow, waiting=Waiting(timeout_s=DEPLOY_WAITING_TIMEOUT_S))
         predict_through_service(apis.core, settings.serving_name, payload.encode(), real_node.logs)
-        service = apis.core.read_namespaced_service(settings.serving_name, SERVING_NAMESPACE)
-        url = f"http://{service.spec.cluster_ip}:{service.spec.ports[0].port}/predict"
-        outcomes: list[str] = []
-        stop = threading.Event()
-
-        def client() -> None:  # bounded: stops when told or after 2,000 requests
-            while not stop.is_set() and len(outcomes) < 2000:
-                try:
-                    outcomes.append(str(http_call(url, payload.encode())[0]))
-                except OSError as error:
-                    outcomes.append(f"{type(error).__name__}: {error}")
-                time.sleep(0.1)
-
-        thread = threading.Thread(target=client, daemon=True)
-        thread.start()
-        try:
+        with client_loop(service_url(apis.core, settings.serving_name), payload.encode()) as outcomes:
             with pytest.raises(DeployError) as refused:
                 deploy_model(
                     apis,
@@ -554,9 +574,6 @@ def test_rolling_update_to_a_crashing_image_is_rolled_back_without_a_failed_requ
                 return [p.spec.containers[0].image for p in current] == [serve_image]
 
             wait_for("the crashing pod scaled away", only_the_serve_image_left, 60, real_node.logs)
-        finally:
-            stop.set()
-            thread.join(timeout=10)
         message = str(refused.value)
         assert "did not become Ready" in message and "restored Deployment" in message, message
         (deployment,) = apis.apps.list_namespaced_deployment(SERVING_NAMESPACE, label_selector=selector).items
@@ -564,3 +581,47 @@ def test_rolling_update_to_a_crashing_image_is_rolled_back_without_a_failed_requ
     failed = [outcome for outcome in outcomes if outcome != "200"]
     assert len(outcomes) > 50 and failed == [], (len(outcomes), failed[:5])
     print(f"rolling update to a crashing image rolled back; {len(outcomes)} requests meanwhile, none failed")
+
+
+def test_blue_green_switch_to_a_new_champion_drops_no_request(
+    node_plane: ControlPlane,
+    real_node: real.Node,
+    serve_image: str,
+    serving_namespace: str,
+    node_mlflow: str,
+    train_telco: Any,
+    telco_split: Any,
+    model_name: str,
+) -> None:
+    """Version 1 serves (blue); a second model is registered as champion and deployed blue-green: the green
+    Deployment becomes Ready, the Service switches to it, blue goes. A client sending /predict through the
+    Service every 0.1 s across the switch (and 5 s past it) sees no failed request.
+    """
+    import json
+
+    import pyarrow.parquet as pq
+
+    from mlkeel.components.deploy.logic import Waiting, deploy_model
+    from mlkeel.components.register.logic import register
+    from mlkeel.components.serve.logic import json_records
+    from mlkeel.modeling import load_sklearn_model, model_feature_columns
+    from tests.fixtures_serve import BLESSED
+
+    trained, settings = champion(node_mlflow, train_telco, model_name, serve_image)
+    columns = model_feature_columns(load_sklearn_model(str(trained.model_dir)))
+    payload = json.dumps({"records": json_records(pq.read_table(telco_split[1]).slice(0, 1).select(columns))})
+    with node_plane.api_client() as admin:
+        apis = kube_apis(admin)
+        waiting = Waiting(timeout_s=DEPLOY_WAITING_TIMEOUT_S)
+        first = deploy_model(apis, settings, strategy="blue-green", tracking_uri=node_mlflow, waiting=waiting)
+        predict_through_service(apis.core, settings.serving_name, payload.encode(), real_node.logs)
+        second_model = train_telco(node_mlflow, "strong-f1", threshold_policy="f1")
+        register(second_model.model_uri, BLESSED, model_name, node_mlflow)
+        with client_loop(service_url(apis.core, settings.serving_name), payload.encode()) as outcomes:
+            second = deploy_model(apis, settings, strategy="blue-green", tracking_uri=node_mlflow, waiting=waiting)
+            time.sleep(5)  # keep the client going past the old slot's removal
+    assert (first.model_version, second.model_version, second.previous_version) == ("1", "2", "1")
+    assert second.deployment != first.deployment
+    failed = [outcome for outcome in outcomes if outcome != "200"]
+    assert len(outcomes) > 50 and failed == [], (len(outcomes), failed[:5])
+    print(f"blue-green switch {first.deployment} -> {second.deployment}: {len(outcomes)} requests, none failed")
