@@ -13,6 +13,7 @@ import os
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -177,6 +178,36 @@ def serving_namespace(node_plane: ControlPlane, node_mlflow: str, tmp_path_facto
     return SERVING_NAMESPACE
 
 
+@dataclass(frozen=True)
+class Serving:
+    """What the serving tests run on: the control plane, the real node, the serve image, the host's MLflow
+    server (``manifests/serving`` applied, its Secret pointing there), the model trainer and the Telco split."""
+
+    plane: ControlPlane
+    node: real.Node
+    image: str
+    mlflow: str
+    train: Any
+    split: Any
+
+    def parts(self) -> tuple[ControlPlane, real.Node, str, str, Any, Any]:
+        return self.plane, self.node, self.image, self.mlflow, self.train, self.split
+
+
+@pytest.fixture
+def serving(
+    node_plane: ControlPlane,
+    real_node: real.Node,
+    serve_image: str,
+    serving_namespace: str,
+    node_mlflow: str,
+    train_telco: Any,
+    telco_split: Any,
+) -> Serving:
+    """The serving tests' parts, in one fixture."""
+    return Serving(node_plane, real_node, serve_image, node_mlflow, train_telco, telco_split)
+
+
 def champion(node_mlflow: str, train_telco: Any, model_name: str, serve_image: str, **overrides: Any) -> Any:
     """Train and register (blessed, alias champion) the Telco model; the deploy settings that serve it."""
     from mlkeel.components.deploy.logic import DeploySettings
@@ -261,13 +292,7 @@ def predict_through_service(core: Any, service_name: str, payload: bytes, logs: 
 
 
 def test_deploy_serves_the_registered_champion_through_the_service_with_real_probes(
-    node_plane: ControlPlane,
-    real_node: real.Node,
-    serve_image: str,
-    serving_namespace: str,
-    node_mlflow: str,
-    train_telco: Any,
-    telco_split: Any,
+    serving: Serving,
     model_name: str,
 ) -> None:
     """deploy (rolling) of the champion the register stage blessed, with mlkeel/serve: the pod loads the model
@@ -275,6 +300,7 @@ def test_deploy_serves_the_registered_champion_through_the_service_with_real_pro
     and /predict through the Service's ClusterIP (kube-proxy's iptables rules) returns the model's probabilities
     for the holdout rows.
     """
+    node_plane, real_node, serve_image, node_mlflow, train_telco, telco_split = serving.parts()
     import json
 
     import pyarrow.parquet as pq
@@ -442,13 +468,7 @@ def test_ingest_image_runs_as_a_job_with_the_compiled_components_command_as_uid_
 
 
 def test_prediction_log_on_a_persistent_volume_survives_the_pod(
-    node_plane: ControlPlane,
-    real_node: real.Node,
-    serve_image: str,
-    serving_namespace: str,
-    node_mlflow: str,
-    train_telco: Any,
-    telco_split: Any,
+    serving: Serving,
     model_name: str,
     tmp_path: Any,
 ) -> None:
@@ -456,6 +476,7 @@ def test_prediction_log_on_a_persistent_volume_survives_the_pod(
     test's own; the serving pod logs the rows it scored there, and after the pod is deleted (its Deployment
     starts another) the host's folder holds every row once.
     """
+    node_plane, real_node, serve_image, node_mlflow, train_telco, telco_split = serving.parts()
     import json
 
     import pyarrow.parquet as pq
@@ -527,13 +548,7 @@ CRASH_WAITING_TIMEOUT_S = 25.0
 
 
 def test_rolling_update_to_a_crashing_image_is_rolled_back_without_a_failed_request(
-    node_plane: ControlPlane,
-    real_node: real.Node,
-    serve_image: str,
-    serving_namespace: str,
-    node_mlflow: str,
-    train_telco: Any,
-    telco_split: Any,
+    serving: Serving,
     model_name: str,
 ) -> None:
     """The champion serves; deploy rolls it to an image whose container cannot start (the pause image: no
@@ -541,6 +556,7 @@ def test_rolling_update_to_a_crashing_image_is_rolled_back_without_a_failed_requ
     back and says so; a client sending /predict through the Service the whole time sees no failed request
     (maxUnavailable 0: the old pod serves until the new one would be Ready).
     """
+    node_plane, real_node, serve_image, node_mlflow, train_telco, telco_split = serving.parts()
     import dataclasses
     import json
 
@@ -584,19 +600,14 @@ def test_rolling_update_to_a_crashing_image_is_rolled_back_without_a_failed_requ
 
 
 def test_blue_green_switch_to_a_new_champion_drops_no_request(
-    node_plane: ControlPlane,
-    real_node: real.Node,
-    serve_image: str,
-    serving_namespace: str,
-    node_mlflow: str,
-    train_telco: Any,
-    telco_split: Any,
+    serving: Serving,
     model_name: str,
 ) -> None:
     """Version 1 serves (blue); a second model is registered as champion and deployed blue-green: the green
     Deployment becomes Ready, the Service switches to it, blue goes. A client sending /predict through the
     Service every 0.1 s across the switch (and 5 s past it) sees no failed request.
     """
+    node_plane, real_node, serve_image, node_mlflow, train_telco, telco_split = serving.parts()
     import json
 
     import pyarrow.parquet as pq
