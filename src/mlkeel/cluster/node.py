@@ -436,7 +436,12 @@ class Node:
         if not self._alive("kubelet", "containerd"):
             return
         with self.plane.api_client() as api_client:
-            core = k8s.CoreV1Api(api_client)
+            core, apps = k8s.CoreV1Api(api_client), k8s.AppsV1Api(api_client)
+            # Their ReplicaSets would replace deleted pods: the Deployments go first.
+            for deployment in apps.list_deployment_for_all_namespaces(_request_timeout=10).items:
+                apps.delete_namespaced_deployment(
+                    deployment.metadata.name, deployment.metadata.namespace, _request_timeout=10
+                )
             for pod in core.list_pod_for_all_namespaces(_request_timeout=10).items:
                 core.delete_namespaced_pod(
                     pod.metadata.name, pod.metadata.namespace, grace_period_seconds=1, _request_timeout=10
