@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.mlkeel-installed
 
 .PHONY: help setup demo demo-monitoring test test-fast test-py313 lint format compile check-compiled images images-offline benchmarks clean \
-	validate-manifests kind-up kind-down cluster-tools cluster-up test-cluster check-backend
+	validate-manifests kind-up kind-down cluster-tools cluster-up node-up test-cluster test-node check-backend
 
 help:
 	@echo "make demo            set up .venv and run the training pipeline locally on the bundled data"
@@ -18,9 +18,11 @@ help:
 	@echo "make check-compiled  fail when committed YAML is stale"
 	@echo "make images-offline  build every stage image from Debian packages (no registry needed)"
 	@echo "make validate-manifests  check manifests/ against the Kubernetes OpenAPI schemas (offline)"
-	@echo "make cluster-tools   build tools/kubecluster and tools/kfpcheck from Go modules (once; ~/.cache/mlkeel)"
+	@echo "make cluster-tools   build tools/ (kubecluster, kfpcheck, containerd, its shim, pause) from Go modules (once)"
 	@echo "make cluster-up      a real Kubernetes control plane + kwok fake node on 127.0.0.1 (Ctrl-C stops it)"
-	@echo "make test-cluster    the control-plane tests (tests/cluster) and make check-backend"
+	@echo "make node-up         the control plane + a real node: kubelet, containerd, kube-proxy (root; Ctrl-C stops it)"
+	@echo "make test-cluster    the control-plane and real-node tests (tests/cluster) and make check-backend"
+	@echo "make test-node       the real-node tests only (pytest -m node)"
 	@echo "make check-backend   the KFP backend's Go code (tools/kfpcheck, built once) accepts every compiled pipeline"
 	@echo "make kind-up         kind cluster with KFP, MLflow (PostgreSQL + MinIO) and the images loaded"
 	@echo "make kind-down       delete that kind cluster"
@@ -97,13 +99,20 @@ validate-manifests: setup
 
 # Go binaries of the project's own (tools/<name>/): built from the Go module proxy once per version.
 cluster-tools: setup
-	$(BIN)/python -m mlkeel.cluster.gotools build kubecluster kfpcheck
+	$(BIN)/python -m mlkeel.cluster.gotools build kubecluster kfpcheck containerd containerd-shim-runc-v2 pause
 
 cluster-up: cluster-tools
 	$(BIN)/python -m mlkeel.cluster.controlplane up
 
+node-up: cluster-tools
+	$(BIN)/python -m mlkeel.cluster.node up
+
+# tests/cluster holds the real-node tests too (marker node: root, cgroups, iptables, runc, CNI plugins, Docker).
 test-cluster: cluster-tools check-backend
 	$(BIN)/python -m pytest tests/cluster
+
+test-node: cluster-tools
+	$(BIN)/python -m pytest -m node tests/cluster
 
 # The KFP API server's run-creation steps (template parser, Argo compiler, Argo validation) on every compiled
 # pipeline and the composed one; builds tools/kfpcheck with Go the first time (cached in ~/.cache/mlkeel/bin).

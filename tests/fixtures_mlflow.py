@@ -140,10 +140,11 @@ class MlflowServer:
     as a restarted registry would.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, host: str = "127.0.0.1") -> None:
         self.root = root
+        self.host = host  # another address of this machine (a real node's bridge) for pods to reach it
         self.port = _free_port()
-        self.uri = f"http://127.0.0.1:{self.port}"
+        self.uri = f"http://{host}:{self.port}"
         self.log_path = root / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -153,7 +154,7 @@ class MlflowServer:
             sys.executable, "-m", "mlflow", "server",
             "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
             "--artifacts-destination", str(self.root / "artifacts"),
-            "--host", "127.0.0.1",
+            "--host", self.host,
             "--port", str(self.port),
             "--workers", "1",
         ]  # fmt: skip

@@ -10,8 +10,7 @@ authorized by the real RBAC authorizer; the API server's audit log says which ca
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from mlkeel.components.deploy.logic import (
 )
 from mlkeel.constants import CHAMPION_ALIAS, ServingLabel
 from mlkeel.errors import DeployError, NotBlessedError
-from tests.cluster.conftest import MANIFESTS, apply, contains, rendered_kustomization
+from tests.cluster.conftest import MANIFESTS, apply, contains, rendered_kustomization, wait_for
 
 NAMESPACE = "mlkeel-serving"
 DEPLOYER = "mlkeel-deployer"
@@ -44,7 +43,6 @@ DEPLOYER_USER = f"system:serviceaccount:{NAMESPACE}:{DEPLOYER}"
 IMAGE = "mlkeel/serve:cluster-test"  # kwok runs no container: the image is never pulled
 QUICK = Waiting(timeout_s=60, poll_s=0.25)
 NEVER_READY = Waiting(timeout_s=5, poll_s=0.25)
-SETTLE_S = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -89,18 +87,6 @@ def settings(model: str, version: str, **overrides: Any) -> DeploySettings:
     return DeploySettings(
         model_name=model, model_version=version, namespace=NAMESPACE, **({"image": IMAGE} | overrides)
     )
-
-
-def wait_for(what: str, condition: Callable[[], Any], timeout_s: float = SETTLE_S) -> Any:
-    """Poll until ``condition()`` is truthy (controllers act asynchronously); fail naming ``what``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout_s:g}s: {what}")
-        time.sleep(0.2)
 
 
 def read(admin: Any, kind: str, name: str) -> dict[str, Any] | None:

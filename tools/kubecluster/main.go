@@ -1,6 +1,7 @@
 // Command kubecluster is one binary holding a whole Kubernetes control plane for mlkeel's tests, built from the
 // published Go modules of one Kubernetes release (see go.mod): etcd, kube-apiserver, kube-controller-manager,
-// kube-scheduler and kwok (fake nodes that run the pods Deployments create and report them Ready).
+// kube-scheduler and kwok (fake nodes that run the pods Deployments create and report them Ready), and the
+// two node components of the same release, kubelet and kube-proxy (a real node: tests/cluster/test_node.py).
 //
 // One binary with subcommands (as k3s and the old hyperkube do) so the packages the components share compile
 // and link once. Each subcommand is the component's own command, unchanged: it takes the component's usual
@@ -12,6 +13,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -26,7 +28,9 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/version"  // the version metric, as upstream
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	kubeproxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 	kwokconfig "sigs.k8s.io/kwok/pkg/config"
 	kwokcmd "sigs.k8s.io/kwok/pkg/kwok/cmd"
 	kwoklog "sigs.k8s.io/kwok/pkg/log"
@@ -43,6 +47,8 @@ var components = map[string]func() int{
 	"kube-apiserver":          func() int { return cli.Run(apiserver.NewAPIServerCommand()) },
 	"kube-controller-manager": func() int { return cli.Run(controllermanager.NewControllerManagerCommand()) },
 	"kube-scheduler":          func() int { return cli.Run(scheduler.NewSchedulerCommand()) },
+	"kubelet":                 func() int { return cli.Run(kubelet.NewKubeletCommand(context.Background())) },
+	"kube-proxy":              func() int { return cli.Run(kubeproxy.NewProxyCommand()) },
 	"kwok":                    runKwok,
 	"version":                 printVersions,
 }

@@ -189,15 +189,70 @@ def write_pki(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def write_kubeconfig(path: Path, server: str, ca_file: Path, token: str, user: str = ADMIN_USER) -> Path:
-    """Write a kubeconfig with one cluster, one token user and one current context.
+def issue_client_cert(
+    folder: Path, name: str, common_name: str, organizations: tuple[str, ...] = ()
+) -> tuple[Path, Path]:
+    """Issue a client certificate signed by the CA in ``folder`` (``write_pki``'s files).
+
+    The API server maps the subject to a user: CN the user name, O the groups (``system:node:NAME`` in
+    ``system:nodes`` is a kubelet for the Node authorizer).
+
+    Args:
+        folder: The PKI folder holding ``ca.crt`` and ``ca.key``.
+        name: The file stem of the certificate and key written beside them.
+        common_name: The user name.
+        organizations: The user's groups.
+
+    Returns:
+        ``(certificate, key)`` paths.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca_cert = x509.load_pem_x509_certificate((folder / "ca.crt").read_bytes())
+    ca_key: Any = serialization.load_pem_private_key((folder / "ca.key").read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    subject = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([*subject, x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    _write_private(
+        key_path,
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )
+    return cert_path, key_path
+
+
+def write_kubeconfig(
+    path: Path,
+    server: str,
+    ca_file: Path,
+    token: str,
+    user: str = ADMIN_USER,
+    client_cert: tuple[Path, Path] | None = None,
+) -> Path:
+    """Write a kubeconfig with one cluster, one user (a token or a client certificate) and one current context.
 
     Args:
         path: The file to write (mode 0600: it holds a token).
         server: ``https://127.0.0.1:PORT``.
         ca_file: The CA that signed the server's certificate.
-        token: The bearer token.
+        token: The bearer token ("" with ``client_cert``).
         user: The user entry's name.
+        client_cert: ``(certificate, key)`` files authenticating the user instead of a token.
 
     Returns:
         ``path``.
@@ -208,7 +263,16 @@ def write_kubeconfig(path: Path, server: str, ca_file: Path, token: str, user: s
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "mlkeel-test", "cluster": {"server": server, "certificate-authority": str(ca_file)}}],
-        "users": [{"name": user, "user": {"token": token}}],
+        "users": [
+            {
+                "name": user,
+                "user": (
+                    {"client-certificate": str(client_cert[0]), "client-key": str(client_cert[1])}
+                    if client_cert
+                    else {"token": token}
+                ),
+            }
+        ],
         "contexts": [{"name": "mlkeel-test", "context": {"cluster": "mlkeel-test", "user": user}}],
         "current-context": "mlkeel-test",
     }
@@ -339,6 +403,23 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def spawn_logged(
+    argv: list[str], log_path: Path, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a process whose output (stdout and stderr) is appended to ``log_path``; it dies with its starter."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            preexec_fn=_die_with_parent,  # only prctl: nothing that could deadlock
+        )
+
+
 @dataclass
 class ControlPlane:
     """A running control plane. Stop it with ``stop()`` (or use ``running()``, a context manager).
@@ -404,16 +485,7 @@ class ControlPlane:
 
     def spawn(self, component: str, *args: str) -> subprocess.Popen[bytes]:
         """Start one component of the binary with its flags; its output goes to its log file."""
-        self.log_path(component).parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path(component).open("ab") as log:
-            process = subprocess.Popen(
-                [str(self.binary), component, *args],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-                preexec_fn=_die_with_parent,  # only prctl: nothing that could deadlock
-            )
+        process = spawn_logged([str(self.binary), component, *args], self.log_path(component), self.workdir)
         self.processes[component] = process
         return process
 
@@ -535,6 +607,11 @@ def _start(plane: ControlPlane, nodes: int, never_ready_images: tuple[str, ...],
     )
     audit_policy = workdir / "audit-policy.yaml"
     audit_policy.write_text(AUDIT_POLICY)
+    # The API server's own client certificate towards kubelets (logs, exec): a real node's kubelet
+    # (mlkeel.cluster.node) authenticates it by this CA and authorizes it by a SubjectAccessReview.
+    kubelet_client = issue_client_cert(
+        workdir / "pki", "apiserver-kubelet-client", "kube-apiserver", ("system:masters",)
+    )
 
     etcd_client, etcd_peer, api_port = free_port(), free_port(), free_port()
     etcd_url = f"http://127.0.0.1:{etcd_client}"
@@ -564,6 +641,9 @@ def _start(plane: ControlPlane, nodes: int, never_ready_images: tuple[str, ...],
         f"--client-ca-file={pki['ca']}",
         f"--token-auth-file={tokens}",
         "--authorization-mode=Node,RBAC",
+        f"--kubelet-client-certificate={kubelet_client[0]}",
+        f"--kubelet-client-key={kubelet_client[1]}",
+        "--kubelet-preferred-address-types=InternalIP,Hostname",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={pki['sa_pub']}",
         f"--service-account-signing-key-file={pki['sa_key']}",

@@ -1,0 +1,3 @@
+module github.com/mlkeel/mlkeel/tools/pause
+
+go 1.26.0
