@@ -57,7 +57,6 @@ def preflight(
     delimiter: str = "auto",
     feature_types: dict[str, str] | None = None,
     task: str = "",
-    binary_only: str = "",
 ) -> tuple[str, str]:
     """Read the data once in this process so that a bad file fails in a second with a clear message.
 
@@ -71,8 +70,6 @@ def preflight(
         delimiter: CSV delimiter (``auto`` = detected).
         feature_types: Feature typing overrides (their columns must exist).
         task: The task (``mlkeel.task``; "" = inferred from the target); its summary line is printed.
-        binary_only: What of the run needs a binary target ("" = nothing): a multiclass or regression target
-            is then refused before any task runs, with this clause as the reason.
 
     Returns:
         ``(positive label, task)``: the label given or inferred ("" for a multiclass or regression target) and
@@ -80,7 +77,7 @@ def preflight(
 
     Raises:
         DataError: unreadable file, missing target or other column, a target that fits no task (or not
-            ``task``), or a multiclass or regression target when ``binary_only`` says why it cannot run.
+            ``task``).
         ParameterError: feature_types names a column the data does not have.
     """
     from mlkeel.components.ingest.logic import normalise_table, read_source
@@ -109,14 +106,11 @@ def preflight(
 
     values = table.column(target).to_pandas().rename(target)
     choice = resolve_task(values, task, shown)
-    if choice.task != Task.BINARY:
-        if binary_only:
-            raise DataError(f"{shown}: {choice.summary}: {binary_only}")
-        click.echo(choice.summary, err=True)
-        return "", choice.task
-    labels = values.dropna()
-    label = positive_label or infer_positive_label(sorted(labels.astype(str).unique())[:10])
-    binary_labels(labels, label, shown)
+    label = ""
+    if choice.task == Task.BINARY:  # a bad positive label fails before the summary line
+        labels = values.dropna()
+        label = positive_label or infer_positive_label(sorted(labels.astype(str).unique())[:10])
+        binary_labels(labels, label, shown)
     click.echo(choice.summary, err=True)
     return label, choice.task
 

@@ -228,6 +228,19 @@ def champion(node_mlflow: str, train_telco: Any, model_name: str, serve_image: s
     return trained, settings
 
 
+def one_holdout_record(trained: Any, telco_split: Any) -> str:
+    """A /predict body of the holdout's first row, in the model's feature columns."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from mlkeel.components.serve.logic import json_records
+    from mlkeel.modeling import load_sklearn_model, model_feature_columns
+
+    columns = model_feature_columns(load_sklearn_model(str(trained.model_dir)))
+    return json.dumps({"records": json_records(pq.read_table(telco_split[1]).slice(0, 1).select(columns))})
+
+
 def kube_apis(admin: Any) -> Any:
     """deploy's API clients on an admin connection."""
     from kubernetes import client as k8s
@@ -558,19 +571,13 @@ def test_rolling_update_to_a_crashing_image_is_rolled_back_without_a_failed_requ
     """
     node_plane, real_node, serve_image, node_mlflow, train_telco, telco_split = serving.parts()
     import dataclasses
-    import json
-
-    import pyarrow.parquet as pq
 
     from mlkeel.components.deploy.logic import Waiting, deploy_model
-    from mlkeel.components.serve.logic import json_records
     from mlkeel.constants import ServingLabel
     from mlkeel.errors import DeployError
-    from mlkeel.modeling import load_sklearn_model, model_feature_columns
 
     trained, settings = champion(node_mlflow, train_telco, model_name, serve_image)
-    columns = model_feature_columns(load_sklearn_model(str(trained.model_dir)))
-    payload = json.dumps({"records": json_records(pq.read_table(telco_split[1]).slice(0, 1).select(columns))})
+    payload = one_holdout_record(trained, telco_split)
     with node_plane.api_client() as admin:
         apis = kube_apis(admin)
         deploy_model(apis, settings, tracking_uri=node_mlflow, waiting=Waiting(timeout_s=DEPLOY_WAITING_TIMEOUT_S))
@@ -608,19 +615,13 @@ def test_blue_green_switch_to_a_new_champion_drops_no_request(
     Service every 0.1 s across the switch (and 5 s past it) sees no failed request.
     """
     node_plane, real_node, serve_image, node_mlflow, train_telco, telco_split = serving.parts()
-    import json
-
-    import pyarrow.parquet as pq
 
     from mlkeel.components.deploy.logic import Waiting, deploy_model
     from mlkeel.components.register.logic import register
-    from mlkeel.components.serve.logic import json_records
-    from mlkeel.modeling import load_sklearn_model, model_feature_columns
     from tests.fixtures_serve import BLESSED
 
     trained, settings = champion(node_mlflow, train_telco, model_name, serve_image)
-    columns = model_feature_columns(load_sklearn_model(str(trained.model_dir)))
-    payload = json.dumps({"records": json_records(pq.read_table(telco_split[1]).slice(0, 1).select(columns))})
+    payload = one_holdout_record(trained, telco_split)
     with node_plane.api_client() as admin:
         apis = kube_apis(admin)
         waiting = Waiting(timeout_s=DEPLOY_WAITING_TIMEOUT_S)
