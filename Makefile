@@ -18,9 +18,9 @@ help:
 	@echo "make check-compiled  fail when committed YAML is stale"
 	@echo "make images-offline  build every stage image from Debian packages (no registry needed)"
 	@echo "make validate-manifests  check manifests/ against the Kubernetes OpenAPI schemas (offline)"
-	@echo "make cluster-tools   build tools/ (kubecluster, kfpcheck, containerd, its shim, pause) from Go modules (once)"
+	@echo "make cluster-tools   build tools/ (kubecluster, kfpcheck, containerd, its shim, pause, coredns) from Go modules (once)"
 	@echo "make cluster-up      a real Kubernetes control plane + kwok fake node on 127.0.0.1 (Ctrl-C stops it)"
-	@echo "make node-up         the control plane + a real node: kubelet, containerd, kube-proxy (root; Ctrl-C stops it)"
+	@echo "make node-up         the control plane + a real node: kubelet, containerd, kube-proxy, CoreDNS (root; Ctrl-C stops it)"
 	@echo "make test-cluster    the control-plane and real-node tests (tests/cluster) and make check-backend"
 	@echo "make test-node       the real-node tests only (pytest -m node)"
 	@echo "make check-backend   the KFP backend's Go code (tools/kfpcheck, built once) accepts every compiled pipeline"
@@ -99,7 +99,7 @@ validate-manifests: setup
 
 # Go binaries of the project's own (tools/<name>/): built from the Go module proxy once per version.
 cluster-tools: setup
-	$(BIN)/python -m mlkeel.cluster.gotools build kubecluster kfpcheck containerd containerd-shim-runc-v2 pause
+	$(BIN)/python -m mlkeel.cluster.gotools build kubecluster kfpcheck containerd containerd-shim-runc-v2 pause coredns
 
 cluster-up: cluster-tools
 	$(BIN)/python -m mlkeel.cluster.controlplane up
