@@ -4,7 +4,7 @@ The control plane is the project's build of the upstream components (tools/kubec
 cached). Where Go is missing and nothing is cached, the tests skip with that reason; under CI (CI=true) or with
 MLKEEL_REQUIRE_CLUSTER=1 that is an error instead, so CI never passes without running them.
 
-The real-node tests (``test_node*.py``, marker ``node``) add a real kubelet, containerd and kube-proxy
+The real-node tests (``test_node*.py``, marker ``node``) add a real kubelet, containerd, kube-proxy and CoreDNS
 (``mlkeel.cluster.node``); where the machine lacks root, cgroups, iptables, runc, the CNI plugins or Docker
 they skip with that reason, and under CI (or MLKEEL_REQUIRE_NODE=1) fail instead.
 """
@@ -101,8 +101,8 @@ def real_node(
     failed_before = request.session.testsfailed
     with node.running(node_plane, tmp_path_factory.mktemp("node"), images=(serve_image,)) as real:
         print(
-            f"node {node.NODE_NAME} Ready in {real.started_s:.1f} s (control plane {node_plane.started_s:.1f} s); "
-            f"{serve_image} side-loaded in {real.images_s:.1f} s"
+            f"node {node.NODE_NAME} Ready in {real.started_s:.1f} s (control plane {node_plane.started_s:.1f} s, "
+            f"CoreDNS ready {real.dns_s:.1f} s after its start); {serve_image} side-loaded in {real.images_s:.1f} s"
         )
         yield real
         if request.session.testsfailed > failed_before:

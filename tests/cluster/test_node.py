@@ -637,3 +637,100 @@ def test_blue_green_switch_to_a_new_champion_drops_no_request(
     failed = [outcome for outcome in outcomes if outcome != "200"]
     assert len(outcomes) > 50 and failed == [], (len(outcomes), failed[:5])
     print(f"blue-green switch {first.deployment} -> {second.deployment}: {len(outcomes)} requests, none failed")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Cluster DNS (CoreDNS, tools/coredns): a pod reaches the serving Service by name
+# ----------------------------------------------------------------------------------------------------------
+
+MISSING_SERVICE = "no-such-service"
+# Run in a pod of the serve image (it has Python): resolve and call the Service by its names, then a name that
+# does not exist. Prints one JSON line.
+DNS_CLIENT = """\
+import json, socket, sys, time, urllib.request
+service, namespace, port, domain, missing = sys.argv[1:6]
+fqdn = f"{service}.{namespace}.svc.{domain}"
+found = {}
+started = time.monotonic()
+found["address"] = socket.gethostbyname(fqdn)
+found["lookup_s"] = time.monotonic() - started
+for key, host in (("fqdn", fqdn), ("short", service)):
+    with urllib.request.urlopen(f"http://{host}:{port}/readyz", timeout=10) as answer:
+        found[key] = [answer.status, json.loads(answer.read())]
+started = time.monotonic()
+try:
+    found["missing"] = socket.getaddrinfo(f"{missing}.{namespace}.svc.{domain}.", int(port))[0][4][0]
+except socket.gaierror as error:
+    found["missing"] = [error.errno, str(error)]
+found["missing_s"] = time.monotonic() - started
+with open("/etc/resolv.conf") as conf:
+    found["resolv_conf"] = conf.read()
+print(json.dumps(found))
+"""
+
+
+def test_a_pod_reaches_the_serving_service_by_name_through_coredns(serving: Serving, model_name: str) -> None:
+    """deploy serves the champion; a pod in the serving namespace (the serve image running a small Python
+    client) resolves ``<service>.<namespace>.svc.cluster.local`` to the Service's ClusterIP through CoreDNS on the
+    node, gets 200 from ``/readyz`` by that name and by the short ``<service>`` (the pod's search path), and a
+    Service name that does not exist fails at once with "name not known" (NXDOMAIN), not a timeout.
+    """
+    node_plane, real_node, serve_image, node_mlflow, train_telco, _ = serving.parts()
+    import json
+    import socket
+
+    from mlkeel.cluster import dns
+    from mlkeel.components.deploy.logic import Waiting, deploy_model
+
+    _, settings = champion(node_mlflow, train_telco, model_name, serve_image)
+    with node_plane.api_client() as admin:
+        apis = kube_apis(admin)
+        deploy_model(apis, settings, tracking_uri=node_mlflow, waiting=Waiting(timeout_s=DEPLOY_WAITING_TIMEOUT_S))
+        service = apis.core.read_namespaced_service(settings.serving_name, SERVING_NAMESPACE)
+        port = str(service.spec.ports[0].port)
+        ready_url = f"http://{service.spec.cluster_ip}:{port}/readyz"
+        # kube-proxy has the Service's rules once its ClusterIP answers from the host: what follows is DNS's.
+        wait_for(
+            "/readyz at the Service's ClusterIP from the host", lambda: real.answers(ready_url), 60, real_node.logs
+        )
+        client = restricted_container(
+            "client",
+            serve_image,
+            [
+                "python",
+                "-c",
+                DNS_CLIENT,
+                settings.serving_name,
+                SERVING_NAMESPACE,
+                port,
+                dns.CLUSTER_DOMAIN,
+                MISSING_SERVICE,
+            ],
+        )
+        apis.core.create_namespaced_pod(
+            SERVING_NAMESPACE,
+            {"metadata": {"name": "dns-client"}, "spec": {"restartPolicy": "Never", "containers": [client]}},
+        )
+
+        def finished() -> Any:
+            phase = apis.core.read_namespaced_pod("dns-client", SERVING_NAMESPACE).status.phase
+            return phase if phase in ("Succeeded", "Failed") else None
+
+        phase = wait_for("the DNS client pod to finish", finished, POD_READY_TIMEOUT_S, real_node.logs)
+        # Unparsed: the client would turn a JSON log line into a dict's repr.
+        log = apis.core.read_namespaced_pod_log("dns-client", SERVING_NAMESPACE, _preload_content=False).data.decode()
+    assert phase == "Succeeded", f"{log[-3000:]}\n--- coredns\n{real_node.logs(20)}"
+    found = json.loads(log.strip().splitlines()[-1])
+    assert f"nameserver {real.NODE_IP}" in found["resolv_conf"]
+    assert f"search {SERVING_NAMESPACE}.svc.{dns.CLUSTER_DOMAIN}" in found["resolv_conf"]
+    assert found["address"] == service.spec.cluster_ip
+    for name in ("fqdn", "short"):
+        status, body = found[name]
+        assert (status, body["ready"]) == (200, True), found
+    assert found["missing"][0] == socket.EAI_NONAME, found["missing"]
+    assert found["missing_s"] < 2.0, found
+    print(
+        f"CoreDNS ready {real_node.dns_s:.2f} s after it started; {settings.serving_name}.{SERVING_NAMESPACE}"
+        f".svc.{dns.CLUSTER_DOMAIN} -> {found['address']} in {found['lookup_s'] * 1000:.1f} ms from a pod; "
+        f"{MISSING_SERVICE}: {found['missing'][1]} in {found['missing_s'] * 1000:.1f} ms"
+    )

@@ -7,6 +7,8 @@ What it runs, each as a process of its own (logs in the node's work folder):
   plugin on, runc and the CNI plugins from Debian (``runc``, ``containernetworking-plugins``);
 - kubelet and kube-proxy (``tools/kubecluster`` subcommands: the control plane's build), kubelet authenticated
   by a client certificate as ``system:node:NAME`` (Node authorizer), kube-proxy in iptables mode;
+- CoreDNS (``tools/coredns``, ``mlkeel.cluster.dns``) on ``NODE_IP``:53, kubelet's ``clusterDNS``: pods resolve
+  Service names (``<service>.<namespace>.svc.cluster.local`` and the short ``<service>``);
 - a bridge ``mlkeel0`` holding the node's address (``NODE_IP``, the gateway of the pod network ``POD_CIDR``),
   with the Service range routed to it, so a ClusterIP that kube-proxy does not translate never leaves the
   machine. Services on the host listening on ``NODE_IP`` are reachable from pods.
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlkeel.cluster import controlplane, gotools
+from mlkeel.cluster import controlplane, dns, gotools
 from mlkeel.cluster.controlplane import ControlPlane, ControlPlaneError, free_port, log_tail, spawn_logged, stop_process
 
 CONTAINERD_TOOL = "containerd"
@@ -214,9 +216,10 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.traci
 def cni_config(ipam_dir: Path) -> dict[str, Any]:
     """The pod network (a CNI conflist).
 
-    A bridge on ``BRIDGE`` (the node's address is its gateway), host-local addresses from
-    ``POD_CIDR``, port mappings, and the firewall plugin's FORWARD accept rules (Docker's FORWARD policy is DROP).
-    No masquerading: pods reach nothing beyond this machine.
+    A bridge on ``BRIDGE`` (the node's address is its gateway), host-local addresses from ``POD_CIDR`` with a
+    route to the Service range through the node (no default route), port mappings, and the firewall plugin's
+    FORWARD accept rules (Docker's FORWARD policy is DROP). No masquerading: pods reach nothing beyond this
+    machine.
     """
     return {
         "cniVersion": "1.0.0",
@@ -232,6 +235,9 @@ def cni_config(ipam_dir: Path) -> dict[str, Any]:
                     "type": "host-local",
                     "dataDir": str(ipam_dir),
                     "ranges": [[{"subnet": POD_CIDR, "gateway": NODE_IP}]],
+                    # The Service range through the node (kube-proxy's rules): pods reach ClusterIPs, and no
+                    # default route, so nothing else beyond the pod network.
+                    "routes": [{"dst": controlplane.SERVICE_CIDR, "gw": NODE_IP}],
                 },
             },
             {"type": "portmap", "capabilities": {"portMappings": True}},
@@ -265,7 +271,8 @@ def kubelet_config(socket: Path, workdir: Path, ca_file: Path, port: int, health
         "cgroupRoot": f"/{CGROUP_ROOT}",
         "failCgroupV1": False,
         "failSwapOn": False,
-        "clusterDomain": "cluster.local",
+        "clusterDomain": dns.CLUSTER_DOMAIN,
+        "clusterDNS": [NODE_IP],
         "resolvConf": str(workdir / "resolv.conf"),
         "podLogsDir": str(workdir / "pod-logs"),
         "imageGCHighThresholdPercent": 100,
@@ -317,8 +324,9 @@ class Node:
         socket: containerd's socket.
         pause_image: The pod sandbox image (Docker tag).
         processes: Each process by name, in start order.
-        started_s: Seconds from starting containerd until the node was Ready and kube-proxy answered (the
-            pause image built and loaded on the way).
+        started_s: Seconds from starting containerd until the node was Ready, kube-proxy answered and CoreDNS was
+            ready (the pause image built and loaded on the way).
+        dns_s: Seconds from starting CoreDNS until its ``/ready`` answered (its API caches synced).
         images_s: Seconds it took to side-load the images ``start`` was given, after that.
     """
 
@@ -330,6 +338,7 @@ class Node:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     started_s: float = 0.0
     images_s: float = 0.0
+    dns_s: float = 0.0
     netns_before: set[str] = field(default_factory=set)
 
     def log_path(self, name: str) -> Path:
@@ -404,7 +413,7 @@ class Node:
         """
         with contextlib.suppress(Exception):
             self._delete_pods()
-        for name in ("kube-proxy", "kubelet"):
+        for name in ("coredns", "kube-proxy", "kubelet"):
             if name in self.processes:
                 stop_process(self.processes[name])
         if "containerd" in self.processes and self.processes["containerd"].poll() is None:
@@ -685,6 +694,11 @@ def _start(node: Node, deadline: float) -> None:
     proxy_config = kube_proxy_config(proxy_kubeconfig)
     proxy_yaml.write_text(yaml.safe_dump(proxy_config))
     node.spawn("kube-proxy", [str(plane.binary), "kube-proxy", f"--config={proxy_yaml}", "--v=1"])
+    dns_ready, dns_started = _start_coredns(node)
+    # CoreDNS needs only the API server: ready before kubelet has registered the node, so waiting for it first
+    # costs nothing and times CoreDNS's own start.
+    _wait("CoreDNS's /ready", node, lambda: answers(dns_ready), deadline, "coredns")
+    node.dns_s = time.monotonic() - dns_started
 
     from kubernetes import client as k8s
 
@@ -699,17 +713,40 @@ def _start(node: Node, deadline: float) -> None:
         _wait(f"node {NODE_NAME} Ready", node, node_ready, deadline, "kubelet")
 
     health = f"http://{proxy_config['healthzBindAddress']}/healthz"
+    _wait("kube-proxy's /healthz", node, lambda: answers(health), deadline, "kube-proxy")
 
-    def proxy_healthy() -> bool:
-        import urllib.request
 
-        try:
-            with urllib.request.urlopen(health, timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
+def answers(url: str) -> bool:
+    """Whether an HTTP GET of ``url`` answers 200 now (a health endpoint of the node's processes, a Service)."""
+    import urllib.request
 
-    _wait("kube-proxy's /healthz", node, proxy_healthy, deadline, "kube-proxy")
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _start_coredns(node: Node) -> tuple[str, float]:
+    """Start CoreDNS on ``NODE_IP``:53 with a client certificate of its own (read-only RBAC).
+
+    Returns:
+        Its ``/ready`` URL and the ``time.monotonic()`` it was started at.
+    """
+    plane, workdir = node.plane, node.workdir
+    binary = gotools.ensure_binary(dns.COREDNS_TOOL)
+    cert = controlplane.issue_client_cert(plane.ca_file.parent, "coredns", dns.COREDNS_USER)
+    kubeconfig = controlplane.write_kubeconfig(
+        workdir / "coredns.kubeconfig", plane.server, plane.ca_file, "", dns.COREDNS_USER, cert
+    )
+    with plane.api_client() as api_client:
+        dns.grant_read_access(api_client)
+    ready_port = free_port()
+    corefile = workdir / "Corefile"
+    corefile.write_text(dns.corefile(NODE_IP, kubeconfig, free_port(), ready_port))
+    started = time.monotonic()
+    node.spawn("coredns", [str(binary), "-conf", str(corefile)])
+    return f"http://127.0.0.1:{ready_port}/ready", started
 
 
 @contextlib.contextmanager
