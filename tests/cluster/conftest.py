@@ -93,13 +93,15 @@ def real_node(
     tmp_path_factory: pytest.TempPathFactory,
     request: pytest.FixtureRequest,
 ) -> Iterator[node.Node]:
-    """A real node (containerd, kubelet, kube-proxy) joined to ``node_plane``, the serve image side-loaded.
+    """A real node (containerd, kubelet, kube-proxy, CoreDNS) joined to ``node_plane``, the serve image side-loaded.
 
     Prints the node's and the control plane's logs when a test of the module failed; cleans up the machine
-    (containers, mounts, iptables rules, bridge, cgroups) after the module.
+    (containers, mounts, iptables rules, bridge, cgroups) after the module, and fails if a process of the node
+    is still running then.
     """
     failed_before = request.session.testsfailed
-    with node.running(node_plane, tmp_path_factory.mktemp("node"), images=(serve_image,)) as real:
+    workdir = tmp_path_factory.mktemp("node")
+    with node.running(node_plane, workdir, images=(serve_image,)) as real:
         print(
             f"node {node.NODE_NAME} Ready in {real.started_s:.1f} s (control plane {node_plane.started_s:.1f} s, "
             f"CoreDNS ready {real.dns_s:.1f} s after its start); {serve_image} side-loaded in {real.images_s:.1f} s"
@@ -107,6 +109,23 @@ def real_node(
         yield real
         if request.session.testsfailed > failed_before:
             print(f"\nthe node's logs:\n{real.logs()}\n--- kube-apiserver\n{node_plane.log_tail('kube-apiserver')}")
+    # Each of the node's processes (containerd, kubelet, kube-proxy, CoreDNS) names its work folder in its arguments.
+    left = processes_naming(workdir)
+    assert left == [], "processes of the node still running after it stopped:\n" + "\n".join(left)
+
+
+def processes_naming(folder: Path) -> list[str]:
+    """The command lines of running processes that name ``folder`` in their arguments."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+        except OSError:  # exited meanwhile
+            continue
+        line = " ".join(word.decode(errors="replace") for word in words if word)
+        if str(folder) in line:
+            found.append(f"{entry.name}: {line}")
+    return found
 
 
 def wait_for(what: str, condition: Callable[[], Any], timeout_s: float = 30.0, details: Callable[[], str] = str) -> Any:

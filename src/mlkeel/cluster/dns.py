@@ -13,6 +13,7 @@ Its ``ready`` and ``health`` endpoints listen on 127.0.0.1 only; the node waits 
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,24 @@ def corefile(listen_ip: str, kubeconfig: Path, health_port: int, ready_port: int
     loop
 }}
 """
+
+
+def port_taken(listen_ip: str) -> str:
+    """Why CoreDNS cannot listen on ``listen_ip``:53 ("" when it can): a process already holds the port there.
+
+    Checked by binding UDP and TCP the way CoreDNS will, then letting go.
+    """
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as probe:
+            try:
+                probe.bind((listen_ip, DNS_PORT))
+            except OSError as error:
+                protocol = "UDP" if kind == socket.SOCK_DGRAM else "TCP"
+                return (
+                    f"{protocol} port {DNS_PORT} on {listen_ip} is taken ({error.strerror}): the node's cluster DNS "
+                    f"(CoreDNS) listens there; stop the DNS server bound to it (one bound to every address counts)"
+                )
+    return ""
 
 
 def rbac_objects() -> list[dict[str, Any]]:

@@ -630,6 +630,9 @@ def _start(node: Node, deadline: float) -> None:
     node.bin_dir = containerd_bin_dir()
     node.pause_image = pause_image()
     _setup_network()
+    taken = dns.port_taken(NODE_IP)  # before anything starts: CoreDNS would only fail after kubelet is up
+    if taken:
+        raise NodeError(taken)
 
     cni_conf = workdir / "cni" / "net.d"
     cni_conf.mkdir(parents=True, exist_ok=True)
