@@ -779,6 +779,7 @@ def main(argv: list[str] | None = None) -> int:
         ):
             print(f"control plane and node {NODE_NAME} up in {plane.started_s + node.started_s:.1f} s: {plane.server}")
             print(f"  export KUBECONFIG={plane.kubeconfig}")
+            print(f"  cluster DNS: CoreDNS on {NODE_IP}:{dns.DNS_PORT} for {dns.CLUSTER_DOMAIN} ({node.dns_s:.1f} s)")
             print(f"  logs: {workdir}/*/logs   (Ctrl-C stops it)")
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             while True:
