@@ -88,6 +88,7 @@ benchmarks: setup
 	$(BIN)/python benchmarks/drift.py
 	$(BIN)/python benchmarks/scoring.py
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/pipeline_definition.py
 	$(BIN)/python benchmarks/streaming.py
 	$(BIN)/python benchmarks/tuning.py
 	$(BIN)/python benchmarks/images.py
