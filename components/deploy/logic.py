@@ -83,6 +83,10 @@ MAX_DNS_LABEL = 63
 # "-canary" is the longest suffix added to the serving name; names stay valid DNS labels with it.
 MAX_SERVING_NAME = MAX_DNS_LABEL - len("-canary")
 RUNTIME_UID = 1000
+# A stopping serving pod keeps answering this long before it gets SIGTERM: kube-proxy (and any other Service
+# proxy) needs a moment to stop sending it new connections once it is marked terminating. Without it a rolling
+# update, a promoted canary's cleanup or a removed canary refuses some requests (seen on the real node).
+PRE_STOP_SLEEP_S = 5
 
 
 @dataclass(frozen=True)
@@ -471,6 +475,8 @@ def render_deployment(settings: DeploySettings, slot: str, track: str = STABLE, 
         startup_probe=k8s.V1Probe(
             http_get=k8s.V1HTTPGetAction(path=LIVENESS_PATH, port=port_name), period_seconds=5, failure_threshold=60
         ),
+        # Kubernetes' own sleep action (on by default since 1.30): no shell or sleep binary needed in the image.
+        lifecycle=k8s.V1Lifecycle(pre_stop=k8s.V1LifecycleHandler(sleep=k8s.V1SleepAction(seconds=PRE_STOP_SLEEP_S))),
         security_context=k8s.V1SecurityContext(
             allow_privilege_escalation=False,
             read_only_root_filesystem=True,

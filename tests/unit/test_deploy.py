@@ -77,6 +77,9 @@ def test_the_deployment_serves_the_version_with_probes_resources_and_a_non_root_
     ]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # A stopping pod answers 5 s more while the Service proxies stop sending it requests (the real node's
+    # canary test counts the refused ones: none).
+    assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
     assert container["resources"] == {
         "requests": {"cpu": "250m", "memory": "512Mi"},
         "limits": {"cpu": "1", "memory": "1Gi"},
