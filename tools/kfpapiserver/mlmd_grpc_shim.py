@@ -29,6 +29,7 @@ SERVICE = "ml_metadata.MetadataStoreService"
 
 
 def connection_config(args: argparse.Namespace) -> metadata_store_pb2.ConnectionConfig:
+    """The store's connection: MySQL/MariaDB when ``--mysql-host`` is given, else the SQLite file ``--sqlite``."""
     config = metadata_store_pb2.ConnectionConfig()
     if args.mysql_host:
         config.mysql.host = args.mysql_host
@@ -43,6 +44,7 @@ def connection_config(args: argparse.Namespace) -> metadata_store_pb2.Connection
 
 
 def make_handler(store: object, name: str) -> grpc.RpcMethodHandler:
+    """A gRPC handler of one MLMD method: serialized request in, the extension's serialized answer out."""
     function = getattr(metadata_store_serialized, name)
 
     def call(request: bytes, context: grpc.ServicerContext) -> bytes:
@@ -57,6 +59,7 @@ def make_handler(store: object, name: str) -> grpc.RpcMethodHandler:
 
 
 def main() -> None:
+    """Serve every method the extension has on ``--host:--port`` until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--host", default="127.0.0.1")
@@ -83,8 +86,13 @@ def main() -> None:
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     server.add_insecure_port(f"{args.host}:{args.port}")
     server.start()
-    logging.info("MLMD gRPC on %s:%d: %d methods served, not in the extension: %s",
-                 args.host, args.port, len(handlers), ", ".join(missing) or "none")
+    logging.info(
+        "MLMD gRPC on %s:%d: %d methods served, not in the extension: %s",
+        args.host,
+        args.port,
+        len(handlers),
+        ", ".join(missing) or "none",
+    )
     try:
         while True:
             time.sleep(3600)
