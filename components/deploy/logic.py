@@ -6,7 +6,8 @@ Objects (``NAME`` = the model name as a DNS label, ``serving_name``):
     Deployment ``NAME-blue``     the two slots blue-green alternates between; rolling updates the active one
     Deployment ``NAME-green``
     Deployment ``NAME-canary``   a canary's pods: labelled with the active slot, so the Service sends them a share
-    Service ``NAME-canary``      reaches the canary's pods alone (its ``/metrics``); removed with the canary
+    Service ``NAME-canary``      selects the canary's pods alone: its Endpoints give the check their addresses
+                                 (each pod's ``/metrics``); removed with the canary
     HPA ``NAME``                 autoscaling/v2 on CPU, targets the active Deployment (optional)
 
 Strategies:
@@ -15,8 +16,10 @@ Strategies:
     blue-green  create the other slot with the new version; switch the Service selector only once it is Ready;
                 then delete the old slot. Never Ready: delete the new slot, the Service never moved.
     canary      run ``canary_fraction`` of the replicas of the new version behind the same Service; when Ready,
-                ``canary_check`` judges it (default: the error rate read from the canary's ``/metrics``); pass:
-                roll the stable Deployment to the new version and remove the canary; fail: remove the canary.
+                ``canary_check`` judges it (default: the error rate summed over every canary pod's ``/metrics``,
+                read at the pod's IP: no cluster DNS needed, so it works from a pod and from a host that routes
+                the pod network); pass: roll the stable Deployment to the new version and remove the canary;
+                fail: remove the canary.
 
 Re-applying the same version with the same settings writes nothing. A version without the required registry
 alias (``champion`` by default; the register stage sets it on blessed models) is refused before any API call.
@@ -80,6 +83,10 @@ MAX_DNS_LABEL = 63
 # "-canary" is the longest suffix added to the serving name; names stay valid DNS labels with it.
 MAX_SERVING_NAME = MAX_DNS_LABEL - len("-canary")
 RUNTIME_UID = 1000
+# A stopping serving pod keeps answering this long before it gets SIGTERM: kube-proxy (and any other Service
+# proxy) needs a moment to stop sending it new connections once it is marked terminating. Without it a rolling
+# update, a promoted canary's cleanup or a removed canary refuses some requests (seen on the real node).
+PRE_STOP_SLEEP_S = 5
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,7 @@ class CanaryTarget:
         port: Its port.
         deployment: The canary Deployment's name.
         model_version: The version the canary serves.
+        pod_addresses: The ready canary pods' ``IP:port``, from the canary-only Service's Endpoints.
     """
 
     namespace: str
@@ -180,11 +188,17 @@ class CanaryTarget:
     port: int
     deployment: str
     model_version: str
+    pod_addresses: tuple[str, ...] = ()
 
     @property
     def metrics_url(self) -> str:
-        """The canary's ``/metrics`` through the cluster DNS name of the canary-only Service."""
+        """The canary's ``/metrics`` by the canary-only Service's DNS name (one pod per request; in-cluster only)."""
         return f"http://{self.service}.{self.namespace}.svc:{self.port}{METRICS_PATH}"
+
+    @property
+    def pod_metrics_urls(self) -> tuple[str, ...]:
+        """Every ready canary pod's own ``/metrics``, at its pod IP."""
+        return tuple(f"http://{address}{METRICS_PATH}" for address in self.pod_addresses)
 
 
 CanaryCheck = Callable[[CanaryTarget], CanaryReport]
@@ -461,6 +475,8 @@ def render_deployment(settings: DeploySettings, slot: str, track: str = STABLE, 
         startup_probe=k8s.V1Probe(
             http_get=k8s.V1HTTPGetAction(path=LIVENESS_PATH, port=port_name), period_seconds=5, failure_threshold=60
         ),
+        # Kubernetes' own sleep action (on by default since 1.30): no shell or sleep binary needed in the image.
+        lifecycle=k8s.V1Lifecycle(pre_stop=k8s.V1LifecycleHandler(sleep=k8s.V1SleepAction(seconds=PRE_STOP_SLEEP_S))),
         security_context=k8s.V1SecurityContext(
             allow_privilege_escalation=False,
             read_only_root_filesystem=True,
@@ -859,6 +875,41 @@ def canary_replicas(replicas: int, fraction: float) -> int:
     return max(1, round(replicas * fraction))
 
 
+def canary_pod_addresses(
+    apis: KubeApis, service: str, namespace: str, wanted: int, waiting: Waiting
+) -> tuple[str, ...]:
+    """The ready pods behind the canary-only Service, as ``IP:port``, once the endpoints controller lists them.
+
+    The canary Deployment is Ready before the endpoints controller has necessarily caught up: this polls the
+    Service's Endpoints until ``wanted`` ready addresses are there or ``waiting.timeout_s`` passes.
+
+    Args:
+        apis: The API clients.
+        service: The canary-only Service's name.
+        namespace: Namespace.
+        wanted: The canary's replicas.
+        waiting: Timeout, poll interval, sleep and clock.
+
+    Returns:
+        The sorted ``IP:port`` of the ready addresses (fewer than ``wanted`` after the timeout; maybe none).
+    """
+    deadline = waiting.clock() + waiting.timeout_s
+    while True:
+        endpoints = _read_or_none(
+            f"read endpoints {namespace}/{service}",
+            lambda: apis.core.read_namespaced_endpoints(name=service, namespace=namespace),
+        )
+        addresses = sorted(
+            f"{address.ip}:{port.port}"
+            for subset in (endpoints.subsets if endpoints is not None else None) or []
+            for address in subset.addresses or []
+            for port in subset.ports or []
+        )
+        if len(addresses) >= wanted or waiting.clock() >= deadline:
+            return tuple(addresses)
+        waiting.sleep(waiting.poll_s)
+
+
 def _canary(
     apis: KubeApis,
     settings: DeploySettings,
@@ -896,7 +947,8 @@ def _canary(
             f"canary {model_uri(settings)} did not become Ready within {waiting.timeout_s:g}s; rolled back: "
             f"removed {namespace}/{name}, the stable version still serves"
         )
-    target = CanaryTarget(namespace, probe.metadata.name, settings.port, name, settings.model_version)
+    addresses = canary_pod_addresses(apis, probe.metadata.name, namespace, body.spec.replicas, waiting)
+    target = CanaryTarget(namespace, probe.metadata.name, settings.port, name, settings.model_version, addresses)
     report = check(target)
     logger.info("deploy: canary check: %s", report.reason)
     if not report.healthy:
@@ -1030,6 +1082,23 @@ def error_rate(metrics_text: str, endpoint: str = PREDICT_PATH) -> tuple[float, 
     Raises:
         DeployError: the request counter is not in the text (not the serving app, or another version of it).
     """
+    total, errors = request_counts(metrics_text, endpoint)
+    return total, (errors / total if total else 0.0)
+
+
+def request_counts(metrics_text: str, endpoint: str = PREDICT_PATH) -> tuple[float, float]:
+    """Read ``(requests, 5xx responses)`` of one endpoint from the serving app's Prometheus text.
+
+    Args:
+        metrics_text: The body of a ``/metrics`` response.
+        endpoint: The endpoint whose requests count (``/predict``).
+
+    Returns:
+        ``(requests, errors)``: counts, so that several pods' add up.
+
+    Raises:
+        DeployError: the request counter is not in the text (not the serving app, or another version of it).
+    """
     from prometheus_client.parser import text_string_to_metric_families
 
     total = errors = 0.0
@@ -1046,7 +1115,7 @@ def error_rate(metrics_text: str, endpoint: str = PREDICT_PATH) -> tuple[float, 
                 errors += sample.value
     if not found:
         raise DeployError(f"the canary's metrics hold no {REQUESTS_METRIC!r} counter: cannot judge its error rate")
-    return total, (errors / total if total else 0.0)
+    return total, errors
 
 
 def metrics_error_rate_check(
@@ -1057,6 +1126,9 @@ def metrics_error_rate_check(
     sleep: Callable[[float], None] = time.sleep,
 ) -> CanaryCheck:
     """Build the default canary check: after ``observe_s``, the canary's 5xx share must be <= ``max_error_rate``.
+
+    The counters are read from every ready canary pod at its own IP (``CanaryTarget.pod_metrics_urls``) and
+    summed; only a target without pod addresses falls back to the canary-only Service's DNS name.
 
     Args:
         max_error_rate: Largest acceptable share of 5xx responses.
@@ -1074,25 +1146,33 @@ def metrics_error_rate_check(
     def http_get(url: str) -> str:
         import urllib.request
 
-        with urllib.request.urlopen(url, timeout=10) as response:
+        # Never through HTTP_PROXY: a pod IP is reachable inside the cluster only, not from an egress proxy.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(url, timeout=10) as response:
             return response.read().decode()
 
     def check(target: CanaryTarget) -> CanaryReport:
         sleep(observe_s)
-        try:
-            text = (fetch or http_get)(target.metrics_url)
-        except OSError as error:
-            return CanaryReport(False, f"could not read {target.metrics_url}: {error}")
-        requests, rate = error_rate(text)
+        requests = errors = 0.0
+        urls = target.pod_metrics_urls or (target.metrics_url,)
+        for url in urls:
+            try:
+                text = (fetch or http_get)(url)
+            except OSError as error:
+                return CanaryReport(False, f"could not read {url}: {error}")
+            counted, failed = request_counts(text)
+            requests, errors = requests + counted, errors + failed
+        rate = errors / requests if requests else 0.0
         if requests < min_requests:
             return CanaryReport(
                 False, f"only {requests:g} requests in {observe_s:g}s, fewer than {min_requests}", rate, requests
             )
         healthy = rate <= max_error_rate
         verdict = "within" if healthy else "above"
+        pods = f" on {len(urls)} canary pods" if len(urls) > 1 else ""
         return CanaryReport(
             healthy,
-            f"error rate {rate:.2%} over {requests:g} requests, {verdict} the limit {max_error_rate:.2%}",
+            f"error rate {rate:.2%} over {requests:g} requests{pods}, {verdict} the limit {max_error_rate:.2%}",
             rate,
             requests,
         )

@@ -57,7 +57,10 @@ class LocalStore:
 
     @classmethod
     def create(cls, workdir: str | Path = DEFAULT_WORKDIR, tracking_uri: str = "") -> LocalStore:
-        """Create the work folder and decide the tracking URI.
+        """Create the work folder and decide the tracking URI; a new SQLite store starts from the migrated template.
+
+        The store is seeded here, before anything opens it (the monitoring command looks up the champion first):
+        whatever opens a missing SQLite file makes MLflow run every schema migration on it.
 
         Args:
             workdir: The work folder.
@@ -75,6 +78,9 @@ class LocalStore:
         local = local_store_path(tracking_uri) if tracking_uri else None
         if local and local[0] == "sqlite":
             local[1].parent.mkdir(parents=True, exist_ok=True)
+        database = local[1] if local and local[0] == "sqlite" else None if tracking_uri else folder / SQLITE_FILE
+        if database is not None and not database.exists():
+            seed_sqlite_store(database)
         return cls(
             workdir=folder,
             tracking_uri=tracking_uri or _sqlite_uri(folder / SQLITE_FILE),
@@ -87,13 +93,9 @@ class LocalStore:
         Args:
             experiment_name: The experiment the pipeline logs to.
         """
-        from mlkeel.docker_runner import local_store_path
         from mlkeel.tracking import connect
 
         local = self.tracking_uri.startswith("sqlite:")
-        store = local_store_path(self.tracking_uri)
-        if store and store[0] == "sqlite" and not store[1].exists():
-            seed_sqlite_store(store[1])
         client = connect(self.tracking_uri)
         if client.get_experiment_by_name(experiment_name) is None:
             client.create_experiment(experiment_name, artifact_location=self.artifact_location if local else None)

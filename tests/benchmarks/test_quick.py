@@ -93,6 +93,19 @@ def test_scoring_and_pipeline_quick(results: Path) -> None:
     assert set(report["tools"]) == {"single_process"} and "subprocess" in report["skipped"]
 
 
+def test_pipeline_definition_quick(results: Path) -> None:
+    import pipeline_definition
+
+    from mlkeel.pipelines import task_settings
+
+    shipped = task_settings._setters_name_themselves_cheaply
+    report = pipeline_definition.main(["--quick", "--results", str(results)])
+    report = _written(results, "pipeline_definition", report)
+    assert set(report["tools"]) == {"shipped", "kfp_inspect_stack"} and report["ratio_kfp_inspect_stack_over_shipped"]
+    assert task_settings._setters_name_themselves_cheaply is shipped  # the benchmark put it back
+    assert "| shipped |" in (results / "pipeline_definition.md").read_text()
+
+
 def test_training_quick(results: Path) -> None:
     import training
 

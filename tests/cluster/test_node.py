@@ -640,6 +640,164 @@ def test_blue_green_switch_to_a_new_champion_drops_no_request(
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Canary: a broken version is removed by the default check reading the canary pod's /metrics; a good one promoted
+# ----------------------------------------------------------------------------------------------------------
+
+# The default check as the CLI builds it, with a shorter look: a 1 % limit, at least this many /predict requests.
+CANARY_OBSERVE_S = 6.0
+CANARY_MIN_REQUESTS = 10
+CANARY_MAX_ERROR_RATE = 0.01
+BROKEN_MODEL_ARTIFACT = "model-without-coefficients"
+
+
+def register_broken_champion(node_mlflow: str, trained: Any, model_name: str) -> None:
+    """Register, as the new champion, ``trained`` with its logistic regression's coefficients gone.
+
+    A corrupt artifact that still loads: the serving pod loads it and becomes Ready (classes, feature names,
+    categories and threshold are all there), and every ``/predict`` fails inside ``predict_proba`` with an
+    AttributeError, which the serving app answers with a 500. It is logged into the training run (which keeps
+    the run's schema and lineage tags, as a re-logged model would) in the same format train saves models.
+    """
+    import copy
+
+    import mlflow
+    import mlflow.sklearn
+    import yaml
+
+    from mlkeel.components.register.logic import register
+    from mlkeel.modeling import fitted_pipeline, load_sklearn_model
+    from tests.fixtures_serve import BLESSED
+
+    broken = copy.deepcopy(load_sklearn_model(str(trained.model_dir)))
+    del fitted_pipeline(broken).named_steps["classify"].coef_
+    flavor = yaml.safe_load((trained.model_dir / "MLmodel").read_text())["flavors"]["sklearn"]
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(node_mlflow)
+    try:
+        with mlflow.start_run(run_id=trained.run_id):
+            logged = mlflow.sklearn.log_model(
+                broken,
+                name=BROKEN_MODEL_ARTIFACT,
+                signature=mlflow.models.get_model_info(str(trained.model_dir)).signature,
+                skops_trusted_types=flavor.get("skops_trusted_types"),
+                pip_requirements=str(trained.model_dir / "requirements.txt"),
+            )
+    finally:
+        mlflow.set_tracking_uri(previous)
+    register(logged.model_uri, BLESSED, model_name, node_mlflow)
+
+
+def serving_objects(apis: Any, serving_name: str) -> tuple[list[str], list[str], list[str]]:
+    """(Deployments, Services, model URIs of the pods not being deleted) of one served model, names sorted.
+
+    A pod being deleted is out of the Service's endpoints already (it answers in-flight requests during its
+    preStop sleep): waiting for it to be gone would only add that sleep to the test.
+    """
+    from mlkeel.constants import ServingLabel
+
+    selector = f"{ServingLabel.APP}={serving_name}"
+    deployments = apis.apps.list_namespaced_deployment(SERVING_NAMESPACE, label_selector=selector).items
+    services = apis.core.list_namespaced_service(SERVING_NAMESPACE, label_selector=selector).items
+    pods = apis.core.list_namespaced_pod(SERVING_NAMESPACE, label_selector=selector).items
+    return (
+        sorted(d.metadata.name for d in deployments),
+        sorted(s.metadata.name for s in services),
+        sorted(
+            next(arg for arg in p.spec.containers[0].args if arg.startswith("models:/"))
+            for p in pods
+            if p.metadata.deletion_timestamp is None
+        ),
+    )
+
+
+def test_canary_of_a_broken_model_is_removed_by_its_real_metrics_and_a_good_canary_is_promoted(
+    serving: Serving,
+    model_name: str,
+) -> None:
+    """Version 1 serves. Version 2 (the same model with its coefficients gone: it loads, turns Ready, and answers
+    /predict with 500) goes out as a canary while a client sends /predict through the Service: the default
+    check reads the canary pod's own /metrics at its pod IP, sees its 5xx share, and deploy removes the canary;
+    version 1 still serves. Version 3 (a good model) goes out the same way: no 5xx, promoted, the stable pods
+    now answer with version 3.
+    """
+    node_plane, real_node, serve_image, node_mlflow, train_telco, telco_split = serving.parts()
+    import json
+
+    from mlkeel.components.deploy.logic import Waiting, deploy_model, metrics_error_rate_check
+    from mlkeel.components.register.logic import register
+    from mlkeel.components.serve.logic import http_call
+    from mlkeel.errors import DeployError
+    from tests.fixtures_serve import BLESSED
+
+    trained, settings = champion(node_mlflow, train_telco, model_name, serve_image)
+    payload = one_holdout_record(trained, telco_split).encode()
+    name = settings.serving_name
+    check = metrics_error_rate_check(
+        max_error_rate=CANARY_MAX_ERROR_RATE, observe_s=CANARY_OBSERVE_S, min_requests=CANARY_MIN_REQUESTS
+    )
+    with node_plane.api_client() as admin:
+        apis = kube_apis(admin)
+        waiting = Waiting(timeout_s=DEPLOY_WAITING_TIMEOUT_S, poll_s=1.0)
+        deploy_model(apis, settings, tracking_uri=node_mlflow, waiting=waiting)
+        predict_through_service(apis.core, name, payload, real_node.logs)
+        url = service_url(apis.core, name)
+
+        def only_version_serves(version: str) -> None:
+            """No canary left, the stable pods on ``version``, and 20 answers in a row from it."""
+            wait_for(
+                f"the canary gone, the stable pods on version {version}",
+                lambda: serving_objects(apis, name) == ([f"{name}-blue"], [name], [f"models:/{model_name}/{version}"]),
+                60,
+                real_node.logs,
+            )
+            # Then 20 answers in a row from it (once kube-proxy has dropped the stopping pods: within a second).
+            wait_for(
+                f"20 answers in a row from version {version}",
+                lambda: all(
+                    status == 200 and json.loads(body)["model_version"] == version
+                    for status, body in (http_call(url, payload) for _ in range(20))
+                ),
+                15,
+                real_node.logs,
+            )
+
+        register_broken_champion(node_mlflow, trained, model_name)
+        started = time.monotonic()
+        with client_loop(url, payload) as broken_outcomes, pytest.raises(DeployError) as refused:
+            deploy_model(
+                apis, settings, strategy="canary", tracking_uri=node_mlflow, canary_check=check, waiting=waiting
+            )
+        broken_s = time.monotonic() - started
+        message = str(refused.value)
+        assert f"canary models:/{model_name}/2 failed its check: error rate 100.00% over" in message, message
+        assert f"above the limit 1.00%; rolled back: removed {SERVING_NAMESPACE}/{name}-canary" in message, message
+        only_version_serves("1")
+
+        good = train_telco(node_mlflow, "strong-f1", threshold_policy="f1")
+        register(good.model_uri, BLESSED, model_name, node_mlflow)
+        started = time.monotonic()
+        with client_loop(url, payload) as good_outcomes:
+            promoted = deploy_model(
+                apis, settings, strategy="canary", tracking_uri=node_mlflow, canary_check=check, waiting=waiting
+            )
+        good_s = time.monotonic() - started
+        only_version_serves("3")
+
+    assert (promoted.action, promoted.model_version, promoted.previous_version) == ("promoted", "3", "1")
+    assert promoted.canary["healthy"] is True and promoted.canary["error_rate"] == 0.0, promoted.canary
+    assert promoted.canary["requests"] >= CANARY_MIN_REQUESTS, promoted.canary
+    # The clients saw the broken canary's share of the traffic fail (500), and only that; the good one none.
+    assert {"200", "500"} >= set(broken_outcomes) and "500" in broken_outcomes, set(broken_outcomes)
+    assert set(good_outcomes) == {"200"}, set(good_outcomes)
+    print(
+        f"broken canary removed {broken_s:.1f} s after deploy ({message.split(': ', 1)[1].split(';')[0]}; "
+        f"the client: {broken_outcomes.count('500')} of {len(broken_outcomes)} requests answered 500); "
+        f"good canary promoted {good_s:.1f} s after deploy ({promoted.canary['reason']}; the client: "
+        f"{len(good_outcomes)} requests, none failed)"
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Cluster DNS (CoreDNS, tools/coredns): a pod reaches the serving Service by name
 # ----------------------------------------------------------------------------------------------------------
 

@@ -18,8 +18,8 @@ from mlkeel.python_matrix import ENV_CLIENT_SUBSET
 from tests.e2e.registry import registry
 
 SKIP_REASON = (
-    f"runs in `make test-py313` ({ENV_CLIENT_SUBSET}=1, which CI runs): on the host's Python the subprocess runner "
-    "already runs this pipeline in tests/docker/test_docker_pipeline.py, and a run costs a minute of CI"
+    f"runs in `make test-py313` ({ENV_CLIENT_SUBSET}=1, which CI runs): a subprocess run costs a minute of CI, "
+    "and on the host's Python the warm and Docker runners run this pipeline (tests/docker/test_docker_pipeline.py)"
 )
 
 

@@ -77,6 +77,9 @@ def test_the_deployment_serves_the_version_with_probes_resources_and_a_non_root_
     ]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # A stopping pod answers 5 s more while the Service proxies stop sending it requests (the real node's
+    # canary test counts the refused ones: none).
+    assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
     assert container["resources"] == {
         "requests": {"cpu": "250m", "memory": "512Mi"},
         "limits": {"cpu": "1", "memory": "1Gi"},
@@ -134,6 +137,40 @@ def test_a_canary_without_enough_traffic_fails_when_a_minimum_is_set() -> None:
     assert strict(target) == CanaryReport(False, "only 3 requests in 60s, fewer than 50", 0.0, 3.0)
     lenient = metrics_error_rate_check(observe_s=60, fetch=lambda _: quiet, sleep=lambda _: None)
     assert lenient(target).healthy is True
+
+
+def test_the_default_check_reads_every_canary_pod_at_its_ip_and_sums_their_counters() -> None:
+    """Two canary pods: each pod's own /metrics (its IP, no cluster DNS name), the counters added up."""
+    pages = {
+        "http://10.88.0.7:8080/metrics": 'mlkeel_serve_requests_total{endpoint="/predict",status="200"} 30\n',
+        "http://10.88.0.9:8080/metrics": 'mlkeel_serve_requests_total{endpoint="/predict",status="500"} 10\n',
+    }
+    read: list[str] = []
+
+    def fetch(url: str) -> str:
+        read.append(url)
+        return pages[url]
+
+    target = CanaryTarget(
+        NAMESPACE, f"{MODEL}-canary", 8080, f"{MODEL}-canary", "2", ("10.88.0.7:8080", "10.88.0.9:8080")
+    )
+    report = metrics_error_rate_check(max_error_rate=0.05, observe_s=0, fetch=fetch, sleep=lambda _: None)(target)
+    assert read == list(pages)
+    assert report == CanaryReport(
+        False, "error rate 25.00% over 40 requests on 2 canary pods, above the limit 5.00%", 0.25, 40.0
+    )
+
+
+def test_a_canary_pod_that_cannot_be_read_fails_the_check_naming_its_url() -> None:
+    def unreachable(url: str) -> str:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    target = CanaryTarget(NAMESPACE, f"{MODEL}-canary", 8080, f"{MODEL}-canary", "2", ("10.88.0.7:8080",))
+    report = metrics_error_rate_check(observe_s=0, fetch=unreachable, sleep=lambda _: None)(target)
+    assert (report.healthy, report.reason) == (
+        False,
+        "could not read http://10.88.0.7:8080/metrics: [Errno 111] Connection refused",
+    )
 
 
 def test_no_kubeconfig_is_a_one_line_error(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:

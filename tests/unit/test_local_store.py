@@ -32,6 +32,8 @@ def test_new_stores_start_from_one_cached_database_and_hold_what_mlflow_would(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     first = LocalStore.create(tmp_path / "first")
+    # Seeded as soon as the store is decided: the monitoring command opens it (champion lookup) before a pipeline.
+    assert _schema_revision(first.workdir / "mlflow.db") == _get_latest_schema_revision()
     first.ensure_experiment("churn")
     template = tmp_path / "cache" / "mlkeel" / f"mlflow-{mlflow.__version__}-empty.db"
     assert template.is_file()

@@ -1,11 +1,16 @@
 """Build the project's Go tools (``tools/<name>/``, each its own Go module) once and cache them by content.
 
-A tool's cache key hashes its go.mod, go.sum, Go sources and ``ldflags`` file (linker flags, one per line: how
-upstream's builds stamp version strings) plus the Go version and platform, so a machine
-builds each version once (``~/.cache/mlkeel/bin/<name>-<key>/<name>``) and a changed pin rebuilds. Nothing is
+A tool's cache key hashes its go.mod, go.sum, Go sources, ``ldflags`` file (linker flags, one per line: how
+upstream's builds stamp version strings) and ``binaries`` file plus the Go version and platform, so a machine
+builds each version once (``~/.cache/mlkeel/bin/<name>-<key>/<binary>``) and a changed pin rebuilds. Nothing is
 downloaded but Go modules through the Go module proxy.
 
-CLI: ``python -m mlkeel.cluster.gotools build NAME...`` prints each binary's path (``make`` targets use it).
+A tool builds one binary named after its folder from the package ``.``, unless its folder holds a ``binaries``
+file: one ``BINARY PACKAGE`` pair a line (``#`` comments), for a module that pins upstream main packages
+without code of its own (``tools/kfpapiserver``: the KFP API server, its agents, driver and launcher).
+
+CLI: ``python -m mlkeel.cluster.gotools build NAME[:BINARY]...`` prints each binary's path (``make`` targets use
+it); ``NAME`` alone builds every binary of the tool.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ CACHE_DIR_ENV = "MLKEEL_CACHE_DIR"
 # through the module proxy. Empty: the machine's own Go.
 GOTOOLCHAIN_ENV = "GOTOOLCHAIN"
 LDFLAGS_FILE = "ldflags"
+BINARIES_FILE = "binaries"
 
 
 class GoToolError(MlkeelError):
@@ -62,7 +68,7 @@ def source_key(name: str) -> str:
     digest.update(go_version().encode())
     digest.update(os.environ.get(GOTOOLCHAIN_ENV, "").encode())
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and (path.suffix == ".go" or path.name in ("go.mod", "go.sum", LDFLAGS_FILE)):
+        if path.is_file() and (path.suffix == ".go" or path.name in ("go.mod", "go.sum", LDFLAGS_FILE, BINARIES_FILE)):
             digest.update(str(path.relative_to(folder)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -75,34 +81,78 @@ def linker_flags(name: str) -> str:
     return " ".join(["-s", "-w", *(line.strip() for line in lines if line.strip() and not line.startswith("#"))])
 
 
-def binary_path(name: str) -> Path:
-    """Where the cached binary of tool ``name`` at its current sources lives (it may not be built yet)."""
-    return cache_root() / "bin" / f"{name}-{source_key(name)}" / name
+def tool_binaries(name: str) -> dict[str, str]:
+    """The binaries tool ``name`` builds, each with its Go package: ``{name: "."}`` without a ``binaries`` file.
+
+    Raises:
+        GoToolError: A line of the ``binaries`` file is not ``BINARY PACKAGE`` (the message names file and line).
+    """
+    listing = tool_dir(name) / BINARIES_FILE
+    if not listing.is_file():
+        return {name: "."}
+    binaries: dict[str, str] = {}
+    for number, line in enumerate(listing.read_text().splitlines(), start=1):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        if len(fields) != 2:
+            raise GoToolError(f"{listing}:{number}: expected 'BINARY PACKAGE', got {line.strip()!r}")
+        binaries[fields[0]] = fields[1]
+    if not binaries:
+        raise GoToolError(f"{listing}: lists no binary")
+    return binaries
 
 
-def ensure_binary(name: str, *, quiet: bool = False) -> Path:
+def _one_binary(name: str, binary: str | None) -> tuple[str, str]:
+    """``(binary, package)`` of tool ``name``: its only binary when ``binary`` is None; an error naming the choices."""
+    binaries = tool_binaries(name)
+    if binary is None:
+        if len(binaries) != 1:
+            raise GoToolError(f"tools/{name} builds {', '.join(binaries)}: name one ({name}:BINARY)")
+        binary = next(iter(binaries))
+    if binary not in binaries:
+        raise GoToolError(f"tools/{name} has no binary {binary!r}; it builds {', '.join(binaries)}")
+    return binary, binaries[binary]
+
+
+def binary_path(name: str, binary: str | None = None) -> Path:
+    """Where the cached binary of tool ``name`` at its current sources lives (it may not be built yet).
+
+    Args:
+        name: A folder under ``tools/``.
+        binary: One of the tool's binaries (``tool_binaries``); None for a tool that builds one.
+    """
+    binary, _ = _one_binary(name, binary)
+    return cache_root() / "bin" / f"{name}-{source_key(name)}" / binary
+
+
+def ensure_binary(name: str, binary: str | None = None, *, quiet: bool = False) -> Path:
     """Return the cached binary of tool ``name``, building it first when this version was never built.
 
     Args:
-        name: A folder under ``tools/`` holding a Go main package and its go.mod.
+        name: A folder under ``tools/`` holding a Go module (its main package, or a ``binaries`` list).
+        binary: One of the tool's binaries; None for a tool that builds one.
         quiet: Say nothing when building (the build's own errors are still raised).
 
     Returns:
         The binary's path.
 
     Raises:
-        GoToolError: Go is missing, or the build failed (the message holds the go command's last lines).
+        GoToolError: Go is missing, the binary is unknown, or the build failed (the message holds the go
+            command's last lines).
     """
-    target = binary_path(name)
+    binary, package = _one_binary(name, binary)
+    target = binary_path(name, binary)
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{name}.{os.getpid()}.partial")
+    partial = target.with_name(f".{binary}.{os.getpid()}.partial")
+    label = f"tools/{name}" if binary == name else f"tools/{name} {binary} ({package})"
     if not quiet:
-        print(f"building tools/{name} (first time for this version; cached as {target}) ...", file=sys.stderr)
+        print(f"building {label} (first time for this version; cached as {target}) ...", file=sys.stderr)
     started = time.monotonic()
     result = subprocess.run(
-        ["go", "build", "-trimpath", f"-ldflags={linker_flags(name)}", "-o", str(partial), "."],
+        ["go", "build", "-trimpath", f"-ldflags={linker_flags(name)}", "-o", str(partial), package],
         cwd=tool_dir(name),
         capture_output=True,
         text=True,
@@ -110,23 +160,25 @@ def ensure_binary(name: str, *, quiet: bool = False) -> Path:
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-30:])
-        raise GoToolError(f"go build of tools/{name} failed (exit {result.returncode}):\n{tail}")
+        raise GoToolError(f"go build of {label} failed (exit {result.returncode}):\n{tail}")
     partial.replace(target)  # atomic: a concurrent run sees the whole binary or none
     if not quiet:
         size_mib = target.stat().st_size / 2**20
-        print(f"built tools/{name} in {time.monotonic() - started:.0f} s ({size_mib:.0f} MiB)", file=sys.stderr)
+        print(f"built {label} in {time.monotonic() - started:.0f} s ({size_mib:.0f} MiB)", file=sys.stderr)
     return target
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``build NAME...``: build (or find) each tool and print its path, one per line."""
+    """``build NAME[:BINARY]...``: build (or find) each binary and print its path, one per line."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 2 or args[0] != "build":
-        print("usage: python -m mlkeel.cluster.gotools build NAME...", file=sys.stderr)
+        print("usage: python -m mlkeel.cluster.gotools build NAME[:BINARY]...", file=sys.stderr)
         return 2
     try:
-        for name in args[1:]:
-            print(ensure_binary(name))
+        for spec in args[1:]:
+            name, _, binary = spec.partition(":")
+            for each in [binary] if binary else list(tool_binaries(name)):
+                print(ensure_binary(name, each))
     except GoToolError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
