@@ -675,6 +675,10 @@ def register_broken_champion(node_mlflow: str, trained: Any, model_name: str) ->
     mlflow.set_tracking_uri(node_mlflow)
     try:
         with mlflow.start_run(run_id=trained.run_id):
+            # What makes it a registration of its own: from a clean checkout (CI) the registration key is the
+            # data, the code and the run's parameters, not the artifact, so without this register would reuse
+            # version 1 and deploy would find nothing to do.
+            mlflow.log_param("mlkeel_test_broken", "classifier coefficients deleted")
             logged = mlflow.sklearn.log_model(
                 broken,
                 name=BROKEN_MODEL_ARTIFACT,
